@@ -1,0 +1,59 @@
+# Upvault: the two commands a user needs are `make dev` and `make test` (see README.md).
+# Every target creates .venv and installs pinned dependencies when they changed; all are idempotent.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+DEPS_STAMP := $(VENV)/.deps-stamp
+
+.PHONY: dev test test-unit test-infra test-integration test-e2e lint bench synth fuzz tools venv openapi clean
+
+$(DEPS_STAMP): requirements.txt requirements-dev.txt pyproject.toml scripts/bootstrap-venv.sh
+	@scripts/bootstrap-venv.sh
+
+venv: $(DEPS_STAMP)
+
+## Tools the tests need (MinIO, RIE, CDK CLI, ...), built or installed into a cache once.
+tools: venv
+	@scripts/install-tools.sh
+
+## Run the local stack in the foreground (Ctrl-C stops everything).
+dev: venv
+	@scripts/install-tools.sh minio || echo "!! MinIO could not be installed: the local stack falls back to moto" >&2
+	@$(BIN)/upvault dev
+
+## The whole suite: lint, unit, infra, integration, e2e. CI runs exactly this.
+test: venv tools
+	@scripts/test.sh
+
+test-unit: venv
+	@$(BIN)/pytest tests/unit
+
+test-infra: venv tools
+	@$(BIN)/pytest tests/infra
+
+test-integration: venv tools
+	@$(BIN)/pytest tests/integration
+
+test-e2e: venv tools
+	@$(BIN)/pytest tests/e2e
+
+lint: venv
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check src functions tests bench infra app.py 2>/dev/null || true
+	@$(BIN)/mypy
+
+## Regenerate docs/openapi.json from the app (a unit test fails when it is stale).
+openapi: venv
+	@$(BIN)/upvault openapi > docs/openapi.json
+
+bench: venv
+	@$(BIN)/python -m bench.run
+
+synth: venv tools
+	@scripts/synth.sh
+
+fuzz: venv tools
+	@UPVAULT_FUZZ_EXAMPLES=$${UPVAULT_FUZZ_EXAMPLES:-500} $(BIN)/pytest tests/integration -k fuzz
+
+clean:
+	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,81 @@
+"""The bucket's shape as plain data: lifecycle, CORS, notification filter.
+
+The CDK storage construct and the local MinIO bootstrap both read these rules, so the bucket
+on AWS and the bucket on a developer's machine cannot drift apart. Values that differ per
+environment (retention, origins) come from the caller's per-environment settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from upvault.keys import FILES_PREFIX, QUARANTINE_PREFIX, STAGING_PREFIX
+
+#: Headers browsers must be able to read: multipart completion needs each part's ETag.
+EXPOSED_HEADERS: tuple[str, ...] = (
+    "ETag",
+    "x-amz-version-id",
+    "x-amz-checksum-sha256",
+    "x-amz-checksum-crc32",
+    "x-amz-checksum-crc32c",
+    "x-amz-request-id",
+)
+
+
+@dataclass(frozen=True)
+class LifecycleRule:
+    """One lifecycle rule; ``None`` leaves an action out."""
+
+    id: str
+    prefix: str
+    expiration_days: int | None = None
+    noncurrent_expiration_days: int | None = None
+    abort_incomplete_multipart_days: int | None = None
+    intelligent_tiering_days: int | None = None
+
+
+@dataclass(frozen=True)
+class CorsRule:
+    """The one CORS rule browsers need for presigned uploads and downloads."""
+
+    allowed_origins: tuple[str, ...]
+    allowed_methods: tuple[str, ...] = ("PUT", "GET", "HEAD")
+    allowed_headers: tuple[str, ...] = ("*",)
+    exposed_headers: tuple[str, ...] = EXPOSED_HEADERS
+    max_age_seconds: int = 3000
+
+
+@dataclass(frozen=True)
+class BucketRules:
+    """Everything about the bucket that both AWS and the local stack must agree on."""
+
+    lifecycle: tuple[LifecycleRule, ...]
+    cors: CorsRule
+    notification_prefix: str = STAGING_PREFIX
+    versioned: bool = True
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def bucket_rules(
+    *,
+    cors_origins: tuple[str, ...],
+    noncurrent_retention_days: int = 365,
+    staging_expiry_days: int = 1,
+    quarantine_expiry_days: int = 30,
+    abort_multipart_days: int = 1,
+    intelligent_tiering_days: int | None = None,
+) -> BucketRules:
+    """Build the bucket rules for one environment."""
+    lifecycle = (
+        LifecycleRule(id="abort-incomplete-multipart", prefix="",
+                      abort_incomplete_multipart_days=abort_multipart_days),
+        LifecycleRule(id="expire-staging", prefix=STAGING_PREFIX, expiration_days=staging_expiry_days,
+                      noncurrent_expiration_days=staging_expiry_days),
+        LifecycleRule(id="expire-quarantine", prefix=QUARANTINE_PREFIX,
+                      expiration_days=quarantine_expiry_days,
+                      noncurrent_expiration_days=quarantine_expiry_days),
+        LifecycleRule(id="expire-noncurrent-files", prefix=FILES_PREFIX,
+                      noncurrent_expiration_days=noncurrent_retention_days,
+                      intelligent_tiering_days=intelligent_tiering_days),
+    )
+    return BucketRules(lifecycle=lifecycle, cors=CorsRule(allowed_origins=cors_origins))

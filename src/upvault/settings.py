@@ -1,0 +1,187 @@
+"""The one typed settings object of Upvault.
+
+Every Lambda, the local stack and the CLI build their configuration from ``UPVAULT_*``
+environment variables through :class:`Settings`, once per process (cold start). Nothing else
+reads the environment. Invalid values fail fast with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from typing import Annotated, Any
+
+from pydantic import AnyHttpUrl, BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+KIB = 1024
+MIB = 1024 * KIB
+GIB = 1024 * MIB
+
+#: S3 refuses presigned URLs that live longer than seven days.
+MAX_PRESIGN_EXPIRY = 7 * 24 * 3600
+#: S3 limits for multipart uploads.
+MIN_PART_SIZE = 5 * MIB
+MAX_PART_SIZE = 5 * GIB
+MAX_PARTS = 10_000
+#: A single PUT cannot exceed 5 GiB on S3.
+MAX_SINGLE_PUT = 5 * GIB
+
+ENV_PREFIX = "UPVAULT_"
+
+
+class Category(StrEnum):
+    """What a user uploads; each category has its own allowed types and size limit."""
+
+    DOCUMENTS = "documents"
+    AUDIO = "audio"
+    IMAGES = "images"
+
+
+class CategoryPolicy(BaseModel):
+    """Allowed content types and the size limit of one category."""
+
+    model_config = {"frozen": True}
+
+    allowed_types: frozenset[str]
+    max_size: int
+
+
+DEFAULT_TYPES: dict[Category, tuple[str, ...]] = {
+    Category.DOCUMENTS: (
+        "application/pdf",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "text/plain",
+        "text/csv",
+        "image/png",
+        "image/jpeg",
+    ),
+    Category.AUDIO: (
+        "audio/mpeg",
+        "audio/wav",
+        "audio/ogg",
+        "audio/webm",
+        "audio/mp4",
+        "audio/flac",
+    ),
+    Category.IMAGES: (
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/gif",
+        "image/heic",
+        "image/tiff",
+    ),
+}
+
+TypeList = Annotated[tuple[str, ...], NoDecode]
+
+
+def _split_types(value: Any) -> Any:
+    """Accept ``a/b,c/d`` from the environment as well as a real sequence."""
+    if isinstance(value, str):
+        return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    """Upvault runtime configuration, read from ``UPVAULT_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    bucket: str = Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")
+    region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    #: Storage endpoint the service itself talks to; unset on AWS.
+    endpoint_url: AnyHttpUrl | None = None
+    #: Endpoint presigned URLs are signed for (the host the browser reaches); defaults to
+    #: ``endpoint_url``. Differs when storage runs in a container (``minio:9000`` inside,
+    #: ``localhost:9000`` outside): the Host header is part of the signature.
+    public_endpoint_url: AnyHttpUrl | None = None
+    storage_connect_timeout: float = Field(default=2.0, gt=0, le=30)
+    storage_read_timeout: float = Field(default=10.0, gt=0, le=60)
+    storage_max_attempts: int = Field(default=3, ge=1, le=10)
+    #: Access keys only for S3-compatible servers; on AWS the role's credentials are used.
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+
+    put_url_expiry: int = Field(default=900, ge=1)
+    get_url_expiry: int = Field(default=300, ge=1)
+
+    multipart_threshold: int = Field(default=100 * MIB, ge=MIN_PART_SIZE)
+    part_size: int = Field(default=16 * MIB, ge=MIN_PART_SIZE, le=MAX_PART_SIZE)
+    max_object_size: int = Field(default=5 * GIB, ge=1)
+
+    documents_max_size: int = Field(default=50 * MIB, ge=1)
+    audio_max_size: int = Field(default=500 * MIB, ge=1)
+    images_max_size: int = Field(default=25 * MIB, ge=1)
+    documents_types: TypeList = DEFAULT_TYPES[Category.DOCUMENTS]
+    audio_types: TypeList = DEFAULT_TYPES[Category.AUDIO]
+    images_types: TypeList = DEFAULT_TYPES[Category.IMAGES]
+
+    #: User metadata limits (S3 allows 2 KiB of user metadata in total; we keep room for ours).
+    max_metadata_entries: int = Field(default=10, ge=0, le=20)
+    max_metadata_bytes: int = Field(default=1024, ge=0, le=1536)
+
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    auth_jwks_url: str | None = None
+
+    _split = field_validator("documents_types", "audio_types", "images_types", mode="before")(_split_types)
+
+    @field_validator("put_url_expiry", "get_url_expiry")
+    @classmethod
+    def _expiry_within_sigv4_limit(cls, value: int) -> int:
+        if value > MAX_PRESIGN_EXPIRY:
+            raise ValueError(f"must be at most {MAX_PRESIGN_EXPIRY} seconds (7 days), SigV4's limit")
+        return value
+
+    @model_validator(mode="after")
+    def _limits_are_consistent(self) -> Settings:
+        for category in Category:
+            size = getattr(self, f"{category.value}_max_size")
+            if size > self.max_object_size:
+                raise ValueError(
+                    f"{ENV_PREFIX}{category.value.upper()}_MAX_SIZE ({size}) exceeds "
+                    f"{ENV_PREFIX}MAX_OBJECT_SIZE ({self.max_object_size})"
+                )
+            if not getattr(self, f"{category.value}_types"):
+                raise ValueError(f"{ENV_PREFIX}{category.value.upper()}_TYPES must list at least one type")
+        if self.max_object_size > self.part_size * MAX_PARTS:
+            # Plans scale the part size up, so this is only a sanity bound.
+            pass
+        return self
+
+    @cached_property
+    def policies(self) -> dict[Category, CategoryPolicy]:
+        """Allowed types and size limit per category."""
+        return {
+            category: CategoryPolicy(
+                allowed_types=frozenset(getattr(self, f"{category.value}_types")),
+                max_size=getattr(self, f"{category.value}_max_size"),
+            )
+            for category in Category
+        }
+
+    @property
+    def signing_endpoint_url(self) -> str | None:
+        """The endpoint presigned URLs are made for."""
+        url = self.public_endpoint_url or self.endpoint_url
+        return str(url).rstrip("/") if url else None
+
+
+class SettingsError(Exception):
+    """Configuration is invalid; the message names each offending environment variable."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build and validate :class:`Settings` once, turning errors into one readable message."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = "_".join(str(part) for part in error["loc"]).upper()
+            name = f"{ENV_PREFIX}{loc}" if loc else "settings"
+            problems.append(f"{name}: {error['msg']}")
+        raise SettingsError("invalid Upvault configuration: " + "; ".join(problems)) from None
