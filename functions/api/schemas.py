@@ -1,0 +1,194 @@
+"""Request and response models of the HTTP API (what the OpenAPI document describes)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from upvault.keys import Status
+from upvault.models import FileInfo, UploadProgress
+from upvault.settings import Category
+from upvault.storage import PresignedRequest
+
+
+class Strict(BaseModel):
+    """Unknown fields are errors: a forged ``user_id`` is rejected, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChecksumsIn(Strict):
+    """Base64 digests of the whole file; storage verifies them against the bytes."""
+
+    md5: str | None = Field(default=None, max_length=64, description="base64 MD5 (sent as Content-MD5)")
+    sha256: str | None = Field(default=None, max_length=64, description="base64 SHA-256")
+
+
+class UploadCreate(Strict):
+    """Declaration of a file about to be uploaded."""
+
+    filename: str = Field(max_length=4096, examples=["statement-2026-10.pdf"])
+    content_type: str = Field(max_length=255, examples=["application/pdf"])
+    size: StrictInt = Field(description="exact size in bytes", examples=[48213])
+    category: Category
+    checksums: ChecksumsIn = Field(default_factory=ChecksumsIn)
+    metadata: dict[str, str] = Field(default_factory=dict, max_length=64)
+
+
+class PresignedOut(BaseModel):
+    """A request to make directly against storage, with exactly these headers."""
+
+    method: str
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def of(cls, request: PresignedRequest) -> PresignedOut:
+        """Wrap a core presigned request."""
+        return cls(method=request.method, url=request.url, headers=dict(request.headers))
+
+
+class MultipartPlanOut(BaseModel):
+    """How to split the file; fetch part URLs from ``parts_url``."""
+
+    part_size: int
+    part_count: int
+    parts_url: str
+
+
+class UploadCreated(BaseModel):
+    """Where and how to upload: a single PUT (``upload``) or a multipart plan (``multipart``)."""
+
+    file_id: str
+    upload_id: str
+    expires_at: datetime
+    upload: PresignedOut | None = None
+    multipart: MultipartPlanOut | None = None
+
+
+class PartIn(Strict):
+    """A part to sign, optionally with its MD5 (then storage verifies the part's bytes)."""
+
+    part_number: StrictInt
+    md5: str | None = Field(default=None, max_length=64)
+
+
+class PartsRequest(Strict):
+    """Parts to (re-)sign."""
+
+    parts: list[PartIn] = Field(min_length=1, max_length=10_000)
+
+
+class StoredPartOut(BaseModel):
+    """A part storage already holds."""
+
+    part_number: int
+    etag: str
+    size: int
+
+
+class PartUrlOut(BaseModel):
+    """A presigned URL for one part."""
+
+    part_number: int
+    size: int
+    method: str
+    url: str
+    headers: dict[str, str]
+
+
+class UploadPartsOut(BaseModel):
+    """Progress of a multipart upload: what is stored and URLs for what is not."""
+
+    upload_id: str
+    file_id: str
+    size: int
+    part_size: int
+    part_count: int
+    parts: list[StoredPartOut]
+    missing: list[PartUrlOut]
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, progress: UploadProgress) -> UploadPartsOut:
+        """Shape core progress for the API."""
+        return cls(
+            upload_id=progress.upload_id,
+            file_id=progress.file_id,
+            size=progress.plan.size,
+            part_size=progress.plan.part_size,
+            part_count=progress.plan.part_count,
+            parts=[StoredPartOut(part_number=p.part_number, etag=p.etag, size=p.size) for p in progress.stored],
+            missing=[
+                PartUrlOut(part_number=m.part_number, size=m.size, method=m.request.method,
+                           url=m.request.url, headers=dict(m.request.headers))
+                for m in progress.missing
+            ],
+            expires_at=progress.expires_at,
+        )
+
+
+class CompletedPart(Strict):
+    """A part as the client uploaded it: its number and the ETag storage answered."""
+
+    part_number: StrictInt
+    etag: str = Field(min_length=1, max_length=128)
+
+
+class CompleteRequest(Strict):
+    """All parts, in order."""
+
+    parts: list[CompletedPart] = Field(min_length=1, max_length=10_000)
+
+
+class FileOut(BaseModel):
+    """A file as its owner sees it."""
+
+    file_id: str
+    name: str
+    category: Category
+    status: Status
+    size: int
+    created_at: datetime
+    content_type: str | None = None
+    sha256: str | None = None
+    reason: str | None = Field(default=None, description="why the file was rejected")
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def of(cls, info: FileInfo) -> FileOut:
+        """Shape a core file record."""
+        return cls(**{name: getattr(info, name) for name in cls.model_fields})
+
+
+class FileListOut(BaseModel):
+    """One page of files; pass ``cursor`` back to get the next page."""
+
+    items: list[FileOut]
+    cursor: str | None = None
+
+
+class DownloadOut(BaseModel):
+    """A short-lived download URL."""
+
+    method: str = "GET"
+    url: str
+    expires_at: datetime
+
+
+class HealthOut(BaseModel):
+    """Service health."""
+
+    status: str = "ok"
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, str]] | None = None

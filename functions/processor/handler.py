@@ -1,0 +1,80 @@
+"""Lambda entry point of the processor: ``functions.processor.handler.handler``.
+
+SQS delivers S3 ``ObjectCreated`` notifications for ``staging/``. Each SQS record is handled
+on its own with Powertools' ``BatchProcessor``: a record that fails (malformed body, storage
+error) is reported back as a partial batch failure, retried by SQS and finally dead-lettered,
+while the rest of the batch succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.parser.models import S3Model
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from upvault.processing import Action, Outcome, Processor
+from upvault.settings import load_settings
+from upvault.storage import ObjectStore, make_clients
+
+logger = Logger(service="upvault")
+metrics = Metrics()
+tracer = Tracer(service="upvault")
+
+settings = load_settings()
+processor = Processor(settings, ObjectStore(settings, make_clients(settings)))
+batch = BatchProcessor(event_type=EventType.SQS)
+
+
+class MalformedNotification(ValueError):
+    """The SQS body is not an S3 notification: fail this record alone (it will dead-letter)."""
+
+
+def notification_keys(body: str) -> list[str]:
+    """Decoded object keys of the ``ObjectCreated`` records in one SQS body.
+
+    ``s3:TestEvent`` (sent when a notification is configured) yields nothing.
+    """
+    try:
+        payload = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise MalformedNotification(f"SQS body is not JSON: {exc.msg}") from exc
+    if isinstance(payload, dict) and payload.get("Event") == "s3:TestEvent":
+        return []
+    try:
+        event = S3Model.model_validate(payload)
+    except ValueError as exc:
+        raise MalformedNotification(f"SQS body is not an S3 notification: {exc}") from exc
+    # S3 URL-encodes keys in notifications (space as '+').
+    return [unquote_plus(record.s3.object.key) for record in event.Records
+            if record.eventName.startswith("ObjectCreated:")]
+
+
+def _record(outcome: Outcome) -> None:
+    logger.info("processed", extra={"key": outcome.key, "action": outcome.action.value, "reason": outcome.reason})
+    if outcome.action is Action.PROMOTED:
+        metrics.add_metric(name="UploadsCompleted", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="BytesUploaded", unit=MetricUnit.Bytes, value=outcome.size)
+    elif outcome.action is Action.QUARANTINED:
+        metrics.add_metric(name="UploadsRejected", unit=MetricUnit.Count, value=1)
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> None:
+    """Process every object named in one SQS message; raise to fail this message only."""
+    for key in notification_keys(record.body):
+        _record(processor.process(key))
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Process an SQS batch and report partial failures."""
+    return process_partial_response(event=event, record_handler=record_handler, processor=batch, context=context)

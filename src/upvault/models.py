@@ -1,0 +1,94 @@
+"""Plain data the core takes and returns; the API turns these into JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from upvault.keys import Status
+from upvault.settings import Category
+from upvault.storage import PresignedRequest, StoredPart
+from upvault.validation import Checksums
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    """What a client declares about the file it is about to upload."""
+
+    filename: str
+    content_type: str
+    size: int
+    category: Category
+    checksums: Checksums = field(default_factory=Checksums)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MultipartPlan:
+    """How to cut a large file: every part but the last is ``part_size`` bytes."""
+
+    part_size: int
+    part_count: int
+    size: int
+
+    def part_length(self, part_number: int) -> int:
+        """Exact byte length of one part."""
+        if part_number < self.part_count:
+            return self.part_size
+        return self.size - self.part_size * (self.part_count - 1)
+
+
+@dataclass(frozen=True)
+class UploadTicket:
+    """The answer to 'I want to upload this': one presigned PUT or a multipart plan."""
+
+    file_id: str
+    upload_id: str
+    expires_at: datetime
+    single: PresignedRequest | None = None
+    multipart: MultipartPlan | None = None
+
+
+@dataclass(frozen=True)
+class PartUrl:
+    """A presigned URL for one missing part."""
+
+    part_number: int
+    size: int
+    request: PresignedRequest
+
+
+@dataclass(frozen=True)
+class UploadProgress:
+    """State of a multipart upload, for resuming it."""
+
+    upload_id: str
+    file_id: str
+    plan: MultipartPlan
+    stored: list[StoredPart]
+    missing: list[PartUrl]
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One file as its owner sees it."""
+
+    file_id: str
+    name: str
+    category: Category
+    status: Status
+    size: int
+    created_at: datetime
+    content_type: str | None = None
+    sha256: str | None = None
+    reason: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FilePage:
+    """One page of a listing; ``cursor`` continues it when not ``None``."""
+
+    items: list[FileInfo]
+    cursor: str | None

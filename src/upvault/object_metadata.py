@@ -1,0 +1,48 @@
+"""The ``x-amz-meta-*`` entries Upvault keeps on every object.
+
+They are signed into the presigned PUT (or set by the API on multipart uploads), so a client
+cannot change them; the processor trusts them as the declaration to verify against.
+"""
+
+from __future__ import annotations
+
+from upvault.filenames import decode_header_value, encode_header_value
+
+NAME = "upvault-name"
+SIZE = "upvault-size"
+SHA256 = "upvault-sha256"
+REASON = "upvault-reason"
+#: Marks the zero-byte object that records a multipart upload's declaration while it runs.
+PLACEHOLDER = "upvault-placeholder"
+CLIENT_PREFIX = "c-"
+
+
+def build(*, display_name: str, size: int, sha256: str | None, client: dict[str, str]) -> dict[str, str]:
+    """Metadata for a new upload."""
+    metadata = {NAME: encode_header_value(display_name), SIZE: str(size)}
+    if sha256:
+        metadata[SHA256] = sha256
+    metadata.update({f"{CLIENT_PREFIX}{key}": value for key, value in client.items()})
+    return metadata
+
+
+def display_name(metadata: dict[str, str], fallback: str) -> str:
+    """The original file name, or ``fallback`` (the key's safe name) when absent."""
+    raw = metadata.get(NAME)
+    return decode_header_value(raw) if raw else fallback
+
+
+def declared_size(metadata: dict[str, str]) -> int | None:
+    """The size the client declared, if recorded and well-formed."""
+    raw = metadata.get(SIZE, "")
+    return int(raw) if raw.isdigit() else None
+
+
+def client_metadata(metadata: dict[str, str]) -> dict[str, str]:
+    """The client's own metadata map, as it sent it."""
+    return {key[len(CLIENT_PREFIX):]: value for key, value in metadata.items() if key.startswith(CLIENT_PREFIX)}
+
+
+def is_placeholder(metadata: dict[str, str]) -> bool:
+    """True for the marker of a multipart upload still in progress."""
+    return metadata.get(PLACEHOLDER) == "1"

@@ -1,0 +1,92 @@
+"""Validate a staged upload and move it to its final place (or to quarantine).
+
+Per object the cost is fixed whatever its size: one HEAD, one ranged GET of at most 8 KiB, one
+server-side copy, a short version listing and the deletes. Every step is idempotent, so
+duplicate, redelivered and out-of-order events converge on the same final state: a staged
+object either becomes visible under ``files/`` or is kept in ``quarantine/`` with its reason,
+and the staged copy is only removed after that copy succeeded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from upvault import object_metadata
+from upvault.filenames import encode_header_value
+from upvault.keys import ObjectKey, Status, file_prefix
+from upvault.scanning import NoopScanner, Scanner
+from upvault.settings import Settings
+from upvault.storage import ObjectStore
+from upvault.validation import SNIFF_BYTES, verify_content
+
+
+class Action(StrEnum):
+    """What the processor did with one notification."""
+
+    PROMOTED = "promoted"
+    QUARANTINED = "quarantined"
+    ALREADY_DONE = "already-done"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of processing one staged key."""
+
+    action: Action
+    key: str
+    size: int = 0
+    reason: str | None = None
+
+
+class Processor:
+    """Turns staged uploads into visible or quarantined files."""
+
+    def __init__(self, settings: Settings, store: ObjectStore, scanner: Scanner | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.scanner: Scanner = scanner or NoopScanner()
+
+    def process(self, key: str) -> Outcome:
+        """Process the object a notification names (an already URL-decoded key)."""
+        try:
+            parsed = ObjectKey.parse(key)
+        except ValueError as exc:
+            # Not ours (or not in staging): retrying cannot help, and it must not loop.
+            return Outcome(Action.IGNORED, key, reason=str(exc))
+        if parsed.status is not Status.PENDING:
+            return Outcome(Action.IGNORED, key, reason="not a staged object")
+
+        obj = self.store.head(key)
+        if obj is None:
+            return self._already_processed(parsed)
+        if object_metadata.is_placeholder(obj.metadata):
+            return Outcome(Action.IGNORED, key, reason="multipart upload still in progress")
+
+        head = self.store.read_head(key, SNIFF_BYTES) if obj.size > 0 else b""
+        declared = object_metadata.declared_size(obj.metadata)
+        if declared is None:
+            reason: str | None = "upload carries no size declaration"
+        else:
+            reason = verify_content(declared_type=obj.content_type, declared_size=declared,
+                                    actual_size=obj.size, head=head)
+        if reason is None:
+            reason = self.scanner.scan(self.store, obj, head)
+
+        metadata = dict(obj.metadata)
+        if reason is None:
+            destination, action = parsed.moved_to(Status.READY), Action.PROMOTED
+        else:
+            destination, action = parsed.moved_to(Status.REJECTED), Action.QUARANTINED
+            metadata[object_metadata.REASON] = encode_header_value(reason)[:512]
+        self.store.copy(key, str(destination), content_type=obj.content_type, metadata=metadata,
+                        source_version=obj.version_id)
+        self.store.purge_up_to(key, obj.version_id)
+        return Outcome(action, key, size=obj.size, reason=reason)
+
+    def _already_processed(self, parsed: ObjectKey) -> Outcome:
+        for status in (Status.READY, Status.REJECTED):
+            if self.store.first_key(file_prefix(status, parsed.user, parsed.file_id)) is not None:
+                return Outcome(Action.ALREADY_DONE, str(parsed), reason=f"already {status.value}")
+        return Outcome(Action.IGNORED, str(parsed), reason="object no longer exists (aborted or deleted)")

@@ -1,0 +1,28 @@
+"""The hook for content scanners (malware, DLP, ...), called by the processor.
+
+A scanner sees every object that passed validation and may reject it. The default does
+nothing; a real one (ClamAV, a vendor API) implements :class:`Scanner` and is passed to the
+:class:`~upvault.processing.Processor`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from upvault.storage import ObjectStore, StoredObject
+
+
+class Scanner(Protocol):
+    """Inspect a staged object; return a rejection reason or ``None`` to accept it."""
+
+    def scan(self, store: ObjectStore, obj: StoredObject, head: bytes) -> str | None:
+        """Scan ``obj`` (``head`` holds its first bytes); a string rejects it with that reason."""
+        ...
+
+
+class NoopScanner:
+    """Accepts everything: the default until a real scanner is configured."""
+
+    def scan(self, store: ObjectStore, obj: StoredObject, head: bytes) -> str | None:
+        """Accept the object."""
+        return None

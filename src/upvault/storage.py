@@ -1,0 +1,388 @@
+"""All access to the bucket goes through :class:`ObjectStore`.
+
+The store is built from settings and boto3 clients that are passed in (created once per cold
+start by :func:`make_clients`), so tests hand it a moto or MinIO client and nothing patches
+module globals. Presigning happens on a second client configured for the *public* endpoint:
+SigV4 signs the Host header, so URLs must be made for the host the browser reaches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+from upvault.errors import StorageUnavailable
+from upvault.settings import Settings
+
+_UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
+_MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchUpload", "NoSuchVersion"})
+
+
+@dataclass(frozen=True)
+class S3Clients:
+    """The client that talks to storage, the one that signs URLs for browsers, and a
+    fail-fast one for health checks (one attempt, one-second timeouts)."""
+
+    api: Any
+    presign: Any
+    health: Any = None
+
+
+def _client_config(settings: Settings, *, connect_timeout: float, read_timeout: float) -> Config:
+    return Config(
+        signature_version="s3v4",
+        region_name=settings.region,
+        # Path style only for S3-compatible endpoints; on AWS virtual-hosted style is required.
+        s3={"addressing_style": "path" if settings.endpoint_url else "virtual"},
+        # boto3 >= 1.36 otherwise adds CRC32 checksums to presigned URLs, which browsers
+        # cannot compute and S3-compatible servers reject.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        retries={"mode": "standard", "max_attempts": settings.storage_max_attempts},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+    )
+
+
+def make_clients(settings: Settings, session: boto3.session.Session | None = None) -> S3Clients:
+    """Create the boto3 clients once per process. No network call happens here."""
+    session = session or boto3.session.Session()
+    credentials: dict[str, str] = {}
+    if settings.access_key_id and settings.secret_access_key:
+        credentials = {
+            "aws_access_key_id": settings.access_key_id,
+            "aws_secret_access_key": settings.secret_access_key,
+        }
+    config = _client_config(
+        settings, connect_timeout=settings.storage_connect_timeout, read_timeout=settings.storage_read_timeout
+    )
+    endpoint = str(settings.endpoint_url).rstrip("/") if settings.endpoint_url else None
+    api = session.client("s3", endpoint_url=endpoint, config=config, **credentials)
+    signing = settings.signing_endpoint_url
+    presign = api if signing == endpoint else session.client(
+        "s3", endpoint_url=signing, config=config, **credentials
+    )
+    health_config = _client_config(settings, connect_timeout=1.0, read_timeout=1.0).merge(
+        Config(retries={"mode": "standard", "max_attempts": 1})
+    )
+    health = session.client("s3", endpoint_url=endpoint, config=health_config, **credentials)
+    return S3Clients(api=api, presign=presign, health=health)
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What one HEAD tells about an object."""
+
+    key: str
+    size: int
+    content_type: str
+    metadata: dict[str, str]
+    last_modified: datetime
+    version_id: str | None = None
+    checksum_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    """What a LIST tells about an object (no HEAD needed)."""
+
+    key: str
+    size: int
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class StoredPart:
+    """A part of a multipart upload already in storage."""
+
+    part_number: int
+    etag: str
+    size: int
+
+
+@dataclass(frozen=True)
+class PresignedRequest:
+    """A URL plus the exact headers the client must send with it."""
+
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _is_missing(error: ClientError) -> bool:
+    return str(error.response.get("Error", {}).get("Code")) in _MISSING_CODES
+
+
+@contextmanager
+def _storage_call() -> Iterator[None]:
+    """Turn 'storage unreachable' into a domain error; everything else propagates."""
+    try:
+        yield
+    except _UNREACHABLE as exc:
+        raise StorageUnavailable(f"storage unreachable: {type(exc).__name__}") from exc
+
+
+class ObjectStore:
+    """The bucket, as the rest of Upvault needs it."""
+
+    def __init__(self, settings: Settings, clients: S3Clients) -> None:
+        self.settings = settings
+        self.bucket = settings.bucket
+        self._s3 = clients.api
+        self._signer = clients.presign
+        self._health = clients.health or clients.api
+        # The transfer manager does multipart copies above 5 GiB (S3's single-copy limit).
+        self._transfer = TransferConfig(multipart_threshold=4 * 1024**3, multipart_chunksize=512 * 1024**2)
+
+    # -- presigning (no network) ------------------------------------------------------------
+    def presign_put(
+        self,
+        key: str,
+        *,
+        content_type: str,
+        content_length: int,
+        metadata: dict[str, str],
+        md5: str | None = None,
+        sha256: str | None = None,
+    ) -> PresignedRequest:
+        """Presign a single PUT whose type, length, checksums and metadata are all signed."""
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "ContentType": content_type,
+            "ContentLength": content_length,
+            "Metadata": metadata,
+        }
+        headers = {"Content-Type": content_type, "Content-Length": str(content_length)}
+        if md5:
+            params["ContentMD5"] = md5
+            headers["Content-MD5"] = md5
+        if sha256:
+            params["ChecksumSHA256"] = sha256
+            headers["x-amz-checksum-sha256"] = sha256
+        headers.update({f"x-amz-meta-{name}": value for name, value in metadata.items()})
+        url = self._signer.generate_presigned_url(
+            "put_object", Params=params, ExpiresIn=self.settings.put_url_expiry
+        )
+        return PresignedRequest("PUT", url, headers)
+
+    def presign_part(
+        self, key: str, upload_id: str, part_number: int, content_length: int, md5: str | None = None
+    ) -> PresignedRequest:
+        """Presign one part of a multipart upload, with its length (and MD5) signed."""
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "UploadId": upload_id,
+            "PartNumber": part_number,
+            "ContentLength": content_length,
+        }
+        headers = {"Content-Length": str(content_length)}
+        if md5:
+            params["ContentMD5"] = md5
+            headers["Content-MD5"] = md5
+        url = self._signer.generate_presigned_url(
+            "upload_part", Params=params, ExpiresIn=self.settings.put_url_expiry
+        )
+        return PresignedRequest("PUT", url, headers)
+
+    def presign_get(self, key: str, *, disposition: str, content_type: str) -> PresignedRequest:
+        """Presign a download that the browser saves under the given name."""
+        url = self._signer.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ResponseContentDisposition": disposition,
+                "ResponseContentType": content_type,
+            },
+            ExpiresIn=self.settings.get_url_expiry,
+        )
+        return PresignedRequest("GET", url)
+
+    # -- objects ----------------------------------------------------------------------------
+    def head(self, key: str) -> StoredObject | None:
+        """HEAD an object; ``None`` when it does not exist."""
+        try:
+            with _storage_call():
+                response = self._s3.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+        except ClientError as exc:
+            if _is_missing(exc):
+                return None
+            raise
+        return StoredObject(
+            key=key,
+            size=int(response["ContentLength"]),
+            content_type=response.get("ContentType", "application/octet-stream"),
+            metadata=dict(response.get("Metadata", {})),
+            last_modified=response["LastModified"],
+            version_id=response.get("VersionId"),
+            checksum_sha256=response.get("ChecksumSHA256"),
+        )
+
+    def read_head(self, key: str, length: int) -> bytes:
+        """Read at most ``length`` bytes from the start of an object (one ranged GET)."""
+        with _storage_call():
+            response = self._s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{length - 1}")
+            data: bytes = response["Body"].read(length)
+        return data
+
+    def first_key(self, prefix: str) -> str | None:
+        """The first key under a prefix, or ``None`` (one LIST of at most one key)."""
+        with _storage_call():
+            response = self._s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
+        contents = response.get("Contents", [])
+        return str(contents[0]["Key"]) if contents else None
+
+    def list_page(self, prefix: str, *, start_after: str | None, limit: int) -> tuple[list[ListedObject], bool]:
+        """One LIST page under ``prefix`` after ``start_after``; returns items and 'more exist'."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": limit}
+        if start_after:
+            params["StartAfter"] = start_after
+        with _storage_call():
+            response = self._s3.list_objects_v2(**params)
+        items = [
+            ListedObject(key=item["Key"], size=int(item["Size"]), last_modified=item["LastModified"])
+            for item in response.get("Contents", [])
+        ]
+        return items, bool(response.get("IsTruncated"))
+
+    def copy(self, source_key: str, dest_key: str, *, content_type: str | None = None,
+             metadata: dict[str, str] | None = None, source_version: str | None = None) -> None:
+        """Server-side copy (multipart copy for large objects); replaces metadata when given."""
+        source: dict[str, str] = {"Bucket": self.bucket, "Key": source_key}
+        if source_version:
+            source["VersionId"] = source_version
+        extra: dict[str, Any] = {}
+        if metadata is not None:
+            extra = {"MetadataDirective": "REPLACE", "Metadata": metadata}
+            if content_type:
+                extra["ContentType"] = content_type
+        with _storage_call():
+            self._s3.copy(source, self.bucket, dest_key, ExtraArgs=extra, Config=self._transfer)
+
+    def put_placeholder(self, key: str, *, content_type: str, metadata: dict[str, str]) -> None:
+        """Write a zero-byte object carrying metadata (a multipart upload's declaration)."""
+        with _storage_call():
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=b"", ContentType=content_type,
+                                Metadata=metadata)
+
+    def purge_up_to(self, key: str, version_id: str | None) -> None:
+        """Permanently remove ``version_id`` of ``key`` and every older version.
+
+        Used on ``staging/`` after a version was promoted or quarantined: a newer version (the
+        same presigned URL used again) is left for its own event, never hidden by a delete
+        marker. Without versioning this is a plain delete.
+        """
+        if not version_id or version_id == "null":
+            self.delete(key)
+            return
+        versions, markers = self.versions(key)
+        entries = sorted(
+            (e for e in [*versions, *markers] if e["Key"] == key),
+            key=lambda e: e["LastModified"],
+            reverse=True,
+        )
+        older = False
+        with _storage_call():
+            for entry in entries:
+                older = older or entry["VersionId"] == version_id
+                if older:
+                    self._s3.delete_object(Bucket=self.bucket, Key=key, VersionId=entry["VersionId"])
+
+    def delete(self, key: str) -> None:
+        """Delete the current version (versioned bucket: it stays recoverable)."""
+        with _storage_call():
+            self._s3.delete_object(Bucket=self.bucket, Key=key)
+
+    def versions(self, prefix: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Object versions and delete markers under a prefix (one file's prefix: a short list)."""
+        versions: list[dict[str, Any]] = []
+        markers: list[dict[str, Any]] = []
+        with _storage_call():
+            paginator = self._s3.get_paginator("list_object_versions")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                versions.extend(page.get("Versions", []))
+                markers.extend(page.get("DeleteMarkers", []))
+        return versions, markers
+
+    # -- multipart --------------------------------------------------------------------------
+    def create_multipart(self, key: str, *, content_type: str, metadata: dict[str, str]) -> str:
+        """Start a multipart upload and return storage's upload id."""
+        with _storage_call():
+            response = self._s3.create_multipart_upload(
+                Bucket=self.bucket, Key=key, ContentType=content_type, Metadata=metadata
+            )
+        return str(response["UploadId"])
+
+    def find_multipart(self, prefix: str) -> tuple[str, str] | None:
+        """The (key, storage upload id) of the multipart upload under a file's prefix."""
+        with _storage_call():
+            response = self._s3.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix, MaxUploads=10)
+        uploads = response.get("Uploads", [])
+        if not uploads:
+            return None
+        newest = max(uploads, key=lambda upload: upload["Initiated"])
+        return str(newest["Key"]), str(newest["UploadId"])
+
+    def list_parts(self, key: str, upload_id: str) -> list[StoredPart] | None:
+        """Parts already stored; ``None`` if the upload no longer exists."""
+        parts: list[StoredPart] = []
+        try:
+            with _storage_call():
+                paginator = self._s3.get_paginator("list_parts")
+                for page in paginator.paginate(Bucket=self.bucket, Key=key, UploadId=upload_id):
+                    parts.extend(
+                        StoredPart(int(p["PartNumber"]), str(p["ETag"]), int(p["Size"]))
+                        for p in page.get("Parts", [])
+                    )
+        except ClientError as exc:
+            if _is_missing(exc):
+                return None
+            raise
+        return parts
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        """Assemble the parts (number, ETag) into the final object."""
+        with _storage_call():
+            self._s3.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]},
+            )
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Abort a multipart upload; its parts are discarded."""
+        try:
+            with _storage_call():
+                self._s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            if not _is_missing(exc):
+                raise
+
+    # -- health -----------------------------------------------------------------------------
+    def ping(self) -> None:
+        """Raise :class:`StorageUnavailable` unless the bucket answers."""
+        try:
+            with _storage_call():
+                self._health.head_bucket(Bucket=self.bucket)
+        except (ClientError, BotoCoreError) as exc:
+            if isinstance(exc, StorageUnavailable):
+                raise
+            raise StorageUnavailable(f"bucket not reachable: {type(exc).__name__}") from exc
