@@ -1,0 +1,216 @@
+"""API: the HTTP API with its JWT authorizer, the API function and its least-privilege grants.
+
+Every route needs a valid JWT except ``GET /v1/health`` and ``GET /v1/openapi.json``. The
+token comes from a Cognito user pool this construct creates, or from an external issuer and
+audience given in the environment config. API Gateway verifies it; the function only reads
+the verified claims from ``requestContext.authorizer.jwt.claims`` (payload format 2.0).
+"""
+
+from __future__ import annotations
+
+import json
+
+import jsii
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.config import EnvironmentConfig
+from infra.functions import log_retention, upvault_function
+from infra.storage import AREAS, Storage
+from upvault.keys import FILES_PREFIX, QUARANTINE_PREFIX, STAGING_PREFIX
+
+API_PREFIX = "/v1"
+#: Routes anyone may call: load balancers and client generators must reach them without a token.
+PUBLIC_ROUTES = (f"{API_PREFIX}/health", f"{API_PREFIX}/openapi.json")
+PROTECTED_ROUTE = f"{API_PREFIX}/{{proxy+}}"
+
+#: What the API function does with objects, per area (see the issue's permission table).
+API_OBJECT_GRANTS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    # Presigned PUT and every multipart step are s3:PutObject; Abort/ListParts have their own.
+    (("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"), (STAGING_PREFIX,)),
+    # HEAD and presigned GET in every area.
+    (("s3:GetObject",), AREAS),
+    # Restore reads the last version and writes it back as a new copy; delete adds a marker.
+    (("s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"), (FILES_PREFIX,)),
+)
+API_LIST_ACTIONS = ("s3:ListBucket", "s3:ListBucketVersions")
+API_BUCKET_ACTIONS = ("s3:ListBucketMultipartUploads",)
+API_KEY_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
+
+# One JSON object per request; the field names follow API Gateway's documented context keys.
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "requestTime": "$context.requestTime",
+        "httpMethod": "$context.httpMethod",
+        "routeKey": "$context.routeKey",
+        "path": "$context.path",
+        "status": "$context.status",
+        "protocol": "$context.protocol",
+        "responseLength": "$context.responseLength",
+        "responseLatency": "$context.responseLatency",
+        "integrationLatency": "$context.integrationLatency",
+        "integrationError": "$context.integrationErrorMessage",
+        "authorizerError": "$context.authorizer.error",
+        "sub": "$context.authorizer.claims.sub",
+        "userAgent": "$context.identity.userAgent",
+    },
+    separators=(",", ":"),
+)
+
+
+@jsii.implements(apigwv2.IAccessLogSettings)
+class _AccessLogSettings:
+    """JSON access logs to a CloudWatch log group (jsii needs a class for this interface)."""
+
+    def __init__(self, log_group: logs.ILogGroup) -> None:
+        self._destination = apigwv2.LogGroupLogDestination(log_group)
+
+    @property
+    def destination(self) -> apigwv2.IAccessLogDestination:
+        return self._destination
+
+    @property
+    def format(self) -> apigw.AccessLogFormat:
+        return apigw.AccessLogFormat.custom(ACCESS_LOG_FORMAT)
+
+
+class Identity(Construct):
+    """The Cognito user pool and app client that issue Upvault's JWTs (the default identity)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.user_pool = cognito.UserPool(
+            self,
+            "UserPool",
+            # The app that embeds Upvault signs its users up; strangers cannot self-register.
+            self_sign_up_enabled=False,
+            sign_in_aliases=cognito.SignInAliases(email=True),
+            auto_verify=cognito.AutoVerifiedAttrs(email=True),
+            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+            password_policy=cognito.PasswordPolicy(
+                min_length=12, require_lowercase=True, require_uppercase=True, require_digits=True,
+                require_symbols=True, temp_password_validity=Duration.days(3),
+            ),
+            # TOTP only: SMS MFA would need an SMS role and a sandbox exit, for less security.
+            mfa=cognito.Mfa.REQUIRED if config.cognito_mfa_required else cognito.Mfa.OPTIONAL,
+            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
+            deletion_protection=config.retain_data,
+            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+        )
+        self.client = self.user_pool.add_client(
+            "WebClient",
+            # Browsers cannot keep a secret; SRP never sends the password.
+            generate_secret=False,
+            auth_flows=cognito.AuthFlow(user_srp=True),
+            prevent_user_existence_errors=True,
+            access_token_validity=Duration.hours(1),
+            id_token_validity=Duration.hours(1),
+            refresh_token_validity=Duration.days(30),
+            enable_token_revocation=True,
+        )
+        self.issuer = self.user_pool.user_pool_provider_url
+        self.audience = [self.client.user_pool_client_id]
+
+
+class Api(Construct):
+    """HTTP API + JWT authorizer + the FastAPI/Mangum function."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, storage: Storage) -> None:
+        super().__init__(scope, construct_id)
+        self.identity: Identity | None = None
+        if config.auth_issuer:
+            issuer, audience = config.auth_issuer, list(config.auth_audience)
+        else:
+            self.identity = Identity(self, "Identity", config=config)
+            issuer, audience = self.identity.issuer, self.identity.audience
+
+        self.function = upvault_function(
+            self,
+            "Function",
+            package="api",
+            description="Upvault API: presigned upload/download URLs (FastAPI on Mangum)",
+            config=config,
+            # Cold start imports FastAPI, pydantic and boto3: CPU scales with memory, and 1 GB
+            # roughly halves the init time of 512 MB for a few ms of billed time per request.
+            memory_mb=config.api_memory_mb,
+            # Requests are a few S3 calls (restore copies an object); 29 s stays under API
+            # Gateway's 30 s integration limit so a slow call ends in our problem response.
+            timeout_seconds=config.api_timeout_seconds,
+            reserved_concurrency=config.api_reserved_concurrency,
+            environment={
+                "UPVAULT_BUCKET": storage.bucket.bucket_name,
+                "UPVAULT_REGION": Stack.of(self).region,
+                "UPVAULT_AUTH_ISSUER": issuer,
+                "UPVAULT_AUTH_AUDIENCE": ",".join(audience) if config.auth_issuer else audience[0],
+            },
+        )
+        for actions, prefixes in API_OBJECT_GRANTS:
+            storage.grant_objects(self.function, actions, prefixes)
+        storage.grant_listing(self.function, API_LIST_ACTIONS)
+        storage.grant_bucket(self.function, API_BUCKET_ACTIONS)
+        storage.grant_key(self.function, API_KEY_ACTIONS)
+
+        self.http_api = apigwv2.HttpApi(
+            self,
+            "HttpApi",
+            description=f"Upvault {config.name} API",
+            create_default_stage=False,
+            cors_preflight=apigwv2.CorsPreflightOptions(
+                allow_origins=list(config.cors_origins),
+                allow_methods=[
+                    apigwv2.CorsHttpMethod.GET, apigwv2.CorsHttpMethod.POST,
+                    apigwv2.CorsHttpMethod.DELETE, apigwv2.CorsHttpMethod.OPTIONS,
+                ],
+                allow_headers=["authorization", "content-type", "idempotency-key"],
+                expose_headers=["location", "etag"],
+                max_age=Duration.hours(1),
+            ),
+        )
+        self.access_logs = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=log_retention(config.log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+        )
+        self.stage = apigwv2.HttpStage(
+            self,
+            "DefaultStage",
+            http_api=self.http_api,
+            stage_name="$default",
+            auto_deploy=True,
+            throttle=apigwv2.ThrottleSettings(rate_limit=config.throttle_rate, burst_limit=config.throttle_burst),
+            access_log_settings=_AccessLogSettings(self.access_logs),
+        )
+
+        integration = integrations.HttpLambdaIntegration(
+            "Handler",
+            self.function,
+            payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
+        )
+        self.http_api.add_routes(
+            path=PROTECTED_ROUTE,
+            methods=[apigwv2.HttpMethod.ANY],
+            integration=integration,
+            authorizer=authorizers.HttpJwtAuthorizer("Jwt", issuer, jwt_audience=audience),
+        )
+        self.public_routes: list[apigwv2.HttpRoute] = []
+        for path in PUBLIC_ROUTES:
+            self.public_routes += self.http_api.add_routes(
+                path=path,
+                methods=[apigwv2.HttpMethod.GET],
+                integration=integration,
+                authorizer=apigwv2.HttpNoneAuthorizer(),
+            )
+
+    @property
+    def url(self) -> str:
+        """The API's base URL (the ``$default`` stage)."""
+        return self.stage.url

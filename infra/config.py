@@ -1,0 +1,222 @@
+"""Per-environment settings of the Upvault infrastructure: one typed object, validated at synth.
+
+``dev``, ``staging`` and ``prod`` differ only through :class:`EnvironmentConfig`. The CDK app
+picks one with ``-c env=<name>`` and applies overrides from context (see
+:func:`config_from_context`). This module imports nothing from aws-cdk on purpose: the local
+MinIO bootstrap imports it too (``environment_config("dev").bucket_rules()``) so the local
+bucket gets exactly the lifecycle and CORS rules AWS gets.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from upvault.bucket_rules import BucketRules, bucket_rules
+
+EnvironmentName = Literal["dev", "staging", "prod"]
+ENVIRONMENTS: tuple[EnvironmentName, ...] = ("dev", "staging", "prod")
+
+#: CloudWatch Logs only accepts these retention periods (days).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+                      2557, 2922, 3288, 3653)
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
+_CONNECTION_ARN = re.compile(r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/.+$")
+
+
+class ConfigError(ValueError):
+    """The infrastructure configuration is invalid; the message names each bad setting."""
+
+
+class EnvironmentConfig(BaseModel):
+    """Everything that differs between dev, staging and prod.
+
+    Defaults are production-minded; the per-environment defaults in :data:`_DEFAULTS` relax
+    what only makes sense in production (retention of data on stack deletion, MFA).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: EnvironmentName
+    #: Deployment target; ``None`` keeps the stacks environment-agnostic (no lookups needed).
+    account: str | None = Field(default=None, pattern=r"^\d{12}$")
+    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+    # Storage
+    cors_origins: tuple[str, ...] = Field(min_length=1)
+    noncurrent_retention_days: int = Field(default=365, ge=1)
+    intelligent_tiering_days: int | None = Field(default=None, ge=0)
+    #: Keep the bucket, its logs and the key when the stack is deleted (never auto-delete data).
+    retain_data: bool = True
+    #: EventBridge notifications cost money per event and nothing here consumes them.
+    event_bridge: bool = False
+    access_log_retention_days: int = Field(default=365, ge=1)
+
+    # API
+    api_memory_mb: int = Field(default=1024, ge=128, le=10240)
+    api_timeout_seconds: int = Field(default=29, ge=3, le=29)
+    api_reserved_concurrency: int | None = Field(default=None, ge=1)
+    throttle_rate: int = Field(default=100, ge=1)
+    throttle_burst: int = Field(default=200, ge=1)
+    #: External identity provider; when both are unset the stack creates a Cognito user pool.
+    auth_issuer: str | None = Field(default=None, pattern=r"^https://\S+$")
+    auth_audience: tuple[str, ...] = ()
+    cognito_mfa_required: bool = True
+
+    # Processing
+    processor_memory_mb: int = Field(default=512, ge=128, le=10240)
+    processor_timeout_seconds: int = Field(default=120, ge=10, le=900)
+    processor_reserved_concurrency: int | None = Field(default=None, ge=1)
+    batch_size: int = Field(default=10, ge=1, le=10)
+    max_batching_window_seconds: int = Field(default=1, ge=0, le=300)
+    max_receive_count: int = Field(default=5, ge=1, le=1000)
+
+    # Observability
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_retention_days: int = 90
+    alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    oldest_message_alarm_seconds: int = Field(default=900, ge=60)
+    api_5xx_rate_threshold: float = Field(default=0.01, gt=0, lt=1)
+
+    # Pipeline
+    connection_arn: str | None = None
+    repository: str = Field(default="upvault/upvault", pattern=r"^[\w.-]+/[\w.-]+$")
+    branch: str = "main"
+
+    @field_validator("cors_origins", "auth_audience", mode="before")
+    @classmethod
+    def _split_csv(cls, value: Any) -> Any:
+        """Context values from the command line arrive as ``a,b``; cdk.json gives real lists."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            # A wildcard would let any site drive uploads with a user's presigned URLs.
+            if not _ORIGIN.match(origin):
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
+        return value
+
+    @field_validator("log_retention_days", "access_log_retention_days")
+    @classmethod
+    def _retention_is_allowed(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"must be one of {LOG_RETENTION_DAYS}")
+        return value
+
+    @field_validator("connection_arn")
+    @classmethod
+    def _connection_arn_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _CONNECTION_ARN.match(value):
+            raise ValueError("must be a CodeStar/CodeConnections connection ARN")
+        return value
+
+    @model_validator(mode="after")
+    def _auth_is_complete(self) -> EnvironmentConfig:
+        if bool(self.auth_issuer) != bool(self.auth_audience):
+            raise ValueError("auth_issuer and auth_audience must be set together (or neither, for Cognito)")
+        if self.throttle_burst < self.throttle_rate:
+            raise ValueError("throttle_burst must be at least throttle_rate")
+        return self
+
+    @property
+    def uses_cognito(self) -> bool:
+        """Whether the stack creates its own Cognito user pool (no external issuer given)."""
+        return self.auth_issuer is None
+
+    @property
+    def queue_visibility_timeout_seconds(self) -> int:
+        """Six times the processor timeout plus the batching window, as AWS advises for SQS sources."""
+        return 6 * self.processor_timeout_seconds + self.max_batching_window_seconds
+
+    def bucket_rules(self) -> BucketRules:
+        """The bucket's lifecycle, CORS and notification rules for this environment."""
+        return bucket_rules(
+            cors_origins=self.cors_origins,
+            noncurrent_retention_days=self.noncurrent_retention_days,
+            intelligent_tiering_days=self.intelligent_tiering_days,
+        )
+
+
+_LOCAL_ORIGINS = (
+    "http://localhost:8000",
+    "http://127.0.0.1:8000",
+    "http://localhost:5173",
+    "http://localhost:3000",
+)
+
+_DEFAULTS: dict[EnvironmentName, dict[str, Any]] = {
+    "dev": {
+        "cors_origins": _LOCAL_ORIGINS,
+        # dev stacks are torn down often; nothing in them is anyone's data.
+        "retain_data": False,
+        "noncurrent_retention_days": 7,
+        "cognito_mfa_required": False,
+        "log_level": "DEBUG",
+        "log_retention_days": 14,
+        "access_log_retention_days": 30,
+        "throttle_rate": 20,
+        "throttle_burst": 40,
+    },
+    "staging": {
+        "cors_origins": ("https://staging.upvault.example",),
+        "noncurrent_retention_days": 30,
+        "log_retention_days": 30,
+    },
+    "prod": {
+        "cors_origins": ("https://app.upvault.example",),
+        "intelligent_tiering_days": 30,
+        "log_retention_days": 365,
+        "throttle_rate": 500,
+        "throttle_burst": 1000,
+    },
+}
+
+_FIELDS = frozenset(EnvironmentConfig.model_fields) - {"name"}
+
+
+def environment_config(name: str, overrides: Mapping[str, Any] | None = None) -> EnvironmentConfig:
+    """Return the validated settings of environment ``name`` (dev, staging or prod).
+
+    ``overrides`` replace defaults field by field; an unknown field or a bad value raises
+    :class:`ConfigError` naming it, so a typo in context fails the synth instead of being ignored.
+    """
+    if name not in ENVIRONMENTS:
+        raise ConfigError(f"unknown environment {name!r}: choose one of {', '.join(ENVIRONMENTS)}")
+    values = {**_DEFAULTS[name], **(overrides or {}), "name": name}
+    try:
+        return EnvironmentConfig(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'config'}: {error['msg']}" for error in exc.errors()
+        )
+        raise ConfigError(f"invalid {name} configuration: {problems}") from None
+
+
+def config_from_context(get: Callable[[str], Any], name: str | None = None) -> EnvironmentConfig:
+    """Build the config from CDK context through ``get`` (``node.try_get_context``).
+
+    Precedence, lowest first: the defaults above, the JSON object under ``upvault:<env>``
+    (cdk.json), then single keys named like the fields (``-c alarm_email=ops@example.com``).
+    """
+    env = name or get("env") or "dev"
+    overrides: dict[str, Any] = {}
+    block = get(f"upvault:{env}")
+    if isinstance(block, str):
+        block = json.loads(block)
+    if block:
+        if not isinstance(block, Mapping):
+            raise ConfigError(f"context upvault:{env} must be a JSON object")
+        overrides.update(block)
+    for field in _FIELDS:
+        value = get(field)
+        if value is not None:
+            overrides[field] = value
+    return environment_config(str(env), overrides)

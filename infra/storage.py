@@ -1,0 +1,174 @@
+"""Storage: the uploads bucket, its KMS key and its access-log bucket.
+
+Lifecycle and CORS come from :func:`upvault.bucket_rules.bucket_rules` (through the
+environment config), the same data the local MinIO bootstrap applies, so the two buckets
+cannot drift. Permissions are handed out per prefix by the ``grant_*`` methods; no function
+gets a bucket-wide or wildcard grant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.config import EnvironmentConfig
+from upvault.bucket_rules import BucketRules, CorsRule, LifecycleRule
+from upvault.keys import FILES_PREFIX, QUARANTINE_PREFIX, STAGING_PREFIX
+
+#: The only top-level prefixes our code lists under.
+AREAS = (STAGING_PREFIX, FILES_PREFIX, QUARANTINE_PREFIX)
+MIN_TLS_VERSION = 1.2
+
+
+def lifecycle_rule(rule: LifecycleRule) -> s3.LifecycleRule:
+    """Translate one shared lifecycle rule into CDK's type."""
+    return s3.LifecycleRule(
+        id=rule.id,
+        prefix=rule.prefix or None,
+        expiration=Duration.days(rule.expiration_days) if rule.expiration_days else None,
+        noncurrent_version_expiration=(
+            Duration.days(rule.noncurrent_expiration_days) if rule.noncurrent_expiration_days else None
+        ),
+        abort_incomplete_multipart_upload_after=(
+            Duration.days(rule.abort_incomplete_multipart_days) if rule.abort_incomplete_multipart_days else None
+        ),
+        transitions=(
+            [s3.Transition(storage_class=s3.StorageClass.INTELLIGENT_TIERING,
+                           transition_after=Duration.days(rule.intelligent_tiering_days))]
+            if rule.intelligent_tiering_days is not None
+            else None
+        ),
+    )
+
+
+def cors_rule(rule: CorsRule) -> s3.CorsRule:
+    """Translate the shared CORS rule into CDK's type."""
+    return s3.CorsRule(
+        allowed_methods=[s3.HttpMethods(method) for method in rule.allowed_methods],
+        allowed_origins=list(rule.allowed_origins),
+        allowed_headers=list(rule.allowed_headers),
+        exposed_headers=list(rule.exposed_headers),
+        max_age=rule.max_age_seconds,
+    )
+
+
+class Storage(Construct):
+    """The encrypted, versioned uploads bucket with lifecycle, CORS and a locked-down policy."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig) -> None:
+        super().__init__(scope, construct_id)
+        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        self.rules: BucketRules = config.bucket_rules()
+
+        self.key = kms.Key(
+            self,
+            "Key",
+            description=f"Upvault {config.name}: encrypts uploaded files",
+            enable_key_rotation=True,
+            removal_policy=removal,
+        )
+        # S3 server access logging cannot write to SSE-KMS buckets, hence S3-managed keys here.
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            minimum_tls_version=MIN_TLS_VERSION,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-access-logs",
+                    expiration=Duration.days(config.access_log_retention_days),
+                    noncurrent_version_expiration=Duration.days(1),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            removal_policy=removal,
+        )
+        self.bucket = s3.Bucket(
+            self,
+            "Uploads",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            versioned=self.rules.versioned,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            minimum_tls_version=MIN_TLS_VERSION,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="uploads/",
+            event_bridge_enabled=config.event_bridge,
+            cors=[cors_rule(self.rules.cors)],
+            lifecycle_rules=[lifecycle_rule(rule) for rule in self.rules.lifecycle],
+            removal_policy=removal,
+            # Never auto-delete: deleting a dev stack with files in it fails instead of losing them.
+            auto_delete_objects=False,
+        )
+        self._deny_foreign_encryption()
+
+    def _deny_foreign_encryption(self) -> None:
+        """Refuse puts that ask for another kind of encryption or another KMS key.
+
+        Presigned PUTs and multipart parts send no encryption header at all: S3 then applies
+        the bucket's default (SSE-KMS with our key). A "deny when the header is missing" rule,
+        the classic recipe, would therefore reject every browser upload. The ``...IfExists``
+        conditions only deny a request that *names* something else, which is the case worth
+        blocking (an object readable without our key, or with a key we do not control).
+        """
+        objects = self.bucket.arn_for_objects("*")
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyOtherEncryption",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[objects],
+                conditions={"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+            )
+        )
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyOtherKmsKey",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[objects],
+                conditions={
+                    "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": self.key.key_arn}
+                },
+            )
+        )
+
+    def grant_objects(self, grantee: iam.IGrantable, actions: Sequence[str], prefixes: Sequence[str]) -> None:
+        """Allow exactly ``actions`` on objects under each of ``prefixes`` (e.g. ``staging/``)."""
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=list(actions),
+            resource_arns=[self.bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes],
+        )
+
+    def grant_listing(self, grantee: iam.IGrantable, actions: Sequence[str], prefixes: Sequence[str] = AREAS) -> None:
+        """Allow bucket-level list ``actions``, limited by ``s3:prefix`` to our areas."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=list(actions),
+                resources=[self.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
+            )
+        )
+
+    def grant_bucket(self, grantee: iam.IGrantable, actions: Sequence[str]) -> None:
+        """Allow bucket-level ``actions`` that take no prefix (``s3:ListBucketMultipartUploads``)."""
+        iam.Grant.add_to_principal(grantee=grantee, actions=list(actions), resource_arns=[self.bucket.bucket_arn])
+
+    def grant_key(self, grantee: iam.IGrantable, actions: Sequence[str]) -> None:
+        """Allow exactly ``actions`` on the bucket's KMS key (SSE-KMS needs them for S3 calls)."""
+        self.key.grant(grantee, *actions)

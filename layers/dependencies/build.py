@@ -1,0 +1,88 @@
+"""Build the Lambda dependencies layer from the pinned requirements.txt, without Docker.
+
+Usage: ``python layers/dependencies/build.py OUTPUT_DIR [REQUIREMENTS_TXT]`` writes ``OUTPUT_DIR/python/...``
+(the layout Lambda puts on ``sys.path``) and prints the unzipped size.
+
+pip downloads manylinux aarch64 wheels for the Lambda runtime's Python, so the host's OS,
+CPU and Python version do not matter and nothing is compiled. The CDK app runs this through
+``ILocalBundling`` (infra/bundling.py); inside the Docker fallback image it runs unchanged.
+
+What we leave out, and why:
+
+* ``.pyc`` files (``--no-compile``): they would be compiled by the build host's Python, whose
+  bytecode tag differs from the runtime's, so Lambda would ignore them anyway.
+* botocore's models of services we never call. We ship our own pinned boto3/botocore rather
+  than relying on the copy in the Lambda runtime: the code needs botocore >= 1.36
+  (``request_checksum_calculation``), the runtime's copy changes without notice, and the
+  tests run against the pinned version. The full botocore is ~30 MB, almost all of it
+  service models; keeping the few we use makes it ~3 MB.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+PYTHON_VERSION = "3.13"
+PLATFORM = "manylinux2014_aarch64"
+
+#: botocore service models the functions may need: S3 (everything we do), KMS/STS (credentials
+#: and keys), SQS (the processor's queue), CloudWatch/X-Ray (Powertools).
+BOTOCORE_SERVICES = frozenset({"s3", "kms", "sts", "sqs", "cloudwatch", "xray"})
+#: Package content that is never imported at run time.
+JUNK_DIRS = frozenset({"__pycache__", "tests", "test"})
+
+
+def install(target: Path, requirements: Path) -> None:
+    """pip-install the pinned requirements for Lambda's Python on arm64 into ``target``."""
+    subprocess.run(  # noqa: S603 - fixed argument list, no shell
+        [
+            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "--no-compile", "--no-cache-dir",
+            "--platform", PLATFORM, "--implementation", "cp", "--python-version", PYTHON_VERSION,
+            "--only-binary=:all:", "--upgrade", "--target", str(target), "-r", str(requirements),
+        ],
+        check=True,
+    )
+
+
+def prune(site: Path) -> None:
+    """Drop what the functions never load: unused botocore models, scripts, caches, tests."""
+    data = site / "botocore" / "data"
+    if data.is_dir():
+        for entry in data.iterdir():
+            if entry.is_dir() and entry.name not in BOTOCORE_SERVICES:
+                shutil.rmtree(entry)
+    resources = site / "boto3" / "data"
+    if resources.is_dir():
+        for entry in resources.iterdir():
+            if entry.is_dir() and entry.name not in BOTOCORE_SERVICES:
+                shutil.rmtree(entry)
+    shutil.rmtree(site / "bin", ignore_errors=True)
+    for path in sorted(site.rglob("*"), reverse=True):
+        if path.is_dir() and path.name in JUNK_DIRS and "dist-info" not in str(path.parent):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def tree_size(path: Path) -> int:
+    """Total bytes of the regular files under ``path`` (the layer's unzipped size)."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def build(output: Path, requirements: Path) -> int:
+    """Build the layer from ``requirements`` into ``output`` and return its unzipped size in bytes."""
+    site = output / "python"
+    install(site, requirements)
+    prune(site)
+    return tree_size(output)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) not in (2, 3):
+        sys.exit(f"usage: {sys.argv[0]} OUTPUT_DIR [REQUIREMENTS_TXT]")
+    # Default: the repository's lockfile, two levels up from layers/dependencies/.
+    lockfile = Path(sys.argv[2]) if len(sys.argv) == 3 else Path(__file__).resolve().parents[2] / "requirements.txt"
+    size = build(Path(sys.argv[1]), lockfile)
+    print(f"dependencies layer: {size / 1e6:.1f} MB unzipped")
