@@ -9,6 +9,7 @@ while the rest of the batch succeeds.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -26,11 +27,6 @@ from upvault.storage import ObjectStore, make_clients
 logger = Logger(service="upvault")
 metrics = Metrics()
 tracer = Tracer(service="upvault")
-
-settings = load_settings()
-processor = Processor(settings, ObjectStore(settings, make_clients(settings)))
-batch = BatchProcessor(event_type=EventType.SQS)
-
 
 class MalformedNotification(ValueError):
     """The SQS body is not an S3 notification: fail this record alone (it will dead-letter)."""
@@ -65,16 +61,26 @@ def _record(outcome: Outcome) -> None:
         metrics.add_metric(name="UploadsRejected", unit=MetricUnit.Count, value=1)
 
 
-@tracer.capture_method
-def record_handler(record: SQSRecord) -> None:
-    """Process every object named in one SQS message; raise to fail this message only."""
-    for key in notification_keys(record.body):
-        _record(processor.process(key))
+def make_handler(processor: Processor) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """Build the SQS batch handler around a processor (tests pass one on moto or MinIO)."""
+    batch = BatchProcessor(event_type=EventType.SQS)
+
+    @tracer.capture_method
+    def record_handler(record: SQSRecord) -> None:
+        """Process every object named in one SQS message; raise to fail this message only."""
+        for key in notification_keys(record.body):
+            _record(processor.process(key))
+
+    @metrics.log_metrics
+    @logger.inject_lambda_context(clear_state=True)
+    @tracer.capture_lambda_handler
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        """Process an SQS batch and report partial failures."""
+        return process_partial_response(event=event, record_handler=record_handler, processor=batch,
+                                        context=context)
+
+    return handler
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Process an SQS batch and report partial failures."""
-    return process_partial_response(event=event, record_handler=record_handler, processor=batch, context=context)
+settings = load_settings()
+handler = make_handler(Processor(settings, ObjectStore(settings, make_clients(settings))))

@@ -8,7 +8,9 @@ puts the claims where the authorizer would, so the handlers have a single code p
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import jwt
 
@@ -24,12 +26,17 @@ class TokenVerifier:
     def __init__(self, *, issuer: str, audience: str, jwks_url: str) -> None:
         self.issuer = issuer
         self.audience = audience
-        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=5)
+        # http(s): the issuer's endpoint (Cognito, the local issuer...); file: a JWKS on disk.
+        self._keys: _FileKeys | jwt.PyJWKClient
+        if jwks_url.startswith("file://"):
+            self._keys = _FileKeys(Path(unquote(urlparse(jwks_url).path)))
+        else:
+            self._keys = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=5)
 
     def verify(self, token: str) -> dict[str, Any]:
         """Return the token's claims or raise :class:`InvalidIdentity` (the API answers 401)."""
         try:
-            signing_key = self._jwks.get_signing_key_from_jwt(token)
+            signing_key = self._keys.get_signing_key_from_jwt(token)
             claims: dict[str, Any] = jwt.decode(
                 token,
                 signing_key.key,
@@ -51,6 +58,28 @@ class TokenVerifier:
         audience = claims.get("aud")
         audiences = [audience] if isinstance(audience, str) else list(audience or [])
         return self.audience in audiences or claims.get("client_id") == self.audience
+
+
+class _FileKeys:
+    """A JWKS file, re-read when it changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._mtime = -1.0
+        self._set: jwt.PyJWKSet | None = None
+
+    def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK:
+        try:
+            mtime = self.path.stat().st_mtime
+            if self._set is None or mtime != self._mtime:
+                self._set, self._mtime = jwt.PyJWKSet.from_json(self.path.read_text()), mtime
+        except OSError as exc:
+            raise jwt.PyJWKClientConnectionError(f"cannot read JWKS {self.path}: {exc}") from exc
+        kid = jwt.get_unverified_header(token).get("kid")
+        for key in self._set.keys:
+            if key.key_id == kid:
+                return key
+        raise jwt.PyJWKClientError(f"no key with kid {kid!r} in the JWKS")
 
 
 def subject_of(claims: dict[str, Any] | None) -> str:

@@ -1,0 +1,64 @@
+"""ASGI middleware doing locally what API Gateway's JWT authorizer does on AWS.
+
+It verifies the bearer token of every protected route and puts the claims where Mangum
+exposes API Gateway's (``scope["aws.event"]["requestContext"]["authorizer"]["jwt"]``), so the
+app reads identity through one code path everywhere. Rejections are problem+json 401s.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from upvault.errors import InvalidIdentity
+from upvault.tokens import TokenVerifier
+
+#: Routes deployed without the authorizer (see the API construct in infra/).
+PUBLIC_PATHS = frozenset({"/v1/health", "/v1/openapi.json", "/v1/docs"})
+
+
+class LocalJwtAuthorizer:
+    """Verify ``Authorization: Bearer`` like the HTTP API JWT authorizer."""
+
+    def __init__(self, app: ASGIApp, verifier: TokenVerifier) -> None:
+        self.app = app
+        self.verifier = verifier
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_context: dict[str, Any] = {"requestId": str(uuid.uuid4())}
+        if scope["path"] not in PUBLIC_PATHS:
+            try:
+                claims = self.verifier.verify(_bearer(scope))
+            except InvalidIdentity as exc:
+                await _unauthorized(scope, send, exc.detail)
+                return
+            request_context["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
+        scope["aws.event"] = {"requestContext": request_context}
+        await self.app(scope, receive, send)
+
+
+def _bearer(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    raise InvalidIdentity("missing bearer token")
+
+
+async def _unauthorized(scope: Scope, send: Send, detail: str) -> None:
+    body = json.dumps({
+        "type": "urn:upvault:problem:unauthorized", "title": "Unauthorized", "status": 401,
+        "detail": detail, "instance": scope["path"],
+    }).encode()
+    await send({"type": "http.response.start", "status": 401, "headers": [
+        (b"content-type", b"application/problem+json"), (b"www-authenticate", b"Bearer"),
+        (b"content-length", str(len(body)).encode()),
+    ]})
+    await send({"type": "http.response.body", "body": body})
