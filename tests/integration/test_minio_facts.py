@@ -1,0 +1,556 @@
+"""The MinIO behaviours Upvault's design relies on, each checked against a real server.
+
+Where MinIO and S3 differ, the assertions accept the class of error both give (a 4xx status and
+one of a small set of codes), never one vendor's exact code; the exact MinIO answers are
+recorded in docs/minio.md. Presigned requests are made with plain httpx, as a browser would.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import shutil
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.integration.conftest import KMS_KEY_NAME, make_s3_client, minio_binary
+from upvault_local.minio import LIVE_PATH, MinioServer, generate_kms_secret_key
+
+EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
+BODY = b"%PDF-1.7\n" + b"upvault test document\n" * 40
+PDF = "application/pdf"
+
+# Classes of rejection, accepting both MinIO's and S3's codes (see docs/minio.md).
+SIGNATURE_MISMATCH = ({403}, {"SignatureDoesNotMatch"})
+SIGNED_HEADER_MISSING = ({400, 403}, {"AccessDenied", "SignatureDoesNotMatch", "HeadersNotSigned"})
+UNSIGNED_HEADER_SENT = ({400, 403}, {"AccessDenied", "HeadersNotSigned"})
+DIGEST_MISMATCH = ({400}, {"BadDigest", "XAmzContentChecksumMismatch", "InvalidDigest"})
+EXPIRED = ({403}, {"AccessDenied"})
+
+
+def b64(digest: bytes) -> str:
+    """Base64 of a digest, as Content-MD5 and x-amz-checksum-* carry it."""
+    return base64.b64encode(digest).decode()
+
+
+MD5 = b64(hashlib.md5(BODY).digest())
+SHA256 = b64(hashlib.sha256(BODY).digest())
+
+
+def error_of(response: httpx.Response) -> tuple[int, str | None]:
+    """Status and S3 error code of a response (the code is ``None`` on success)."""
+    match = re.search(r"<Code>([^<]+)</Code>", response.text)
+    return response.status_code, match[1] if match else None
+
+
+def client_error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[int, str]:
+    """Status and error code of a boto3 ClientError."""
+    response = exc.value.response
+    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
+
+
+def assert_rejected(response: httpx.Response, expected: tuple[set[int], set[str]]) -> None:
+    """Assert a request was refused with one of the allowed statuses and error codes."""
+    statuses, codes = expected
+    status, code = error_of(response)
+    detail = f"got {status} {code}: {response.text[:300]}"
+    assert status in statuses, detail
+    assert code in codes, detail
+
+
+def assert_absent(s3: Any, bucket: str, key: str) -> None:
+    """Assert no object exists at ``key`` (a refused upload stored nothing)."""
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key=key)
+    assert client_error(exc)[0] == 404
+
+
+def signed_headers(url: str) -> list[str]:
+    """The ``X-Amz-SignedHeaders`` of a presigned URL."""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    return query["X-Amz-SignedHeaders"][0].split(";")
+
+
+# --- bucket features --------------------------------------------------------------------------
+
+
+def test_put_bucket_cors_is_not_implemented(minio_s3: Any, bucket: str) -> None:
+    # Given a bucket
+    rules = {"CORSRules": [{"AllowedMethods": ["PUT"], "AllowedOrigins": ["http://localhost:5173"]}]}
+    # When a per-bucket CORS configuration is put
+    with pytest.raises(ClientError) as exc:
+        minio_s3.put_bucket_cors(Bucket=bucket, CORSConfiguration=rules)
+    # Then MinIO answers 501 NotImplemented and keeps no CORS configuration
+    assert client_error(exc) == (501, "NotImplemented")
+    with pytest.raises(ClientError) as missing:
+        minio_s3.get_bucket_cors(Bucket=bucket)
+    assert client_error(missing) == (404, "NoSuchCORSConfiguration")
+
+
+def test_lifecycle_abort_incomplete_multipart_alone_is_rejected(minio_s3: Any, bucket: str) -> None:
+    # Given a lifecycle rule whose only action is AbortIncompleteMultipartUpload
+    rule = {
+        "ID": "abort-mpu",
+        "Status": "Enabled",
+        "Filter": {"Prefix": ""},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+    }
+    # When it is put, alone or beside another valid rule
+    for rules in ([rule], [rule, {**_expire_staging(), "ID": "staging"}]):
+        with pytest.raises(ClientError) as exc:
+            minio_s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
+        # Then the whole configuration is refused with a 400 (MinIO: InvalidArgument)
+        status, code = client_error(exc)
+        assert status == 400
+        assert code in {"InvalidArgument", "MalformedXML"}
+
+
+def _expire_staging() -> dict[str, Any]:
+    return {"ID": "staging", "Status": "Enabled", "Filter": {"Prefix": "staging/"}, "Expiration": {"Days": 2}}
+
+
+def test_lifecycle_abort_beside_expiration_is_silently_dropped(minio_s3: Any, bucket: str) -> None:
+    # Given a rule with an Expiration and an AbortIncompleteMultipartUpload action
+    rule = {**_expire_staging(), "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}
+    # When it is put
+    minio_s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [rule]})
+    # Then it is accepted, but reading it back shows the abort action was dropped
+    (stored,) = minio_s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert stored["Expiration"] == {"Days": 2}
+    assert stored["Filter"] == {"Prefix": "staging/"}
+    assert "AbortIncompleteMultipartUpload" not in stored
+
+
+def test_default_kms_encryption_must_name_the_key(minio_s3: Any, bucket: str) -> None:
+    # Given MinIO's built-in KMS with one named key
+    def kms(**key: str) -> dict[str, Any]:
+        default = {"SSEAlgorithm": "aws:kms", **key}
+        return {"Rules": [{"ApplyServerSideEncryptionByDefault": default}]}
+
+    # When aws:kms default encryption omits the key id (S3 would use its managed key)
+    with pytest.raises(ClientError) as no_key:
+        minio_s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=kms())
+    # Then it is refused
+    assert client_error(no_key) == (400, "MalformedXML")
+    # When it names another key, then that is refused too
+    with pytest.raises(ClientError) as other_key:
+        minio_s3.put_bucket_encryption(
+            Bucket=bucket, ServerSideEncryptionConfiguration=kms(KMSMasterKeyID="no-such-key")
+        )
+    assert client_error(other_key)[0] == 404
+    # When it names the configured key
+    minio_s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=kms(KMSMasterKeyID=KMS_KEY_NAME))
+    put = minio_s3.put_object(Bucket=bucket, Key="doc.pdf", Body=BODY)
+    # Then new objects are SSE-KMS with that key, and a presigned GET returns the plain bytes
+    assert put["ServerSideEncryption"] == "aws:kms"
+    head = minio_s3.head_object(Bucket=bucket, Key="doc.pdf")
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert head["SSEKMSKeyId"].endswith(KMS_KEY_NAME)
+    url = minio_s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "doc.pdf"})
+    assert httpx.get(url).content == BODY
+
+
+def test_versioning_keeps_previous_versions(minio_s3: Any, bucket: str) -> None:
+    # Given a versioned bucket with two versions of one key
+    minio_s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    first = minio_s3.put_object(Bucket=bucket, Key="k", Body=b"one")["VersionId"]
+    second = minio_s3.put_object(Bucket=bucket, Key="k", Body=b"two")["VersionId"]
+    # When the key is deleted
+    deleted = minio_s3.delete_object(Bucket=bucket, Key="k")
+    # Then a delete marker hides it, both versions remain, and the first can be restored by copy
+    assert deleted["DeleteMarker"] is True
+    assert_absent(minio_s3, bucket, "k")
+    versions = minio_s3.list_object_versions(Bucket=bucket, Prefix="k")["Versions"]
+    assert {v["VersionId"] for v in versions} == {first, second}
+    source = {"Bucket": bucket, "Key": "k", "VersionId": first}
+    minio_s3.copy_object(Bucket=bucket, Key="k", CopySource=source)
+    assert minio_s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"one"
+
+
+def test_health_live_says_nothing_about_storage(tmp_path: Path) -> None:
+    # Given a running MinIO whose readiness (/cluster) was 200 at start
+    with MinioServer(
+        tmp_path / "data", root_user="health", root_password="health-secret", binary=minio_binary()
+    ) as server:
+        assert server.health() == 200
+        # When its drive disappears
+        shutil.rmtree(server.data_dir)
+        # Then /minio/health/cluster turns 503 while /minio/health/live stays 200
+        deadline = time.monotonic() + 20
+        while server.health() != 503 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert server.health() == 503
+        assert server.health(LIVE_PATH) == 200
+
+
+# --- presigned PUT: what storage itself enforces ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One presigned PUT as a browser would send it, possibly tampered with."""
+
+    headers: dict[str, str]
+    content: bytes = BODY
+    url: Callable[[str], str] = field(default=lambda url: url)
+
+
+def _flip_signature(url: str) -> str:
+    head, signature = url.rsplit("X-Amz-Signature=", 1)
+    flipped = ("1" if signature[0] == "0" else "0") + signature[1:]
+    return f"{head}X-Amz-Signature={flipped}"
+
+
+SIGNED = {"Content-Type": PDF, "Content-MD5": MD5}
+OTHER_MD5 = b64(hashlib.md5(b"other bytes").digest())
+SAME_LENGTH_OTHER_BYTES = BODY[:-1] + b"!"
+
+REJECTIONS = {
+    "shorter body": (Attempt(SIGNED, content=BODY[:-1]), SIGNATURE_MISMATCH),
+    "longer body": (Attempt(SIGNED, content=BODY + b"x"), SIGNATURE_MISMATCH),
+    "other content type": (Attempt({**SIGNED, "Content-Type": "image/png"}), SIGNATURE_MISMATCH),
+    "other content-md5 header": (Attempt({**SIGNED, "Content-MD5": OTHER_MD5}), SIGNATURE_MISMATCH),
+    "bytes not matching the signed md5": (Attempt(SIGNED, content=SAME_LENGTH_OTHER_BYTES), DIGEST_MISMATCH),
+    "tampered signature": (Attempt(SIGNED, url=_flip_signature), SIGNATURE_MISMATCH),
+    "url used for another key": (
+        Attempt(SIGNED, url=lambda u: u.replace("/upload.pdf?", "/elsewhere.pdf?")),
+        SIGNATURE_MISMATCH,
+    ),
+    "signed content-type missing": (Attempt({"Content-MD5": MD5}), SIGNED_HEADER_MISSING),
+    "signed content-md5 missing": (Attempt({"Content-Type": PDF}), SIGNED_HEADER_MISSING),
+    "unsigned x-amz-meta header": (Attempt({**SIGNED, "x-amz-meta-owner": "mallory"}), UNSIGNED_HEADER_SENT),
+}
+
+
+def presign_put(s3: Any, bucket: str, key: str, expires: int = 300, **params: Any) -> str:
+    """A presigned PUT URL as the API will hand it out: type, length and MD5 signed."""
+    base = {"ContentType": PDF, "ContentLength": len(BODY), "ContentMD5": MD5}
+    return str(
+        s3.generate_presigned_url(
+            "put_object", Params={"Bucket": bucket, "Key": key, **base, **params}, ExpiresIn=expires
+        )
+    )
+
+
+def test_presigned_put_signs_type_length_and_md5(minio_s3: Any, bucket: str) -> None:
+    # Given a URL signed with ContentType, ContentLength and ContentMD5
+    url = presign_put(minio_s3, bucket, "upload.pdf")
+    # Then exactly those headers (and host) are signed: the client must send them as given
+    assert signed_headers(url) == ["content-length", "content-md5", "content-type", "host"]
+    # When a browser PUTs the declared bytes with the declared headers
+    response = httpx.put(url, content=BODY, headers=SIGNED)
+    # Then storage accepts them and keeps the declared type
+    assert response.status_code == 200, response.text
+    head = minio_s3.head_object(Bucket=bucket, Key="upload.pdf")
+    assert (head["ContentLength"], head["ContentType"]) == (len(BODY), PDF)
+    assert minio_s3.get_object(Bucket=bucket, Key="upload.pdf")["Body"].read() == BODY
+
+
+@pytest.mark.parametrize("case", list(REJECTIONS))
+def test_presigned_put_is_rejected_by_storage(minio_s3: Any, bucket: str, case: str) -> None:
+    # Given a URL signed for upload.pdf with type, length and MD5
+    attempt, expected = REJECTIONS[case]
+    url = attempt.url(presign_put(minio_s3, bucket, "upload.pdf"))
+    # When the browser's request differs from what was signed
+    response = httpx.put(url, content=attempt.content, headers=attempt.headers)
+    # Then storage refuses it and stores nothing, under either key
+    assert_rejected(response, expected)
+    assert_absent(minio_s3, bucket, "upload.pdf")
+    assert_absent(minio_s3, bucket, "elsewhere.pdf")
+
+
+def test_presigned_put_expired_url_is_rejected(minio_s3: Any, bucket: str) -> None:
+    # Given a URL that expires after one second
+    url = presign_put(minio_s3, bucket, "upload.pdf", expires=1)
+    # When it is used after it expired
+    time.sleep(2.1)
+    response = httpx.put(url, content=BODY, headers=SIGNED)
+    # Then it is refused (403 AccessDenied "Request has expired") and nothing is stored
+    assert_rejected(response, EXPIRED)
+    assert "expired" in response.text.lower()
+    assert_absent(minio_s3, bucket, "upload.pdf")
+
+
+def test_presigned_url_longer_than_a_week_is_rejected(minio_s3: Any, bucket: str) -> None:
+    # Given a URL signed for more than S3's 7-day maximum (boto3 does not stop it)
+    url = presign_put(minio_s3, bucket, "upload.pdf", expires=604_801)
+    # When it is used
+    response = httpx.put(url, content=BODY, headers=SIGNED)
+    # Then storage refuses it
+    assert_rejected(response, ({400}, {"AuthorizationQueryParametersError"}))
+    assert_absent(minio_s3, bucket, "upload.pdf")
+
+
+def test_presigned_get_url_cannot_upload(minio_s3: Any, bucket: str) -> None:
+    # Given a download URL for an existing object
+    minio_s3.put_object(Bucket=bucket, Key="doc.pdf", Body=b"original")
+    url = minio_s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "doc.pdf"})
+    # When it is used to PUT
+    response = httpx.put(url, content=BODY)
+    # Then it is refused and the object is unchanged
+    assert_rejected(response, SIGNATURE_MISMATCH)
+    assert minio_s3.get_object(Bucket=bucket, Key="doc.pdf")["Body"].read() == b"original"
+
+
+# --- presigned PUT with x-amz-checksum-sha256 -------------------------------------------------
+
+SHA_HEADERS = {"Content-Type": PDF, "x-amz-checksum-sha256": SHA256}
+
+
+def presign_sha_put(s3: Any, bucket: str, key: str, checksum: str = SHA256) -> str:
+    """A presigned PUT URL with type, length and a SHA-256 checksum signed (no MD5)."""
+    return str(
+        s3.generate_presigned_url(
+            "put_object",
+            Params={
+                "Bucket": bucket,
+                "Key": key,
+                "ContentType": PDF,
+                "ContentLength": len(BODY),
+                "ChecksumSHA256": checksum,
+            },
+            ExpiresIn=300,
+        )
+    )
+
+
+def test_presigned_put_with_sha256_is_verified_and_stored(minio_s3: Any, bucket: str) -> None:
+    # Given a URL signed with ChecksumSHA256
+    url = presign_sha_put(minio_s3, bucket, "upload.pdf")
+    # Then boto3 1.44.8 signs the checksum header itself, but not x-amz-sdk-checksum-algorithm
+    assert signed_headers(url) == ["content-length", "content-type", "host", "x-amz-checksum-sha256"]
+    # When the right bytes are sent with that checksum
+    response = httpx.put(url, content=BODY, headers=SHA_HEADERS)
+    # Then they are stored with the checksum, which a HEAD in checksum mode returns
+    assert response.status_code == 200, response.text
+    head = minio_s3.head_object(Bucket=bucket, Key="upload.pdf", ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"] == SHA256
+
+
+def test_presigned_put_with_wrong_sha256_is_rejected(minio_s3: Any, bucket: str) -> None:
+    # Given URLs signed with a SHA-256: one of other bytes, one of the right bytes
+    wrong = b64(hashlib.sha256(b"other bytes").digest())
+    wrong_url = presign_sha_put(minio_s3, bucket, "declared-wrong.pdf", checksum=wrong)
+    right_url = presign_sha_put(minio_s3, bucket, "bytes-differ.pdf")
+    # When the declared checksum does not match the bytes sent
+    wrong_headers = {**SHA_HEADERS, "x-amz-checksum-sha256": wrong}
+    declared_wrong = httpx.put(wrong_url, content=BODY, headers=wrong_headers)
+    bytes_differ = httpx.put(right_url, content=SAME_LENGTH_OTHER_BYTES, headers=SHA_HEADERS)
+    # Then storage computes the digest itself and refuses both (MinIO: XAmzContentChecksumMismatch)
+    assert_rejected(declared_wrong, DIGEST_MISMATCH)
+    assert_rejected(bytes_differ, DIGEST_MISMATCH)
+    assert_absent(minio_s3, bucket, "declared-wrong.pdf")
+    assert_absent(minio_s3, bucket, "bytes-differ.pdf")
+
+
+def test_presigned_put_without_its_signed_sha256_is_rejected(minio_s3: Any, bucket: str) -> None:
+    # Given a URL signed with ChecksumSHA256
+    url = presign_sha_put(minio_s3, bucket, "upload.pdf")
+    # When the checksum header is left out, or another value is sent
+    missing = httpx.put(url, content=BODY, headers={"Content-Type": PDF})
+    other = b64(hashlib.sha256(b"other").digest())
+    changed = httpx.put(url, content=BODY, headers={**SHA_HEADERS, "x-amz-checksum-sha256": other})
+    # Then both are refused and nothing is stored
+    assert_rejected(missing, SIGNED_HEADER_MISSING)
+    assert_rejected(changed, SIGNATURE_MISMATCH)
+    assert_absent(minio_s3, bucket, "upload.pdf")
+
+
+def test_unsigned_sha256_header_is_still_verified_by_minio(minio_s3: Any, bucket: str) -> None:
+    # Given a URL signed without any checksum
+    url = str(
+        minio_s3.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": bucket, "Key": "upload.pdf", "ContentType": PDF, "ContentLength": len(BODY)},
+        )
+    )
+    wrong = b64(hashlib.sha256(b"other").digest())
+    # When the browser adds an x-amz-checksum-sha256 header that was not signed
+    refused = httpx.put(url, content=BODY, headers={**SHA_HEADERS, "x-amz-checksum-sha256": wrong})
+    accepted = httpx.put(url, content=BODY, headers=SHA_HEADERS)
+    # Then MinIO accepts the unsigned header, verifies it (a wrong one is refused) and stores it
+    assert_rejected(refused, DIGEST_MISMATCH)
+    assert accepted.status_code == 200, accepted.text
+    head = minio_s3.head_object(Bucket=bucket, Key="upload.pdf", ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"] == SHA256
+
+
+# --- global CORS and webhook notifications (a MinIO configured through its environment) -------
+
+
+@dataclass
+class WebhookReceiver:
+    """A tiny HTTP server on 127.0.0.1 recording what MinIO's webhook target posts."""
+
+    token: str
+    port: int = 0
+    requests: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    def serve(self) -> ThreadingHTTPServer:
+        """Start serving on a free port in a daemon thread; the caller shuts it down."""
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with receiver.arrived:
+                    receiver.requests.append((self.path, dict(self.headers), body))
+                    receiver.arrived.notify_all()
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+    def wait_for(self, key: str, timeout: float = 15.0) -> dict[str, Any]:
+        """Return the first posted payload whose ``Key`` is ``bucket/key`` (MinIO's form)."""
+        deadline = time.monotonic() + timeout
+        with self.arrived:
+            while True:
+                for _, _, body in self.requests:
+                    payload: dict[str, Any] = json.loads(body)
+                    if payload.get("Key", "").split("/", 1)[-1] == key:
+                        return payload
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no webhook event for {key!r} within {timeout} s")
+                self.arrived.wait(remaining)
+
+
+WEBHOOK_ID = "UPVAULT"
+DEV_ORIGIN = "http://localhost:5173"
+
+
+@pytest.fixture(scope="module")
+def webhook() -> Iterator[WebhookReceiver]:
+    """A running webhook receiver."""
+    receiver = WebhookReceiver(token=uuid.uuid4().hex)
+    server = receiver.serve()
+    receiver.port = server.server_address[1]
+    yield receiver
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def configured_minio(tmp_path_factory: pytest.TempPathFactory, webhook: WebhookReceiver) -> Iterator[MinioServer]:
+    """A MinIO with a webhook target (auth token, queue dir) and CORS for the dev origin only."""
+    base = tmp_path_factory.mktemp("minio-configured")
+    env = {
+        f"MINIO_NOTIFY_WEBHOOK_ENABLE_{WEBHOOK_ID}": "on",
+        f"MINIO_NOTIFY_WEBHOOK_ENDPOINT_{WEBHOOK_ID}": f"http://127.0.0.1:{webhook.port}/minio/events",
+        f"MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_{WEBHOOK_ID}": webhook.token,
+        f"MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_{WEBHOOK_ID}": str(base / "queue"),
+        "MINIO_API_CORS_ALLOW_ORIGIN": DEV_ORIGIN,
+    }
+    with MinioServer(
+        base / "data",
+        root_user="configured",
+        root_password="configured-secret",
+        kms_secret_key=generate_kms_secret_key(KMS_KEY_NAME),
+        env=env,
+        binary=minio_binary(),
+    ) as server:
+        yield server
+
+
+def test_global_cors_allows_only_the_configured_origin(configured_minio: MinioServer) -> None:
+    # Given MINIO_API_CORS_ALLOW_ORIGIN set to the dev origin, and a presigned PUT URL
+    s3 = make_s3_client(configured_minio)
+    s3.create_bucket(Bucket="cors")
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": "cors", "Key": "k", "ContentType": PDF})
+    preflight = {"Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "content-type"}
+    # When a browser on the dev origin and one elsewhere send a preflight and the upload
+    allowed = httpx.options(url, headers={"Origin": DEV_ORIGIN, **preflight})
+    denied = httpx.options(url, headers={"Origin": "https://evil.example", **preflight})
+    upload = httpx.put(url, content=BODY, headers={"Origin": DEV_ORIGIN, "Content-Type": PDF})
+    # Then only the dev origin is allowed, and ETag is exposed (multipart completion needs it)
+    assert allowed.headers.get("access-control-allow-origin") == DEV_ORIGIN
+    assert "PUT" in allowed.headers.get("access-control-allow-methods", "")
+    assert "access-control-allow-origin" not in denied.headers
+    assert upload.status_code == 200
+    assert "etag" in upload.headers.get("access-control-expose-headers", "").lower()
+
+
+def test_webhook_notification_payload_shape(configured_minio: MinioServer, webhook: WebhookReceiver) -> None:
+    # Given a versioned bucket notifying the webhook target for staging/ only
+    s3 = make_s3_client(configured_minio)
+    s3.create_bucket(Bucket="events")
+    s3.put_bucket_versioning(Bucket="events", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_notification_configuration(
+        Bucket="events",
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "Id": "staging-created",
+                    "QueueArn": f"arn:minio:sqs::{WEBHOOK_ID}:webhook",
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "staging/"}]}},
+                }
+            ]
+        },
+    )
+    key = "staging/user-1/documents/01M889VFNKRG0TFTBWVX4HJ68D/my report+v2 é😀.pdf"
+    # When an object outside staging/ is written, then a browser uploads the staging key
+    s3.put_object(Bucket="events", Key="files/user-1/outside.txt", Body=b"x")
+    url = s3.generate_presigned_url(
+        "put_object", Params={"Bucket": "events", "Key": key, "ContentType": PDF, "ContentLength": len(BODY)}
+    )
+    upload = httpx.put(url, content=BODY, headers={"Content-Type": PDF})
+    assert upload.status_code == 200, upload.text
+    payload = webhook.wait_for(key)
+    # Then MinIO posts its own shape: a wrapper with EventName and "bucket/key" around one record
+    assert payload["EventName"] == "s3:ObjectCreated:Put"
+    assert payload["Key"] == f"events/{key}"
+    (record,) = payload["Records"]
+    assert record["eventSource"] == "minio:s3"
+    assert record["eventName"].startswith("s3:")
+    assert record["s3"]["bucket"]["name"] == "events"
+    # ... the key query-escaped ("/" as %2F, space as +), which unquote_plus restores
+    obj = record["s3"]["object"]
+    assert obj["key"] == urllib.parse.quote_plus(key, safe="")
+    assert urllib.parse.unquote_plus(obj["key"]) == key
+    # ... with size, eTag (no quotes), versionId and sequencer, as S3's records have
+    assert obj["size"] == len(BODY)
+    assert obj["eTag"] == hashlib.md5(BODY).hexdigest()
+    assert obj["versionId"] == upload.headers["x-amz-version-id"]
+    assert obj["sequencer"]
+    # ... sent with the target's token as a Bearer header, and nothing for the key outside staging/
+    headers = next(h for _, h, b in webhook.requests if json.loads(b)["Key"] == f"events/{key}")
+    assert headers["Authorization"] == f"Bearer {webhook.token}"
+    assert all("outside.txt" not in json.loads(b)["Key"] for _, _, b in webhook.requests)
+    if os.environ.get("UPVAULT_RECORD_FIXTURES") == "1":
+        (EVENTS_DIR / "minio-webhook-put.json").write_text(
+            json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+
+
+def test_recorded_webhook_fixture_has_the_live_shape(configured_minio: MinioServer) -> None:
+    # Given the committed capture of a MinIO webhook payload
+    saved = json.loads((EVENTS_DIR / "minio-webhook-put.json").read_text(encoding="utf-8"))
+    # Then it still has the shape the live server sends (regenerate: UPVAULT_RECORD_FIXTURES=1)
+    assert set(saved) == {"EventName", "Key", "Records"}
+    (record,) = saved["Records"]
+    assert record["eventSource"] == "minio:s3"
+    assert record["eventName"] == saved["EventName"] == "s3:ObjectCreated:Put"
+    assert "%2F" in record["s3"]["object"]["key"]
+    assert {"size", "eTag", "versionId", "sequencer"} <= set(record["s3"]["object"])
