@@ -149,7 +149,9 @@ class Api(Construct):
                 "UPVAULT_BUCKET": storage.bucket.bucket_name,
                 "UPVAULT_REGION": Stack.of(self).region,
                 "UPVAULT_AUTH_ISSUER": issuer,
-                "UPVAULT_AUTH_AUDIENCE": ",".join(audience) if config.auth_issuer else audience[0],
+                # Settings hold one audience (the app client); extra external audiences are
+                # enforced by the authorizer alone.
+                "UPVAULT_AUTH_AUDIENCE": audience[0],
             },
         )
         for actions, prefixes in API_OBJECT_GRANTS:
