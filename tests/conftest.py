@@ -1,0 +1,20 @@
+"""Shared by every tier: a test environment that can never reach AWS."""
+
+from __future__ import annotations
+
+import os
+
+# The handler modules validate settings at import (cold start), as on Lambda. Give them a
+# harmless environment before anything imports them; no test can ever reach real AWS.
+for name, value in {
+    "UPVAULT_BUCKET": "upvault-test",
+    "UPVAULT_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "Upvault",
+    "POWERTOOLS_SERVICE_NAME": "upvault",
+}.items():
+    os.environ.setdefault(name, value)
