@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 
 from tests.integration.conftest import KMS_KEY_NAME, make_s3_client, minio_binary
 from upvault_local.minio import LIVE_PATH, MinioServer, generate_kms_secret_key
+from upvault_local.ports import free_port
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 BODY = b"%PDF-1.7\n" + b"upvault test document\n" * 40
@@ -394,32 +395,49 @@ def test_unsigned_sha256_header_is_still_verified_by_minio(minio_s3: Any, bucket
 
 @dataclass
 class WebhookReceiver:
-    """A tiny HTTP server on 127.0.0.1 recording what MinIO's webhook target posts."""
+    """A tiny HTTP server on 127.0.0.1 recording what MinIO's webhook target posts.
+
+    ``requests`` holds the deliveries it acknowledged (200); while ``refuse_next`` is above
+    zero it answers 503 instead and keeps the payload in ``refused``, as a receiver in trouble.
+    """
 
     token: str
     port: int = 0
+    refuse_next: int = 0
     requests: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
+    refused: list[bytes] = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
 
     def serve(self) -> ThreadingHTTPServer:
-        """Start serving on a free port in a daemon thread; the caller shuts it down."""
+        """Serve on ``port`` (a free one when 0) in a daemon thread; the caller shuts it down."""
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with receiver.arrived:
-                    receiver.requests.append((self.path, dict(self.headers), body))
+                    status = 503 if receiver.refuse_next > 0 else 200
+                    if status == 503:
+                        receiver.refuse_next -= 1
+                        receiver.refused.append(body)
+                    else:
+                        receiver.requests.append((self.path, dict(self.headers), body))
                     receiver.arrived.notify_all()
-                self.send_response(200)
+                self.send_response(status)
                 self.end_headers()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = server.server_address[1]
         threading.Thread(target=server.serve_forever, daemon=True).start()
         return server
+
+    def keys(self) -> list[str]:
+        """The ``Key`` (``bucket/key``) of every acknowledged delivery, in arrival order."""
+        with self.arrived:
+            return [json.loads(body)["Key"] for _, _, body in self.requests]
 
     def wait_for(self, key: str, timeout: float = 15.0) -> dict[str, Any]:
         """Return the first posted payload whose ``Key`` is ``bucket/key`` (MinIO's form)."""
@@ -445,7 +463,6 @@ def webhook() -> Iterator[WebhookReceiver]:
     """A running webhook receiver."""
     receiver = WebhookReceiver(token=uuid.uuid4().hex)
     server = receiver.serve()
-    receiver.port = server.server_address[1]
     yield receiver
     server.shutdown()
     server.server_close()
@@ -554,3 +571,67 @@ def test_recorded_webhook_fixture_has_the_live_shape(configured_minio: MinioServ
     assert record["eventName"] == saved["EventName"] == "s3:ObjectCreated:Put"
     assert "%2F" in record["s3"]["object"]["key"]
     assert {"size", "eTag", "versionId", "sequencer"} <= set(record["s3"]["object"])
+
+
+def webhook_minio(base: Path, receiver_port: int, *, queue: bool) -> MinioServer:
+    """A MinIO whose webhook target posts to ``receiver_port``, with or without a queue dir."""
+    env = {
+        "MINIO_NOTIFY_WEBHOOK_ENABLE_Q": "on",
+        "MINIO_NOTIFY_WEBHOOK_ENDPOINT_Q": f"http://127.0.0.1:{receiver_port}/minio/events",
+    }
+    if queue:
+        env["MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_Q"] = str(base / "queue")
+    return MinioServer(base / "data", root_user="queue", root_password="queue-secret", env=env, binary=minio_binary())
+
+
+def notify_all_created(s3: Any, bucket: str) -> None:
+    """Create ``bucket`` with every object creation notifying webhook target ``Q``."""
+    s3.create_bucket(Bucket=bucket)
+    config = {"QueueArn": "arn:minio:sqs::Q:webhook", "Events": ["s3:ObjectCreated:*"]}
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [config]})
+
+
+def test_webhook_queue_dir_redelivers_after_receiver_outage(tmp_path: Path) -> None:
+    # Given a MinIO with a queue dir, started while its receiver is down
+    receiver = WebhookReceiver(token="", port=free_port())
+    with webhook_minio(tmp_path, receiver.port, queue=True) as server:
+        s3 = make_s3_client(server)
+        notify_all_created(s3, "queued")
+        # When one object is written while nothing listens, then the receiver comes up
+        # answering 503 twice, and a second object is written
+        s3.put_object(Bucket="queued", Key="while-down", Body=b"1")
+        receiver.refuse_next = 2
+        http = receiver.serve()
+        try:
+            s3.put_object(Bucket="queued", Key="while-failing", Body=b"2")
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not {"queued/while-down", "queued/while-failing"} <= set(
+                receiver.keys()
+            ):
+                time.sleep(0.1)
+        finally:
+            http.shutdown()
+            http.server_close()
+    # Then MinIO retried until both were acknowledged: none lost (at least once)
+    assert len(receiver.refused) == 2
+    assert {"queued/while-down", "queued/while-failing"} <= set(receiver.keys())
+
+
+def test_webhook_without_queue_dir_loses_failed_deliveries(tmp_path: Path) -> None:
+    # Given a MinIO without a queue dir, and a receiver that answers 503 once
+    receiver = WebhookReceiver(token="", refuse_next=1)
+    http = receiver.serve()
+    try:
+        with webhook_minio(tmp_path, receiver.port, queue=False) as server:
+            s3 = make_s3_client(server)
+            notify_all_created(s3, "unqueued")
+            # When an object is written and its delivery fails, then another is written
+            s3.put_object(Bucket="unqueued", Key="lost", Body=b"1")
+            s3.put_object(Bucket="unqueued", Key="kept", Body=b"2")
+            time.sleep(4)  # longer than the queue store's 3 s retry interval
+    finally:
+        http.shutdown()
+        http.server_close()
+    # Then the failed event was never retried: without a queue dir, delivery is at most once
+    assert [json.loads(body)["Key"] for body in receiver.refused] == ["unqueued/lost"]
+    assert receiver.keys() == ["unqueued/kept"]
