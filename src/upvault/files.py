@@ -130,7 +130,7 @@ class FileService:
         key = self._locate(user, file_id)
         if key.status is not Status.READY:
             raise Conflict(f"file {file_id} is {key.status.value}, only ready files can be downloaded",
-                           status=key.status.value)
+                           file_status=key.status.value)
         obj = self.store.head(str(key))
         if obj is None:
             raise FileNotFound(file_id)

@@ -1,0 +1,130 @@
+"""API: JWT authorizer on every route but health/openapi, throttling, access logs, CORS, the function."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from infra.config import environment_config
+from tests.infra.conftest import EXTERNAL_AUDIENCE, EXTERNAL_ISSUER
+from tests.infra.support import Template, env_of, logical_id, only, props, ref_name, resources
+
+PUBLIC = {"GET /v1/health", "GET /v1/openapi.json"}
+
+
+def _routes(template: Template) -> dict[str, dict[str, Any]]:
+    return {res["Properties"]["RouteKey"]: res["Properties"] for res in resources(template, "AWS::ApiGatewayV2::Route").values()}
+
+
+def test_every_route_but_health_and_openapi_requires_a_jwt(dev: Template, staging: Template) -> None:
+    for template in (dev, staging):
+        # Given the routes of the HTTP API
+        routes = _routes(template)
+        (authorizer_id, authorizer) = only(template, "AWS::ApiGatewayV2::Authorizer")
+        # Then the catch-all /v1 route is protected by the JWT authorizer
+        assert set(routes) == PUBLIC | {"ANY /v1/{proxy+}"}
+        for key, route in routes.items():
+            if key in PUBLIC:
+                # And only health and the OpenAPI document are public
+                assert route["AuthorizationType"] == "NONE", key
+                assert "AuthorizerId" not in route
+            else:
+                assert route["AuthorizationType"] == "JWT", key
+                assert ref_name(route["AuthorizerId"]) == f"<{authorizer_id}>"
+        assert authorizer["Properties"]["AuthorizerType"] == "JWT"
+        assert authorizer["Properties"]["IdentitySource"] == ["$request.header.Authorization"]
+
+
+def test_default_identity_is_the_stacks_own_cognito_pool(dev: Template) -> None:
+    # Given dev, configured without an external issuer
+    jwt = props(dev, "AWS::ApiGatewayV2::Authorizer")["JwtConfiguration"]
+    pool = logical_id(dev, "AWS::Cognito::UserPool", "UserPool")
+    client = logical_id(dev, "AWS::Cognito::UserPoolClient", "WebClient")
+    # Then the authorizer trusts the pool's issuer and the app client as audience
+    assert ref_name(jwt["Issuer"]) == f"<{pool}.ProviderURL>"
+    assert [ref_name(a) for a in jwt["Audience"]] == [f"<{client}>"]
+    # And the pool is not open for self sign-up, has a strong password policy, and the client has no secret
+    pool_props = props(dev, "AWS::Cognito::UserPool")
+    assert pool_props["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert pool_props["Policies"]["PasswordPolicy"]["MinimumLength"] >= 12
+    assert props(dev, "AWS::Cognito::UserPoolClient")["GenerateSecret"] is False
+
+
+def test_prod_requires_mfa(prod: Template) -> None:
+    # Given prod's user pool
+    # Then MFA (TOTP) is required
+    pool = props(prod, "AWS::Cognito::UserPool")
+    assert pool["MfaConfiguration"] == "ON"
+    assert pool["EnabledMfas"] == ["SOFTWARE_TOKEN_MFA"]
+
+
+def test_external_issuer_from_context_replaces_cognito(staging: Template) -> None:
+    # Given staging, configured with an external issuer and audience in context
+    jwt = props(staging, "AWS::ApiGatewayV2::Authorizer")["JwtConfiguration"]
+    # Then the authorizer trusts exactly that issuer and audience, and no user pool is created
+    assert jwt == {"Issuer": EXTERNAL_ISSUER, "Audience": [EXTERNAL_AUDIENCE]}
+    assert not resources(staging, "AWS::Cognito::UserPool")
+    # And the function is told the same values
+    env = env_of(staging, "ApiFunction")
+    assert (env["UPVAULT_AUTH_ISSUER"], env["UPVAULT_AUTH_AUDIENCE"]) == (EXTERNAL_ISSUER, EXTERNAL_AUDIENCE)
+
+
+def test_stage_throttles_and_writes_json_access_logs_with_retention(dev: Template, prod: Template) -> None:
+    for name, template in (("dev", dev), ("prod", prod)):
+        config = environment_config(name)
+        # Given the $default stage
+        stage = props(template, "AWS::ApiGatewayV2::Stage")
+        # Then it deploys automatically and throttles per the environment's settings
+        assert stage["StageName"] == "$default" and stage["AutoDeploy"] is True
+        assert stage["DefaultRouteSettings"] == {
+            "ThrottlingBurstLimit": config.throttle_burst, "ThrottlingRateLimit": config.throttle_rate,
+        }
+        # And access logs are one JSON object per request, with the request id, into a retained log group
+        log_format = json.loads(stage["AccessLogSettings"]["Format"])
+        assert log_format["requestId"] == "$context.requestId" and log_format["status"] == "$context.status"
+        group = logical_id(template, "AWS::Logs::LogGroup", "ApiAccessLogs")
+        assert ref_name(stage["AccessLogSettings"]["DestinationArn"]) == f"<{group}.Arn>"
+        assert props(template, "AWS::Logs::LogGroup", "ApiAccessLogs")["RetentionInDays"] == config.log_retention_days
+
+
+def test_api_cors_matches_the_bucket(dev: Template, prod: Template) -> None:
+    for name, template in (("dev", dev), ("prod", prod)):
+        # Given the API's CORS configuration
+        cors = props(template, "AWS::ApiGatewayV2::Api")["CorsConfiguration"]
+        # Then browsers from exactly the bucket's origins may call it with a bearer token
+        assert cors["AllowOrigins"] == list(environment_config(name).cors_origins)
+        assert "authorization" in cors["AllowHeaders"]
+        assert cors["MaxAge"] > 0
+
+
+def test_api_function_runtime_architecture_sizing_and_environment(dev: Template) -> None:
+    # Given the API function
+    fn = props(dev, "AWS::Lambda::Function", "ApiFunction")
+    config = environment_config("dev")
+    # Then it is the FastAPI/Mangum handler on Python 3.13 arm64, traced, with its sizing and log settings
+    assert fn["Handler"] == "functions.api.handler.handler"
+    assert fn["Runtime"] == "python3.13" and fn["Architectures"] == ["arm64"]
+    assert fn["TracingConfig"] == {"Mode": "Active"}
+    assert (fn["MemorySize"], fn["Timeout"]) == (config.api_memory_mb, config.api_timeout_seconds)
+    assert fn["Timeout"] < 30, "must end before API Gateway's 30 s integration timeout"
+    assert fn["LoggingConfig"]["LogFormat"] == "JSON"
+    assert props(dev, "AWS::Logs::LogGroup", "ApiFunctionLogs")["RetentionInDays"] == config.log_retention_days
+    # And it is configured only through UPVAULT_* and Powertools variables, never a storage endpoint
+    env = fn["Environment"]["Variables"]
+    bucket = logical_id(dev, "AWS::S3::Bucket", "StorageUploads")
+    assert ref_name(env["UPVAULT_BUCKET"]) == f"<{bucket}>"
+    assert ref_name(env["UPVAULT_REGION"]) == "<AWS::Region>"
+    assert {"UPVAULT_AUTH_ISSUER", "UPVAULT_AUTH_AUDIENCE"} <= set(env)
+    assert env["POWERTOOLS_SERVICE_NAME"] == "upvault"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Upvault"
+    assert env["POWERTOOLS_LOG_LEVEL"] == config.log_level
+    assert "UPVAULT_ENDPOINT_URL" not in env and "UPVAULT_PUBLIC_ENDPOINT_URL" not in env
+
+
+def test_reserved_concurrency_is_configurable(assembly: Any) -> None:
+    # Given the session's templates (no reservation configured) and a config with one
+    # Then nothing is reserved by default (new accounts cannot afford it) ...
+    assert "ReservedConcurrentExecutions" not in props(assembly.template("Upvault-dev"), "AWS::Lambda::Function",
+                                                       "ApiFunction")
+    # ... and the setting is validated and carried by the config the construct reads
+    assert environment_config("prod", {"api_reserved_concurrency": "50"}).api_reserved_concurrency == 50
