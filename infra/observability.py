@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
@@ -56,7 +56,15 @@ class Observability(Construct):
         self.topic = sns.Topic(self, "Alarms", display_name=f"Upvault {config.name} alarms", master_key=self.key,
                                enforce_ssl=True)
         if config.alarm_email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+            email = subscriptions.EmailSubscription(config.alarm_email)
+            self.topic.add_subscription(email)
+            for child in self.topic.node.children:
+                if isinstance(child, sns.Subscription):
+                    Validations.of(child).acknowledge(Acknowledgment(
+                        id="Serverless-SNSRedrivePolicy",
+                        reason="Email notification of an alarm: an undelivered copy would land in a queue nobody "
+                        "reads; the alarm state itself stays on the dashboard and in CloudWatch.",
+                    ))
         self._action = actions.SnsAction(self.topic)
         self.alarms: list[cloudwatch.Alarm] = []
 

@@ -1,0 +1,99 @@
+"""Least privilege: the exact actions and resources of every policy our functions get."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.infra.support import Template, allowed, logical_id, props, resources, statements
+
+AREA_CONDITION = {"StringLike": {"s3:prefix": ["staging/*", "files/*", "quarantine/*"]}}
+XRAY = {("xray:PutTelemetryRecords", "*"), ("xray:PutTraceSegments", "*")}
+
+
+def _expected(template: Template, function: str, objects: dict[str, set[str]], bucket: set[str],
+              listing: set[str], kms: set[str]) -> dict[tuple[str, str], Any]:
+    uploads = f"<{logical_id(template, 'AWS::S3::Bucket', 'StorageUploads')}.Arn>"
+    key = f"<{logical_id(template, 'AWS::KMS::Key', 'StorageKey')}.Arn>"
+    logs = f"<{logical_id(template, 'AWS::Logs::LogGroup', f'{function}FunctionLogs')}.Arn>"
+    expected: dict[tuple[str, str], Any] = {pair: None for pair in XRAY}
+    expected |= {(action, f"{uploads}/{prefix}*"): None for prefix, actions in objects.items() for action in actions}
+    expected |= {(action, uploads): None for action in bucket}
+    expected |= {(action, uploads): AREA_CONDITION for action in listing}
+    expected |= {(action, key): None for action in kms}
+    expected |= {("logs:CreateLogStream", logs): None, ("logs:PutLogEvents", logs): None}
+    return expected
+
+
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_api_role_has_exactly_the_actions_it_uses(name: str, request: pytest.FixtureRequest) -> None:
+    # Given the API function's policy in a stack
+    template: Template = request.getfixturevalue(name)
+    actual = allowed(template, "ApiFunctionRole")
+    # Then it may presign uploads and multipart steps in staging/, read every area, restore and
+    # delete in files/, list the three areas and use the bucket key: nothing else
+    expected = _expected(
+        template,
+        "Api",
+        objects={
+            "staging/": {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:GetObject"},
+            "files/": {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"},
+            "quarantine/": {"s3:GetObject"},
+        },
+        bucket={"s3:ListBucketMultipartUploads"},
+        listing={"s3:ListBucket", "s3:ListBucketVersions"},
+        kms={"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"},
+    )
+    assert actual == expected
+
+
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_processor_role_has_exactly_the_actions_it_uses(name: str, request: pytest.FixtureRequest) -> None:
+    # Given the processor function's policy
+    template: Template = request.getfixturevalue(name)
+    actual = allowed(template, "ProcessingFunctionRole")
+    queue = f"<{logical_id(template, 'AWS::SQS::Queue', 'ProcessingUploads')}.Arn>"
+    queue_key = f"<{logical_id(template, 'AWS::KMS::Key', 'ProcessingQueueKey')}.Arn>"
+    # Then it reads staging/ and files/, writes files/ and quarantine/, deletes staging/, may list
+    # the areas (HEAD of a missing key answers 404) and consumes its queue: nothing else
+    expected = _expected(
+        template,
+        "Processing",
+        objects={
+            "staging/": {"s3:GetObject", "s3:DeleteObject"},
+            "files/": {"s3:GetObject", "s3:PutObject"},
+            "quarantine/": {"s3:PutObject"},
+        },
+        bucket=set(),
+        listing={"s3:ListBucket"},
+        kms={"kms:Decrypt", "kms:GenerateDataKey"},
+    )
+    expected |= {
+        (action, queue): None
+        for action in ("sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage",
+                       "sqs:GetQueueAttributes")
+    }
+    expected |= {("kms:Decrypt", queue_key): None}
+    assert actual == expected
+
+
+def test_no_wildcard_actions_and_no_star_resource_except_xray(dev: Template, staging: Template, prod: Template) -> None:
+    for template in (dev, staging, prod):
+        for role in ("ApiFunctionRole", "ProcessingFunctionRole"):
+            # Given every allowed (action, resource) pair of our functions
+            for action, resource in allowed(template, role):
+                # Then no action has a wildcard and only X-Ray (which supports no resource ARNs) gets '*'
+                assert "*" not in action, (role, action)
+                assert resource != "*" or action.startswith("xray:"), (role, action)
+
+
+def test_functions_use_our_roles_without_managed_policies(dev: Template) -> None:
+    # Given the roles of our two functions
+    for name, role in resources(dev, "AWS::IAM::Role").items():
+        if name.startswith(("ApiFunctionRole", "ProcessingFunctionRole")):
+            # Then they can only be assumed by Lambda and carry no AWS-managed policy
+            trust = list(statements(role["Properties"]["AssumeRolePolicyDocument"]))
+            assert [s["Principal"] for s in trust] == [{"Service": "lambda.amazonaws.com"}]
+            assert "ManagedPolicyArns" not in role["Properties"]
+    assert props(dev, "AWS::Lambda::Function", "ApiFunction")["Role"]["Fn::GetAtt"][0].startswith("ApiFunctionRole")
