@@ -165,6 +165,25 @@ def test_default_kms_encryption_must_name_the_key(minio_s3: Any, bucket: str) ->
     assert httpx.get(url).content == BODY
 
 
+def test_default_encryption_without_a_kms_is_not_implemented(tmp_path: Path) -> None:
+    # Given a MinIO started without MINIO_KMS_SECRET_KEY
+    with MinioServer(
+        tmp_path / "data", root_user="nokms", root_password="nokms-secret", binary=minio_binary()
+    ) as server:
+        s3 = make_s3_client(server)
+        s3.create_bucket(Bucket="plain")
+        for default in ({"SSEAlgorithm": "AES256"}, {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "k"}):
+            # When SSE-S3 or SSE-KMS default encryption is put
+            with pytest.raises(ClientError) as exc:
+                s3.put_bucket_encryption(
+                    Bucket="plain",
+                    ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": default}]},
+                )
+            # Then MinIO refuses: encryption needs its KMS configured
+            assert client_error(exc) == (501, "NotImplemented")
+            assert "KMS is not configured" in exc.value.response["Error"]["Message"]
+
+
 def test_versioning_keeps_previous_versions(minio_s3: Any, bucket: str) -> None:
     # Given a versioned bucket with two versions of one key
     minio_s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
