@@ -58,19 +58,21 @@ def safe_key_name(display_name: str) -> str:
     (``CON.txt``, ``nUl``), lower-cases the extension and bounds the length while keeping it.
     Never empty.
     """
-    folded = unicodedata.normalize("NFKD", display_name)
-    ascii_only = "".join(c for c in folded if not unicodedata.combining(c) and c.isascii())
-    cleaned = _UNSAFE_RUN.sub("_", ascii_only).strip("._- ")
-    stem, dot, ext = cleaned.rpartition(".")
-    if not dot:
-        stem, ext = cleaned, ""
-    ext = ext.lower()[:16]
-    stem = stem.strip("._-") or "file"
+    stem, dot, ext = display_name.rpartition(".")
+    if not dot or not stem.strip(". "):
+        stem, ext = display_name, ""
+    ext = _UNSAFE_RUN.sub("", _ascii_fold(ext)).lower()[:16]
+    stem = _UNSAFE_RUN.sub("_", _ascii_fold(stem)).strip("._- ") or "file"
     if stem.lower().split(".")[0] in _WINDOWS_RESERVED:
         stem = f"_{stem}"
     budget = MAX_KEY_NAME_CHARS - (len(ext) + 1 if ext else 0)
     stem = stem[:budget].rstrip("._-") or "file"
     return f"{stem}.{ext}" if ext else stem
+
+
+def _ascii_fold(text: str) -> str:
+    folded = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in folded if not unicodedata.combining(c) and c.isascii())
 
 
 def extension_of(display_name: str) -> str:

@@ -21,7 +21,6 @@ import base64
 import binascii
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import re
 import secrets
@@ -31,7 +30,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -76,13 +75,23 @@ def validate_kms_secret_key(value: str) -> str:
     return match["name"]
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Ask Linux to SIGKILL the child when the thread that started it dies (no orphans)."""
-    libc_name = ctypes.util.find_library("c")
-    if not libc_name:
-        return
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+def _kill_me_with_parent() -> Callable[[], None] | None:
+    """Return a pre-exec hook making Linux SIGKILL the child when its parent dies, or ``None``.
+
+    libc is loaded here, in the parent: the hook itself runs between fork and exec, where it
+    must do no more than one system call.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def hook() -> None:  # pragma: no cover - runs in the child
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return hook
 
 
 class MinioServer:
@@ -104,6 +113,9 @@ class MinioServer:
             default ``<data_dir>.log`` beside the data dir.
         binary: The ``minio`` executable; by default the one ``make tools`` built.
         startup_timeout: Seconds to wait for :data:`HEALTH_PATH` to answer 200.
+        die_with_parent: On Linux, have the kernel kill MinIO when the *thread* that started
+            it ends (``PR_SET_PDEATHSIG``), so a crashed test run leaves no orphan. Start the
+            server from a long-lived thread (the main one), or pass ``False``.
     """
 
     def __init__(
@@ -118,6 +130,7 @@ class MinioServer:
         log_file: Path | str | None = None,
         binary: Path | str | None = None,
         startup_timeout: float = 60.0,
+        die_with_parent: bool = True,
     ) -> None:
         if len(root_user) < 3:
             raise MinioError("MinIO's root user must be at least 3 characters")
@@ -131,6 +144,7 @@ class MinioServer:
         self.log_file = Path(log_file) if log_file else self.data_dir.with_name(self.data_dir.name + ".log")
         self.binary = Path(binary) if binary else tool_path("minio")
         self.startup_timeout = startup_timeout
+        self.die_with_parent = die_with_parent
         self._kms_secret_key = kms_secret_key
         self._extra_env = dict(env or {})
         self._process: subprocess.Popen[bytes] | None = None
@@ -209,7 +223,7 @@ class MinioServer:
             stderr=subprocess.STDOUT,
             env=self.environment(),
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=_kill_me_with_parent() if self.die_with_parent else None,
         )
         try:
             self.wait_ready(self.startup_timeout)

@@ -24,12 +24,17 @@ KMS_KEY_NAME = "upvault-test"
 REGION = "us-east-1"
 
 
+#: No single test here needs more; a hung server fails the test instead of stalling CI.
+TEST_TIMEOUT = 120
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test of this tier ``integration`` (``-m "not integration"`` deselects them)."""
     here = Path(__file__).parent
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.integration)
+            item.add_marker(pytest.mark.timeout(TEST_TIMEOUT))
 
 
 def s3_client_config() -> Config:
@@ -95,8 +100,11 @@ def minio_s3(minio: MinioServer) -> Any:
 
 
 @pytest.fixture
-def bucket(minio_s3: Any) -> str:
+def bucket(minio: MinioServer, minio_s3: Any) -> str:
     """A new empty bucket, so tests never see each other's objects or settings."""
+    # A test that stopped the session server and failed before restarting it must not take
+    # every later test down with it.
+    minio.start()
     name = f"test-{uuid.uuid4().hex[:20]}"
     minio_s3.create_bucket(Bucket=name)
     return name

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +166,34 @@ def test_tool_pins_match_the_install_scripts(name: str) -> None:
     assert re.search(rf"^commit={re.escape(tool.commit)}$", script, re.MULTILINE)
     assert f"{tool.name}-" in script
     assert tool_path(name).name == tool.binary
+
+
+def test_server_dies_with_a_killed_parent(tmp_path: Path) -> None:
+    # Given a Python process that started MinIO and was then killed without stopping it
+    script = (
+        "import sys, time\n"
+        "from upvault_local.minio import MinioServer\n"
+        "s = MinioServer(sys.argv[1], root_user='orphan', root_password='orphan-secret',"
+        " binary=sys.argv[2]).start()\n"
+        "print(s.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    src = Path(__file__).resolve().parents[2] / "src"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path / "data"), str(minio_binary())],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(src)},
+    )
+    try:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        assert alive(pid)
+    finally:
+        parent.kill()
+        parent.wait()
+    # Then the kernel kills MinIO too: no orphan server keeps the port and data dir
+    deadline = time.monotonic() + 10
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(pid)

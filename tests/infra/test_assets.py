@@ -1,0 +1,153 @@
+"""Packaging without Docker: the dependencies layer and code assets, and SAM-ready metadata."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra import bundling
+from tests.infra.conftest import ROOT, Assembly
+from tests.infra.support import Template, only, resources
+
+LAYER_TARGET_BYTES = 25 * 1000 * 1000
+
+
+def _asset_dir(assembly: Assembly, template: Template, type_: str, contains: str) -> Path:
+    _, res = only(template, type_, contains)
+    metadata: dict[str, Any] = res["Metadata"]
+    # SAM reads these three keys to find the code of a CDK-synthesized function or layer.
+    assert metadata["aws:asset:is-bundled"] is True
+    assert metadata["aws:asset:property"] in {"Code", "Content"}
+    path = assembly.outdir / metadata["aws:asset:path"]
+    assert path.is_dir()
+    return path
+
+
+@pytest.fixture(scope="module")
+def layer(assembly: Assembly, dev: Template) -> Path:
+    """The bundled dependencies layer of the dev stack."""
+    return _asset_dir(assembly, dev, "AWS::Lambda::LayerVersion", "DependenciesLayer")
+
+
+def _size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def test_layer_is_built_for_python_313_arm64_and_within_the_size_target(layer: Path, dev: Template) -> None:
+    # Given the bundled layer
+    site = layer / "python"
+    # Then it holds the pinned runtime dependencies, with native code for CPython 3.13 on aarch64
+    for package in ("fastapi", "mangum", "pydantic", "pydantic_settings", "aws_lambda_powertools", "boto3", "filetype"):
+        assert (site / package).is_dir(), package
+    (core,) = (site / "pydantic_core").glob("_pydantic_core.*.so")
+    assert core.name.endswith("cpython-313-aarch64-linux-gnu.so")
+    # And no bytecode from the build host, and under the 25 MB target unzipped
+    assert not list(site.rglob("*.pyc"))
+    assert _size(layer) <= LAYER_TARGET_BYTES, _size(layer)
+    # And the layer declares the runtime and architecture it was built for
+    layer_props = only(dev, "AWS::Lambda::LayerVersion")[1]["Properties"]
+    assert layer_props["CompatibleRuntimes"] == ["python3.13"]
+    assert layer_props["CompatibleArchitectures"] == ["arm64"]
+
+
+def test_layer_ships_a_pinned_botocore_with_only_the_models_we_call(layer: Path) -> None:
+    # Given the layer's botocore
+    models = {p.name for p in (layer / "python" / "botocore" / "data").iterdir() if p.is_dir()}
+    # Then only the allow-listed service models remain
+    assert models == set(bundling_services())
+
+
+def bundling_services() -> frozenset[str]:
+    """The allow-list the layer build script keeps."""
+    sys.path.insert(0, str(ROOT / "layers" / "dependencies"))
+    try:
+        import build  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    services: frozenset[str] = build.BOTOCORE_SERVICES
+    return services
+
+
+def test_trimmed_layer_still_presigns_with_botocore_at_least_1_36(layer: Path) -> None:
+    # Given an interpreter that sees only the layer (no venv, no site-packages) and our core
+    code = (
+        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
+        "import boto3, botocore, jwt, jwt.algorithms\n"
+        "from botocore.config import Config\n"
+        "assert tuple(int(p) for p in botocore.__version__.split('.')[:2]) >= (1, 36), botocore.__version__\n"
+        "assert botocore.__file__.startswith(sys.argv[1]), botocore.__file__\n"
+        "assert not jwt.algorithms.has_crypto\n"
+        "s3 = boto3.client('s3', region_name='eu-west-1', aws_access_key_id='a', aws_secret_access_key='b',\n"
+        "                  config=Config(signature_version='s3v4', request_checksum_calculation='when_required'))\n"
+        "url = s3.generate_presigned_url('put_object', Params={'Bucket': 'b', 'Key': 'staging/k'})\n"
+        "assert 'X-Amz-Signature=' in url, url\n"
+        "for service in ('kms', 'sqs', 'sts'): boto3.client(service, region_name='eu-west-1')\n"
+        "from upvault.tokens import subject_of\n"
+        "assert subject_of({'sub': 'user-1'}) == 'user-1'\n"
+        "print('ok')\n"
+    )
+    # When it presigns an S3 PUT and imports the token helpers the API uses on AWS
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code, str(layer / "python"), str(ROOT / "src")],
+        capture_output=True, text=True, check=False,
+    )
+    # Then everything works without the models and without cryptography (API Gateway verifies JWTs)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_layer_is_cached_per_lockfile_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, assembly: Assembly) -> None:
+    # Given the layer built for the current lockfile
+    # Then its build is cached under the lockfile's hash, so an unchanged lockfile never rebuilds
+    assert (bundling.LAYER_CACHE / bundling.layer_hash() / "python" / "fastapi").is_dir()
+    # And a different lockfile gives a different hash (and so a rebuild)
+    fake_root = tmp_path
+    (fake_root / "layers" / "dependencies").mkdir(parents=True)
+    (fake_root / "layers" / "dependencies" / "build.py").write_bytes((bundling.LAYER_DIR / "build.py").read_bytes())
+    (fake_root / "requirements.txt").write_text((ROOT / "requirements.txt").read_text() + "six==1.17.0\n")
+    current = bundling.layer_hash()
+    monkeypatch.setattr(bundling, "ROOT", fake_root)
+    monkeypatch.setattr(bundling, "LAYER_DIR", fake_root / "layers" / "dependencies")
+    assert bundling.layer_hash() != current
+
+
+def test_all_environments_share_one_layer_asset(dev: Template, staging: Template, prod: Template) -> None:
+    # Given the layer of each environment
+    paths = {only(t, "AWS::Lambda::LayerVersion")[1]["Metadata"]["aws:asset:path"] for t in (dev, staging, prod)}
+    # Then it is one asset (same lockfile -> same hash -> built and uploaded once)
+    assert len(paths) == 1
+
+
+@pytest.mark.parametrize(("function", "package"), [("ApiFunction", "api"), ("ProcessingFunction", "processor")])
+def test_function_code_holds_only_our_code(assembly: Assembly, dev: Template, function: str, package: str) -> None:
+    # Given a function's bundled code asset (what SAM and Lambda load)
+    code = _asset_dir(assembly, dev, "AWS::Lambda::Function", function)
+    # Then it holds the core, the functions package and its own handler package, nothing else
+    assert sorted(p.name for p in code.iterdir()) == ["functions", "upvault"]
+    assert sorted(p.name for p in (code / "functions").iterdir()) == ["__init__.py", package]
+    assert (code / "functions" / package / "handler.py").is_file()
+    assert (code / "upvault" / "settings.py").is_file()
+    assert not list(code.rglob("__pycache__"))
+    # And third-party packages come only from the layer
+    assert not (code / "fastapi").exists() and not (code / "boto3").exists()
+
+
+def test_sam_can_locate_every_function(dev: Template) -> None:
+    # Given the dev template SAM would read (`sam local invoke -t cdk.out/Upvault-dev.template.json ...`)
+    for name, fn in resources(dev, "AWS::Lambda::Function").items():
+        if name.startswith(("ApiFunction", "ProcessingFunction")):
+            # Then each of our functions carries the asset metadata and the layer reference SAM resolves
+            assert {"aws:asset:path", "aws:asset:property", "aws:cdk:path"} <= set(fn["Metadata"]), name
+            assert fn["Properties"]["Layers"]
+
+
+def test_event_fixtures_for_sam_local_exist() -> None:
+    # Given the events docs/infrastructure.md tells users to pass to `sam local invoke -e`
+    docs = (ROOT / "docs" / "infrastructure.md").read_text()
+    for event in ("events/apigw-http-api-proxy.json", "events/sqs-receive-message.json"):
+        # Then they are documented and shipped
+        assert event in docs
+        assert (ROOT / event).is_file()

@@ -1,0 +1,179 @@
+"""The processor Lambda handler: SQS batches of S3 notifications, on moto."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from functions.processor.handler import make_handler, notification_keys
+from tests.support import SAMPLES, load_event, s3_notification, sqs_event
+from tests.unit.conftest import BUCKET, Api, all_keys, put_presigned
+from upvault.processing import Action, Processor
+from upvault_local.lambda_context import LocalLambdaContext
+
+
+def stage(api: Api, data: bytes, *, content_type: str, declared: bytes | None = None, filename: str = "f",
+          category: str = "documents", s3: Any = None, body: bytes | None = None) -> str:
+    """Declare ``declared`` (default ``data``) and store ``body`` (default ``data``) at its staging key."""
+    declared = data if declared is None else declared
+    response = api.upload(declared, content_type=content_type, filename=filename, category=category)
+    assert response.status == 201, response.body
+    upload = response.body["upload"]
+    payload = data if body is None else body
+    # moto does not verify signatures or lengths (MinIO/S3 do): this simulates a lax store
+    assert put_presigned(upload, payload, **{"Content-Length": str(len(payload))}).status_code == 200
+    return next(k for k in all_keys(s3) if response.body["file_id"] in k)
+
+
+@pytest.mark.parametrize(("content_type", "category", "filename"), [
+    ("application/pdf", "documents", "a.pdf"),
+    ("image/png", "images", "a.png"),
+    ("audio/mpeg", "audio", "a.mp3"),
+    ("audio/wav", "audio", "a.wav"),
+    ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "documents", "a.docx"),
+    ("text/csv", "documents", "a.csv"),
+])
+def test_valid_uploads_become_ready(api: Api, s3: Any, process: Any, content_type: str, category: str,
+                                    filename: str) -> None:
+    # Given a staged, genuine file
+    data = SAMPLES[content_type]
+    key = stage(api, data, content_type=content_type, category=category, filename=filename, s3=s3)
+    # When its notification is processed
+    result = process(key)
+    # Then the batch succeeds, the file is ready under files/ with its bytes, and staging is empty
+    assert result == {"batchItemFailures": []}
+    final = key.replace("staging/", "files/", 1)
+    assert all_keys(s3) == [final]
+    assert s3.get_object(Bucket=BUCKET, Key=final)["Body"].read() == data
+    assert s3.head_object(Bucket=BUCKET, Key=final)["ContentType"] == content_type
+
+
+@pytest.mark.parametrize(("case", "data", "content_type", "declared", "reason"), [
+    ("png renamed .pdf", SAMPLES["image/png"], "application/pdf", None, "content is image/png"),
+    ("zero bytes", b"", "application/pdf", b"%", "size mismatch"),
+    ("size mismatch", SAMPLES["application/pdf"], "application/pdf", SAMPLES["application/pdf"] + b"xx",
+     "size mismatch"),
+    ("binary as text", b"\x00\x01\x02binary", "text/plain", None, "NUL"),
+    ("random bytes as pdf", b"\x13\x37" * 64, "application/pdf", None, "no known file signature"),
+])
+def test_invalid_uploads_go_to_quarantine(api: Api, s3: Any, process: Any, case: str, data: bytes,
+                                          content_type: str, declared: bytes | None, reason: str) -> None:
+    # Given a staged object that does not match its declaration (storage let it through)
+    filename = "a.txt" if content_type == "text/plain" else "a.pdf"
+    key = stage(api, data, content_type=content_type, declared=declared, s3=s3, filename=filename)
+    # When processed
+    result = process(key)
+    # Then it is quarantined with the reason, never visible to the user
+    assert result == {"batchItemFailures": []}
+    quarantined = key.replace("staging/", "quarantine/", 1)
+    assert all_keys(s3) == [quarantined]
+    file_id = key.split("/")[3]
+    info = api.call("GET", f"/v1/files/{file_id}").body
+    assert info["status"] == "rejected"
+    assert reason in info["reason"]
+    assert api.call("GET", "/v1/files", query="status=ready").body["items"] == []
+
+
+def test_duplicate_and_redelivered_events_are_idempotent(api: Api, s3: Any, process: Any) -> None:
+    # Given a staged file
+    key = stage(api, SAMPLES["application/pdf"], content_type="application/pdf", s3=s3, filename="a.pdf")
+    # When the same notification arrives three times (two in one batch, one later)
+    assert process(key, key) == {"batchItemFailures": []}
+    assert process(key) == {"batchItemFailures": []}
+    # Then there is exactly one final object with one version
+    final = key.replace("staging/", "files/", 1)
+    assert all_keys(s3) == [final]
+    versions = s3.list_object_versions(Bucket=BUCKET, Prefix=final).get("Versions", [])
+    assert len(versions) == 1
+
+
+def test_reuploaded_staging_key_keeps_the_newest_bytes(api: Api, s3: Any, processor: Processor) -> None:
+    # Given the same presigned URL used twice (a retrying client) before any event is processed
+    data = SAMPLES["application/pdf"]
+    response = api.upload(data, content_type="application/pdf", filename="a.pdf")
+    put_presigned(response.body["upload"], data)
+    put_presigned(response.body["upload"], data)
+    key = all_keys(s3)[0]
+    # When both events are processed, out of order or not
+    outcomes = [processor.process(key), processor.process(key)]
+    # Then one promotion, one no-op, and no leftover staged version
+    assert [o.action for o in outcomes] == [Action.PROMOTED, Action.ALREADY_DONE]
+    assert s3.list_object_versions(Bucket=BUCKET, Prefix="staging/").get("Versions", []) == []
+
+
+def test_missing_object_is_acknowledged(process: Any) -> None:
+    # Given a notification for an object that no longer exists (aborted or expired)
+    key = "staging/alice/documents/01M88A9NNXFE5G0HW0G2XWHCYD/gone.pdf"
+    # When processed, Then nothing fails and nothing is created
+    assert process(key) == {"batchItemFailures": []}
+
+
+def test_malformed_record_fails_alone(api: Api, s3: Any, processor: Processor) -> None:
+    # Given a batch with a good notification and two malformed bodies
+    key = stage(api, SAMPLES["application/pdf"], content_type="application/pdf", s3=s3, filename="a.pdf")
+    event = sqs_event("not json", json.dumps({"Records": [{"eventName": "x"}]}), s3_notification(key))
+    # When the batch is processed
+    result = make_handler(processor)(event, LocalLambdaContext(function_name="p"))
+    # Then only the malformed messages are reported failed (they will retry, then dead-letter)
+    assert result == {"batchItemFailures": [{"itemIdentifier": "message-0"}, {"itemIdentifier": "message-1"}]}
+    assert all_keys(s3) == [key.replace("staging/", "files/", 1)]
+
+
+def test_s3_test_event_is_ignored(processor: Processor) -> None:
+    # Given the TestEvent S3 sends when a notification is configured
+    body = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-11-25T00:00:00Z",
+                       "Bucket": BUCKET, "RequestId": "R", "HostId": "H"})
+    # When processed, Then it succeeds without doing anything
+    assert make_handler(processor)(sqs_event(body), LocalLambdaContext(function_name="p")) == {
+        "batchItemFailures": []}
+
+
+@pytest.mark.parametrize("name", ["my report+final.pdf", "Überweisung €.pdf", "a  b.pdf"])
+def test_keys_with_spaces_plus_and_unicode(api: Api, s3: Any, process: Any, name: str) -> None:
+    # Given a staged file whose key has characters S3 URL-encodes in notifications
+    key = stage(api, SAMPLES["application/pdf"], content_type="application/pdf", s3=s3, filename=name)
+    # When its (encoded) notification is processed
+    assert process(key) == {"batchItemFailures": []}
+    # Then the right object was promoted
+    assert all_keys(s3) == [key.replace("staging/", "files/", 1)]
+
+
+def test_notification_keys_are_url_decoded() -> None:
+    # Given the sam-generated notification with an encoded key
+    body = s3_notification("staging/u/documents/01M88A9NNXFE5G0HW0G2XWHCYD/a b+c é.pdf")
+    # When parsed, Then the key is decoded exactly once
+    assert notification_keys(body) == ["staging/u/documents/01M88A9NNXFE5G0HW0G2XWHCYD/a b+c é.pdf"]
+
+
+def test_removal_events_are_ignored() -> None:
+    body = s3_notification("staging/u/documents/01M88A9NNXFE5G0HW0G2XWHCYD/a.pdf", event_name="ObjectRemoved:Delete")
+    assert notification_keys(body) == []
+
+
+@pytest.mark.parametrize("key", [
+    "files/alice/documents/01M88A9NNXFE5G0HW0G2XWHCYD/a.pdf",
+    "quarantine/alice/documents/01M88A9NNXFE5G0HW0G2XWHCYD/a.pdf",
+    "staging/not-our-layout.pdf",
+])
+def test_processor_never_acts_on_its_own_output_or_foreign_keys(processor: Processor, key: str) -> None:
+    # Given an event for a key outside staging/ or outside our layout
+    # When processed, Then it is ignored (so the processor can never trigger itself)
+    assert processor.process(key).action is Action.IGNORED
+
+
+def test_placeholder_of_running_multipart_is_ignored(api: Api, s3: Any, processor: Processor) -> None:
+    # Given a multipart upload in progress (its placeholder emits a creation event)
+    response = api.call("POST", "/v1/uploads", body={
+        "filename": "a.mp3", "content_type": "audio/mpeg", "size": 11 * 1024 * 1024, "category": "audio"})
+    key = all_keys(s3)[0]
+    # When the placeholder's event is processed, Then it stays pending
+    assert processor.process(key).action is Action.IGNORED
+    assert api.call("GET", f"/v1/files/{response.body['file_id']}").body["status"] == "pending"
+
+
+def test_sam_fixture_event_parses() -> None:
+    # Given the untouched sam-generated SQS event, When its body is parsed, Then its key comes out decoded
+    record = load_event("sqs-s3-put.json")["Records"][0]
+    assert notification_keys(record["body"])[0].startswith("staging/")
