@@ -136,6 +136,44 @@ def test_lifecycle_abort_beside_expiration_is_silently_dropped(minio_s3: Any, bu
     assert "AbortIncompleteMultipartUpload" not in stored
 
 
+def test_lifecycle_expiry_rules_are_kept(minio_s3: Any, bucket: str) -> None:
+    # Given the expiry rules the deployed bucket has (abort-multipart aside)
+    minio_s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    rules = [
+        {
+            **_expire_staging(),
+            "Expiration": {"Days": 1},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+        },
+        {
+            "ID": "expire-noncurrent-files",
+            "Status": "Enabled",
+            "Filter": {"Prefix": "files/"},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 365},
+        },
+    ]
+    # When they are put
+    minio_s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
+    # Then they read back unchanged (a noncurrent-only rule is fine, unlike an abort-only one)
+    stored = minio_s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert sorted(stored, key=lambda r: r["ID"]) == sorted(rules, key=lambda r: r["ID"])
+
+
+def test_lifecycle_transition_to_an_aws_storage_class_is_rejected(minio_s3: Any, bucket: str) -> None:
+    # Given a transition to an AWS storage class (MinIO only knows tiers configured on it)
+    rule = {
+        "ID": "tiering",
+        "Status": "Enabled",
+        "Filter": {"Prefix": "files/"},
+        "Transitions": [{"Days": 30, "StorageClass": "INTELLIGENT_TIERING"}],
+    }
+    # When it is put
+    with pytest.raises(ClientError) as exc:
+        minio_s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [rule]})
+    # Then it is refused
+    assert client_error(exc) == (400, "InvalidStorageClass")
+
+
 def test_default_kms_encryption_must_name_the_key(minio_s3: Any, bucket: str) -> None:
     # Given MinIO's built-in KMS with one named key
     def kms(**key: str) -> dict[str, Any]:
