@@ -364,6 +364,60 @@ def test_presigned_get_url_cannot_upload(minio_s3: Any, bucket: str) -> None:
     assert minio_s3.get_object(Bucket=bucket, Key="doc.pdf")["Body"].read() == b"original"
 
 
+# --- presigned POST policy and presigned GET ---------------------------------------------------
+
+
+def test_presigned_post_policy_bounds_size_type_and_key(minio_s3: Any, bucket: str) -> None:
+    # Given a POST policy for one key: 10..100 bytes of application/pdf
+    post = minio_s3.generate_presigned_post(
+        bucket,
+        "form.pdf",
+        Fields={"Content-Type": PDF},
+        Conditions=[["content-length-range", 10, 100], {"Content-Type": PDF}],
+        ExpiresIn=60,
+    )
+
+    def send(size: int, content_type: str = PDF, key: str = "form.pdf") -> httpx.Response:
+        fields = {**post["fields"], "Content-Type": content_type, "key": key}
+        return httpx.post(post["url"], data=fields, files={"file": ("f.pdf", b"x" * size, content_type)})
+
+    # When a browser posts too little, too much, another type, or to another key
+    # Then storage refuses each, and stores nothing
+    assert error_of(send(5)) == (400, "EntityTooSmall")
+    assert error_of(send(101)) == (400, "EntityTooLarge")
+    assert_rejected(send(50, content_type="image/png"), ({403}, {"AccessDenied"}))
+    assert_rejected(send(50, key="elsewhere.pdf"), ({403}, {"AccessDenied"}))
+    assert_absent(minio_s3, bucket, "form.pdf")
+    assert_absent(minio_s3, bucket, "elsewhere.pdf")
+    # When it posts what the policy allows, then it is stored
+    assert send(50).status_code == 204
+    assert minio_s3.head_object(Bucket=bucket, Key="form.pdf")["ContentLength"] == 50
+
+
+def test_presigned_get_honours_signed_response_overrides(minio_s3: Any, bucket: str) -> None:
+    # Given an object and a GET URL signed with a download name and type
+    minio_s3.put_object(Bucket=bucket, Key="doc.pdf", Body=BODY, ContentType=PDF)
+    disposition = "attachment; filename=\"resume.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf"
+    url = minio_s3.generate_presigned_url(
+        "get_object",
+        Params={
+            "Bucket": bucket,
+            "Key": "doc.pdf",
+            "ResponseContentDisposition": disposition,
+            "ResponseContentType": "application/octet-stream",
+        },
+    )
+    # When it is fetched as signed, and with the type override changed
+    response = httpx.get(url)
+    tampered = httpx.get(url.replace("application%2Foctet-stream", "text%2Fhtml"))
+    # Then the signed overrides are applied, and a changed one is refused
+    assert response.status_code == 200
+    assert response.headers["content-disposition"] == disposition
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert response.content == BODY
+    assert_rejected(tampered, SIGNATURE_MISMATCH)
+
+
 # --- presigned PUT with x-amz-checksum-sha256 -------------------------------------------------
 
 SHA_HEADERS = {"Content-Type": PDF, "x-amz-checksum-sha256": SHA256}
