@@ -48,8 +48,12 @@ def notification_keys(body: str) -> list[str]:
     except ValueError as exc:
         raise MalformedNotification(f"SQS body is not an S3 notification: {exc}") from exc
     # S3 URL-encodes keys in notifications (space as '+').
-    return [unquote_plus(record.s3.object.key) for record in event.Records
-            if record.eventName.startswith("ObjectCreated:")]
+    keys = []
+    for record in event.Records:
+        obj = record.s3.object or record.s3.get_object
+        if record.eventName.startswith("ObjectCreated:") and obj is not None:
+            keys.append(unquote_plus(obj.key))
+    return keys
 
 
 def _record(outcome: Outcome) -> None:
@@ -76,8 +80,9 @@ def make_handler(processor: Processor) -> Callable[[dict[str, Any], LambdaContex
     @tracer.capture_lambda_handler
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         """Process an SQS batch and report partial failures."""
-        return process_partial_response(event=event, record_handler=record_handler, processor=batch,
-                                        context=context)
+        response = process_partial_response(event=event, record_handler=record_handler, processor=batch,
+                                            context=context)
+        return dict(response)
 
     return handler
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 from upvault import object_metadata
 from upvault.errors import BadPartList, Conflict, UploadNotFound
@@ -81,7 +82,7 @@ class UploadService:
             raise Conflict(f"upload {upload_id} is already complete")
         return key, storage_id, placeholder
 
-    def _raise_finished_or_missing(self, user: str, upload_id: str) -> None:
+    def _raise_finished_or_missing(self, user: str, upload_id: str) -> NoReturn:
         for status in LOOKUP_ORDER:
             key = self.store.first_key(file_prefix(status, user, upload_id))
             if key is not None:

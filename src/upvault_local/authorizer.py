@@ -48,7 +48,7 @@ def _bearer(scope: Scope) -> str:
         if name == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
             if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
+                return str(token.strip())
     raise InvalidIdentity("missing bearer token")
 
 

@@ -12,7 +12,6 @@ from upvault.settings import GIB, MIB, Category, Settings, SettingsError, load_s
 from upvault.uploads import plan_parts
 from upvault.validation import verify_content
 
-
 # -- settings -------------------------------------------------------------------------------------
 
 def test_settings_defaults() -> None:
