@@ -23,7 +23,7 @@ from constructs import Construct
 from infra.config import EnvironmentConfig
 from infra.functions import log_retention, upvault_function
 from infra.storage import AREAS, Storage
-from upvault.keys import FILES_PREFIX, QUARANTINE_PREFIX, STAGING_PREFIX
+from upvault.keys import FILES_PREFIX, STAGING_PREFIX
 
 API_PREFIX = "/v1"
 #: Routes anyone may call: load balancers and client generators must reach them without a token.

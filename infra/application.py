@@ -15,10 +15,11 @@ from infra.config import EnvironmentConfig, config_from_context
 from infra.nag import apply_checks
 from infra.stack import UpvaultStack, environment, stack_name
 
-#: Deploy-time context the CLI would otherwise add: keep asset paths in template metadata so
+#: Context the CLI would otherwise add: asset paths and construct paths in template metadata, so
 #: ``sam local invoke -t cdk.out/<stack>.template.json`` can find each function's code.
 DEFAULT_CONTEXT: dict[str, Any] = {
     "aws:cdk:enable-asset-metadata": True,
+    "aws:cdk:enable-path-metadata": True,
     # Feature flags of a new CDK project, set here rather than in cdk.json so that a plain
     # `python app.py` and the tests synthesize exactly what the CLI does.
     "@aws-cdk/aws-lambda:recognizeLayerVersion": True,

@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import Stack, pipelines
 from aws_cdk import aws_codebuild as codebuild
-from aws_cdk import pipelines
 from constructs import Construct
 
 from infra.config import EnvironmentConfig, config_from_context

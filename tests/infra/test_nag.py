@@ -11,7 +11,6 @@ import pytest
 from aws_cdk import aws_sqs as sqs
 
 from infra.nag import apply_checks
-
 from tests.infra.conftest import Assembly
 
 PACKS = {"AwsSolutions", "Serverless"}
