@@ -96,8 +96,12 @@ class Identity(Construct):
             auto_verify=cognito.AutoVerifiedAttrs(email=True),
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
             password_policy=cognito.PasswordPolicy(
-                min_length=12, require_lowercase=True, require_uppercase=True, require_digits=True,
-                require_symbols=True, temp_password_validity=Duration.days(3),
+                min_length=12,
+                require_lowercase=True,
+                require_uppercase=True,
+                require_digits=True,
+                require_symbols=True,
+                temp_password_validity=Duration.days(3),
             ),
             # TOTP only: SMS MFA would need an SMS role and a sandbox exit, for less security.
             mfa=cognito.Mfa.REQUIRED if config.cognito_mfa_required else cognito.Mfa.OPTIONAL,
@@ -168,8 +172,10 @@ class Api(Construct):
             cors_preflight=apigwv2.CorsPreflightOptions(
                 allow_origins=list(config.cors_origins),
                 allow_methods=[
-                    apigwv2.CorsHttpMethod.GET, apigwv2.CorsHttpMethod.POST,
-                    apigwv2.CorsHttpMethod.DELETE, apigwv2.CorsHttpMethod.OPTIONS,
+                    apigwv2.CorsHttpMethod.GET,
+                    apigwv2.CorsHttpMethod.POST,
+                    apigwv2.CorsHttpMethod.DELETE,
+                    apigwv2.CorsHttpMethod.OPTIONS,
                 ],
                 allow_headers=["authorization", "content-type", "idempotency-key"],
                 expose_headers=["location", "etag"],

@@ -17,6 +17,7 @@ import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import cast
 
 import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, DockerVolume, ILocalBundling
@@ -90,6 +91,15 @@ class FunctionCodeBundler:
         return True
 
 
+def _local(bundler: LayerBundler | FunctionCodeBundler) -> ILocalBundling:
+    """Type our bundlers as ``ILocalBundling``.
+
+    jsii calls ``try_bundle(output_dir, options)`` with the options as one positional struct,
+    while the generated Python stub spells them as keyword arguments; we implement what runs.
+    """
+    return cast(ILocalBundling, bundler)
+
+
 def dependencies_layer_code() -> lambda_.Code:
     """Asset code of the dependencies layer, bundled locally (Docker only as a fallback)."""
     return lambda_.Code.from_asset(
@@ -99,7 +109,7 @@ def dependencies_layer_code() -> lambda_.Code:
         exclude=["build"],
         bundling=BundlingOptions(
             image=DockerImage.from_registry(BUILD_IMAGE),
-            local=LayerBundler(),
+            local=_local(LayerBundler()),
             # The fallback needs requirements.txt, which lives at the root: mount it read-only.
             volumes=[DockerVolume(host_path=str(ROOT / "requirements.txt"), container_path="/requirements.txt")],
             command=["python", "/asset-input/build.py", "/asset-output", "/requirements.txt"],
@@ -120,7 +130,7 @@ def function_code(function: str) -> lambda_.Code:
         asset_hash=_hash_files(function_sources(function), salt=f"function-{function}"),
         bundling=BundlingOptions(
             image=DockerImage.from_registry(BUILD_IMAGE),
-            local=FunctionCodeBundler(function),
+            local=_local(FunctionCodeBundler(function)),
             command=["bash", "-c", copy],
         ),
     )

@@ -53,25 +53,29 @@ class Observability(Construct):
             removal_policy=RemovalPolicy.DESTROY,
         )
         self.key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey")
-        self.topic = sns.Topic(self, "Alarms", display_name=f"Upvault {config.name} alarms", master_key=self.key,
-                               enforce_ssl=True)
+        self.topic = sns.Topic(
+            self, "Alarms", display_name=f"Upvault {config.name} alarms", master_key=self.key, enforce_ssl=True
+        )
         if config.alarm_email:
             email = subscriptions.EmailSubscription(config.alarm_email)
             self.topic.add_subscription(email)
             for child in self.topic.node.children:
                 if isinstance(child, sns.Subscription):
-                    Validations.of(child).acknowledge(Acknowledgment(
-                        id="Serverless-SNSRedrivePolicy",
-                        reason="Email notification of an alarm: an undelivered copy would land in a queue nobody "
-                        "reads; the alarm state itself stays on the dashboard and in CloudWatch.",
-                    ))
+                    Validations.of(child).acknowledge(
+                        Acknowledgment(
+                            id="Serverless-SNSRedrivePolicy",
+                            reason="Email notification of an alarm: an undelivered copy would land in a queue nobody "
+                            "reads; the alarm state itself stays on the dashboard and in CloudWatch.",
+                        )
+                    )
         self._action = actions.SnsAction(self.topic)
         self.alarms: list[cloudwatch.Alarm] = []
 
         self._alarm(
             "DeadLetters",
-            watched.dead_letters.metric_approximate_number_of_messages_visible(period=Duration.minutes(1),
-                                                                              statistic="Maximum"),
+            watched.dead_letters.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(1), statistic="Maximum"
+            ),
             threshold=0,
             description="Uploads the processor gave up on are waiting in the dead-letter queue.",
         )
@@ -102,8 +106,12 @@ class Observability(Construct):
             label="API 5xx rate",
             period=PERIOD,
         )
-        self._alarm("Api5xxRate", server_errors, threshold=config.api_5xx_rate_threshold,
-                    description="More than the allowed share of API requests answered 5xx.")
+        self._alarm(
+            "Api5xxRate",
+            server_errors,
+            threshold=config.api_5xx_rate_threshold,
+            description="More than the allowed share of API requests answered 5xx.",
+        )
         throttles = cloudwatch.MathExpression(
             expression="api + processor",
             using_metrics={
@@ -113,8 +121,12 @@ class Observability(Construct):
             label="Lambda throttles",
             period=PERIOD,
         )
-        self._alarm("Throttles", throttles, threshold=0,
-                    description="Lambda throttled invocations: raise reserved concurrency or the account limit.")
+        self._alarm(
+            "Throttles",
+            throttles,
+            threshold=0,
+            description="Lambda throttled invocations: raise reserved concurrency or the account limit.",
+        )
 
         self.dashboard = self._dashboard(watched)
 
@@ -138,32 +150,47 @@ class Observability(Construct):
         # No fixed name: CloudFormation derives a unique one, so dev and prod can share an account.
         dashboard = cloudwatch.Dashboard(self, "Dashboard")
         business = [
-            cloudwatch.Metric(namespace=METRICS_NAMESPACE, metric_name=name,
-                              dimensions_map={"service": SERVICE_NAME}, statistic="Sum", period=PERIOD)
+            cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=name,
+                dimensions_map={"service": SERVICE_NAME},
+                statistic="Sum",
+                period=PERIOD,
+            )
             for name in BUSINESS_METRICS
         ]
         dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Uploads", left=business[:3], right=business[3:], width=12),
             cloudwatch.GraphWidget(
                 title="API requests and errors",
-                left=[watched.api.metric_count(period=PERIOD), watched.api.metric_client_error(period=PERIOD),
-                      watched.api.metric_server_error(period=PERIOD)],
+                left=[
+                    watched.api.metric_count(period=PERIOD),
+                    watched.api.metric_client_error(period=PERIOD),
+                    watched.api.metric_server_error(period=PERIOD),
+                ],
                 right=[watched.api.metric_latency(period=PERIOD, statistic="p99")],
                 width=12,
             ),
             cloudwatch.GraphWidget(
                 title="Functions",
-                left=[watched.api_function.metric_errors(period=PERIOD), watched.processor.metric_errors(period=PERIOD),
-                      watched.api_function.metric_throttles(period=PERIOD),
-                      watched.processor.metric_throttles(period=PERIOD)],
-                right=[watched.api_function.metric_duration(period=PERIOD, statistic="p99"),
-                       watched.processor.metric_duration(period=PERIOD, statistic="p99")],
+                left=[
+                    watched.api_function.metric_errors(period=PERIOD),
+                    watched.processor.metric_errors(period=PERIOD),
+                    watched.api_function.metric_throttles(period=PERIOD),
+                    watched.processor.metric_throttles(period=PERIOD),
+                ],
+                right=[
+                    watched.api_function.metric_duration(period=PERIOD, statistic="p99"),
+                    watched.processor.metric_duration(period=PERIOD, statistic="p99"),
+                ],
                 width=12,
             ),
             cloudwatch.GraphWidget(
                 title="Processing queue",
-                left=[watched.queue.metric_approximate_number_of_messages_visible(period=PERIOD),
-                      watched.dead_letters.metric_approximate_number_of_messages_visible(period=PERIOD)],
+                left=[
+                    watched.queue.metric_approximate_number_of_messages_visible(period=PERIOD),
+                    watched.dead_letters.metric_approximate_number_of_messages_visible(period=PERIOD),
+                ],
                 right=[watched.queue.metric_approximate_age_of_oldest_message(period=PERIOD)],
                 width=12,
             ),

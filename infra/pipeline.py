@@ -30,6 +30,19 @@ SYNTH_COMMANDS = (
 STAGES = (("Dev", "dev"), ("Staging", "staging"), ("Prod", "prod"))
 
 
+def _blocks_only(get_context: Callable[[str], Any]) -> Callable[[str], Any]:
+    """Context as the pipeline's stages see it: only the per-environment ``upvault:<env>`` blocks.
+
+    A flat key (``-c cors_origins=...``) configures the one environment synthesized by hand;
+    it must not leak into all three stages.
+    """
+
+    def get(key: str) -> Any:
+        return get_context(key) if key.startswith("upvault:") else None
+
+    return get
+
+
 class PipelineStack(Stack):
     """The self-mutating delivery pipeline of all three environments."""
 
@@ -72,11 +85,7 @@ class PipelineStack(Stack):
         )
         self.stages: dict[str, UpvaultStage] = {}
         for stage_id, env in STAGES:
-            # A context key named like a field (`-c cors_origins=...`) configures the one
-            # environment being synthesized by hand; the pipeline reads per-environment blocks only.
-            stage_config = config_from_context(lambda key, env=env: get_context(key) if key.startswith("upvault:") else None,
-                                               name=env)
-            stage = UpvaultStage(self, stage_id, config=stage_config)
+            stage = UpvaultStage(self, stage_id, config=config_from_context(_blocks_only(get_context), name=env))
             self.stages[env] = stage
             pre = [pipelines.ManualApprovalStep("PromoteToProd")] if env == "prod" else None
             self.pipeline.add_stage(stage, pre=pre)

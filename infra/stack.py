@@ -1,7 +1,7 @@
 """The Upvault service stack: it reads like the architecture diagram.
 
-    browser --JWT--> HTTP API --> API function --presigned URLs--> browser --PUT--> S3 staging/
-    S3 staging/ --ObjectCreated--> SQS (+DLQ) --> processor --> files/ | quarantine/
+browser --JWT--> HTTP API --> API function --presigned URLs--> browser --PUT--> S3 staging/
+S3 staging/ --ObjectCreated--> SQS (+DLQ) --> processor --> files/ | quarantine/
 """
 
 from __future__ import annotations

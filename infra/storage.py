@@ -38,8 +38,12 @@ def lifecycle_rule(rule: LifecycleRule) -> s3.LifecycleRule:
             Duration.days(rule.abort_incomplete_multipart_days) if rule.abort_incomplete_multipart_days else None
         ),
         transitions=(
-            [s3.Transition(storage_class=s3.StorageClass.INTELLIGENT_TIERING,
-                           transition_after=Duration.days(rule.intelligent_tiering_days))]
+            [
+                s3.Transition(
+                    storage_class=s3.StorageClass.INTELLIGENT_TIERING,
+                    transition_after=Duration.days(rule.intelligent_tiering_days),
+                )
+            ]
             if rule.intelligent_tiering_days is not None
             else None
         ),

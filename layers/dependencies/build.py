@@ -45,30 +45,53 @@ def install(target: Path, requirements: Path) -> None:
     """pip-install the pinned requirements for Lambda's Python on arm64 into ``target``."""
     subprocess.run(  # noqa: S603 - fixed argument list, no shell
         [
-            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            "--no-compile", "--no-cache-dir",
-            "--platform", PLATFORM, "--implementation", "cp", "--python-version", PYTHON_VERSION,
-            "--only-binary=:all:", "--upgrade", "--target", str(target), "-r", str(requirements),
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+            "--no-cache-dir",
+            "--platform",
+            PLATFORM,
+            "--implementation",
+            "cp",
+            "--python-version",
+            PYTHON_VERSION,
+            "--only-binary=:all:",
+            "--upgrade",
+            "--target",
+            str(target),
+            "-r",
+            str(requirements),
         ],
         check=True,
     )
 
 
+def _keep_only(directory: Path, names: frozenset[str]) -> None:
+    """Delete every sub-directory of ``directory`` not named in ``names``."""
+    if directory.is_dir():
+        for entry in directory.iterdir():
+            if entry.is_dir() and entry.name not in names:
+                shutil.rmtree(entry)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
 def prune(site: Path) -> None:
-    """Drop what the functions never load: unused botocore models, scripts, caches, tests."""
-    data = site / "botocore" / "data"
-    if data.is_dir():
-        for entry in data.iterdir():
-            if entry.is_dir() and entry.name not in BOTOCORE_SERVICES:
-                shutil.rmtree(entry)
-    resources = site / "boto3" / "data"
-    if resources.is_dir():
-        for entry in resources.iterdir():
-            if entry.is_dir() and entry.name not in BOTOCORE_SERVICES:
-                shutil.rmtree(entry)
+    """Drop what the functions never load: unused SDK models, local-only packages, scripts, tests."""
+    _keep_only(site / "botocore" / "data", BOTOCORE_SERVICES)
+    _keep_only(site / "boto3" / "data", BOTOCORE_SERVICES)
     for name in LOCAL_ONLY:
-        for path in [*site.glob(f"{name}"), *site.glob(f"{name}-*.dist-info"), *site.glob(f"{name}.*.so")]:
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        for path in [*site.glob(name), *site.glob(f"{name}-*.dist-info"), *site.glob(f"{name}.*.so")]:
+            _remove(path)
     shutil.rmtree(site / "bin", ignore_errors=True)
     for path in sorted(site.rglob("*"), reverse=True):
         if path.is_dir() and path.name in JUNK_DIRS and "dist-info" not in str(path.parent):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,14 +68,14 @@ class Assembly:
 
 
 @pytest.fixture(scope="session")
-def assembly(tmp_path_factory: pytest.TempPathFactory, node_path: str) -> Iterator[Assembly]:
+def assembly(tmp_path_factory: pytest.TempPathFactory, node_path: str) -> Assembly:
     """Synthesize the app once, with cdk-nag on, exactly as app.py does."""
     os.environ["PATH"] = f"{node_path}{os.pathsep}{os.environ['PATH']}"
     from infra.application import build_app
 
     outdir = tmp_path_factory.mktemp("cdk.out")
     build_app(outdir=str(outdir), context=SESSION_CONTEXT).synth()
-    yield Assembly(outdir)
+    return Assembly(outdir)
 
 
 @pytest.fixture(scope="session")

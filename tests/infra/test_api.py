@@ -13,7 +13,10 @@ PUBLIC = {"GET /v1/health", "GET /v1/openapi.json"}
 
 
 def _routes(template: Template) -> dict[str, dict[str, Any]]:
-    return {res["Properties"]["RouteKey"]: res["Properties"] for res in resources(template, "AWS::ApiGatewayV2::Route").values()}
+    return {
+        res["Properties"]["RouteKey"]: res["Properties"]
+        for res in resources(template, "AWS::ApiGatewayV2::Route").values()
+    }
 
 
 def test_every_route_but_health_and_openapi_requires_a_jwt(dev: Template, staging: Template) -> None:
@@ -77,7 +80,8 @@ def test_stage_throttles_and_writes_json_access_logs_with_retention(dev: Templat
         # Then it deploys automatically and throttles per the environment's settings
         assert stage["StageName"] == "$default" and stage["AutoDeploy"] is True
         assert stage["DefaultRouteSettings"] == {
-            "ThrottlingBurstLimit": config.throttle_burst, "ThrottlingRateLimit": config.throttle_rate,
+            "ThrottlingBurstLimit": config.throttle_burst,
+            "ThrottlingRateLimit": config.throttle_rate,
         }
         # And access logs are one JSON object per request, with the request id, into a retained log group
         log_format = json.loads(stage["AccessLogSettings"]["Format"])
@@ -124,7 +128,8 @@ def test_api_function_runtime_architecture_sizing_and_environment(dev: Template)
 def test_reserved_concurrency_is_configurable(assembly: Any) -> None:
     # Given the session's templates (no reservation configured) and a config with one
     # Then nothing is reserved by default (new accounts cannot afford it) ...
-    assert "ReservedConcurrentExecutions" not in props(assembly.template("Upvault-dev"), "AWS::Lambda::Function",
-                                                       "ApiFunction")
+    assert "ReservedConcurrentExecutions" not in props(
+        assembly.template("Upvault-dev"), "AWS::Lambda::Function", "ApiFunction"
+    )
     # ... and the setting is validated and carried by the config the construct reads
     assert environment_config("prod", {"api_reserved_concurrency": "50"}).api_reserved_concurrency == 50

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -93,7 +94,9 @@ def test_trimmed_layer_still_presigns_with_botocore_at_least_1_36(layer: Path) -
     # When it presigns an S3 PUT and imports the token helpers the API uses on AWS
     result = subprocess.run(
         [sys.executable, "-I", "-S", "-c", code, str(layer / "python"), str(ROOT / "src")],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     # Then everything works without the models and without cryptography (API Gateway verifies JWTs)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
@@ -153,3 +156,14 @@ def test_event_fixtures_for_sam_local_exist() -> None:
         # Then they are documented and shipped
         assert event in docs
         assert (ROOT / event).is_file()
+
+
+def test_sam_env_file_supplies_every_value_cloudformation_resolves_at_deploy(dev: Template) -> None:
+    # Given the variables of our functions whose values are CloudFormation references
+    # (SAM cannot resolve a bucket name or a user pool id locally)
+    env_file = json.loads((ROOT / "events" / "sam-env.json").read_text())["Parameters"]
+    for name, fn in resources(dev, "AWS::Lambda::Function").items():
+        if name.startswith(("ApiFunction", "ProcessingFunction")):
+            unresolved = {k for k, v in fn["Properties"]["Environment"]["Variables"].items() if not isinstance(v, str)}
+            # Then events/sam-env.json supplies each of them
+            assert unresolved <= set(env_file), (name, unresolved - set(env_file))

@@ -17,7 +17,10 @@ def test_cfn_lint_passes_on_every_template(assembly: Assembly) -> None:
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
     result = subprocess.run(
         [str(cfn_lint), "--config-file", str(ROOT / ".cfnlintrc.yaml"), "--", *templates],
-        capture_output=True, text=True, cwd=ROOT, check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
     )
     # Then it exits 0 (it exits 4 on warnings alone, 2 on errors)
     assert result.returncode == 0, result.stdout + result.stderr

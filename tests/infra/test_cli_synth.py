@@ -20,7 +20,12 @@ def test_cdk_cli_synth_succeeds(env: str, tmp_path: Path, node_path: str) -> Non
     extra = ["-c", f"connection_arn={CONNECTION_ARN}"] if env == "prod" else []
     result = subprocess.run(
         ["bash", "scripts/synth.sh", env, "-o", str(tmp_path), *extra],
-        cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300, check=False,
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     # Then it succeeds, without Node's end-of-life banner, and writes the environment's stack
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

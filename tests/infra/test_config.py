@@ -85,7 +85,13 @@ def test_config_imports_without_aws_cdk() -> None:
         "assert not [m for m in sys.modules if m.startswith(('aws_cdk', 'jsii', 'constructs'))], 'cdk imported'\n"
     )
     # When it imports infra.config and builds dev's bucket rules
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False,
-                            env={"PYTHONPATH": f"{ROOT}:{ROOT / 'src'}", "PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PYTHONPATH": f"{ROOT}:{ROOT / 'src'}", "PATH": "/usr/bin:/bin"},
+    )
     # Then no CDK module was loaded
     assert result.returncode == 0, result.stderr

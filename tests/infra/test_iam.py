@@ -12,8 +12,9 @@ AREA_CONDITION = {"StringLike": {"s3:prefix": ["staging/*", "files/*", "quaranti
 XRAY = {("xray:PutTelemetryRecords", "*"), ("xray:PutTraceSegments", "*")}
 
 
-def _expected(template: Template, function: str, objects: dict[str, set[str]], bucket: set[str],
-              listing: set[str], kms: set[str]) -> dict[tuple[str, str], Any]:
+def _expected(
+    template: Template, function: str, objects: dict[str, set[str]], bucket: set[str], listing: set[str], kms: set[str]
+) -> dict[tuple[str, str], Any]:
     uploads = f"<{logical_id(template, 'AWS::S3::Bucket', 'StorageUploads')}.Arn>"
     key = f"<{logical_id(template, 'AWS::KMS::Key', 'StorageKey')}.Arn>"
     logs = f"<{logical_id(template, 'AWS::Logs::LogGroup', f'{function}FunctionLogs')}.Arn>"
@@ -71,8 +72,13 @@ def test_processor_role_has_exactly_the_actions_it_uses(name: str, request: pyte
     )
     expected |= {
         (action, queue): None
-        for action in ("sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage",
-                       "sqs:GetQueueAttributes")
+        for action in (
+            "sqs:ReceiveMessage",
+            "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueUrl",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+        )
     }
     expected |= {("kms:Decrypt", queue_key): None}
     assert actual == expected

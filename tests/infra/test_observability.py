@@ -70,8 +70,10 @@ def test_alarm_topic_is_encrypted_tls_only_and_mails_when_configured(dev: Templa
     key_policy = props(dev, "AWS::KMS::Key", "ObservabilityTopicKey")["KeyPolicy"]
     assert any(s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"} for s in statements(key_policy))
     topic_policy = next(iter(resources(dev, "AWS::SNS::TopicPolicy").values()))["Properties"]["PolicyDocument"]
-    assert any(s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
-               for s in statements(topic_policy))
+    assert any(
+        s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in statements(topic_policy)
+    )
     # And the optional email from context becomes a subscription (prod has one, dev none)
     assert not resources(dev, "AWS::SNS::Subscription")
     assert props(prod, "AWS::SNS::Subscription")["Endpoint"] == "oncall@example.com"

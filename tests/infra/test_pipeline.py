@@ -27,8 +27,11 @@ def test_source_is_the_codestar_connection_from_context(pipeline: Template) -> N
 
 def test_synth_runs_the_test_suite_before_cdk_synth(pipeline: Template) -> None:
     # Given the synth CodeBuild project
-    specs = [json.loads(res["Properties"]["Source"]["BuildSpec"]) for res in resources(pipeline, "AWS::CodeBuild::Project").values()
-             if "make test" in res["Properties"]["Source"].get("BuildSpec", "")]
+    specs = [
+        json.loads(res["Properties"]["Source"]["BuildSpec"])
+        for res in resources(pipeline, "AWS::CodeBuild::Project").values()
+        if "make test" in res["Properties"]["Source"].get("BuildSpec", "")
+    ]
     (spec,) = specs
     commands = spec["phases"]["build"]["commands"]
     # Then the README's test command runs first, then the pinned CDK CLI synthesizes
@@ -53,9 +56,9 @@ def test_stages_deploy_dev_then_staging_then_prod_after_manual_approval(pipeline
         assert all(a["ActionTypeId"]["Category"] != "Approval" for a in stage["Actions"])
     # And each stage deploys the stack with the same name a manual deploy uses
     for stage, env in zip(stages[-3:], ("dev", "staging", "prod"), strict=True):
-        assert {a["Configuration"]["StackName"] for a in stage["Actions"] if "StackName" in a.get("Configuration", {})} == {
-            f"Upvault-{env}"
-        }
+        assert {
+            a["Configuration"]["StackName"] for a in stage["Actions"] if "StackName" in a.get("Configuration", {})
+        } == {f"Upvault-{env}"}
 
 
 def test_pipeline_cli_version_matches_the_tools_script() -> None:

@@ -18,9 +18,11 @@ def test_queues_are_kms_encrypted_and_tls_only(dev: Template) -> None:
         # And its policy denies any request not made over TLS
         queue_id = logical_id(dev, "AWS::SQS::Queue", queue_name)
         denies = [
-            s for res in resources(dev, "AWS::SQS::QueuePolicy").values()
+            s
+            for res in resources(dev, "AWS::SQS::QueuePolicy").values()
             if f"<{queue_id}>" in [ref_name(q) for q in res["Properties"]["Queues"]]
-            for s in statements(res["Properties"]["PolicyDocument"]) if s["Effect"] == "Deny"
+            for s in statements(res["Properties"]["PolicyDocument"])
+            if s["Effect"] == "Deny"
         ]
         assert any(s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}} for s in denies), queue_name
     assert props(dev, "AWS::KMS::Key", "ProcessingQueueKey")["EnableKeyRotation"] is True
@@ -43,7 +45,10 @@ def test_dead_letter_queue_wiring_and_retention(dev: Template) -> None:
     # Then failing messages move to the DLQ after max_receive_count attempts and stay 14 days
     redrive = queue["RedrivePolicy"]
     assert redrive["maxReceiveCount"] == config.max_receive_count
-    assert ref_name(redrive["deadLetterTargetArn"]) == f"<{logical_id(dev, 'AWS::SQS::Queue', 'ProcessingDeadLetters')}.Arn>"
+    assert (
+        ref_name(redrive["deadLetterTargetArn"])
+        == f"<{logical_id(dev, 'AWS::SQS::Queue', 'ProcessingDeadLetters')}.Arn>"
+    )
     assert dlq["MessageRetentionPeriod"] == 14 * DAYS
 
 
@@ -75,7 +80,9 @@ def test_processor_function_runtime_and_environment(dev: Template) -> None:
     assert fn["Handler"] == "functions.processor.handler.handler"
     assert fn["Runtime"] == "python3.13" and fn["Architectures"] == ["arm64"]
     assert fn["TracingConfig"] == {"Mode": "Active"}
-    assert [ref_name(layer) for layer in fn["Layers"]] == [f"<{logical_id(dev, 'AWS::Lambda::LayerVersion', 'Dependencies')}>"]
+    assert [ref_name(layer) for layer in fn["Layers"]] == [
+        f"<{logical_id(dev, 'AWS::Lambda::LayerVersion', 'Dependencies')}>"
+    ]
     env = fn["Environment"]["Variables"]
     assert ref_name(env["UPVAULT_BUCKET"]) == f"<{logical_id(dev, 'AWS::S3::Bucket', 'StorageUploads')}>"
     assert env["POWERTOOLS_SERVICE_NAME"] == "upvault" and env["POWERTOOLS_METRICS_NAMESPACE"] == "Upvault"

@@ -40,7 +40,10 @@ def test_bucket_is_versioned_private_owner_enforced_and_logs_access(dev: Templat
     # logs to the separate access-log bucket, and sends nothing to EventBridge
     assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
     assert bucket["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
     }
     assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
     log_bucket = logical_id(dev, "AWS::S3::Bucket", "StorageAccessLogs")
@@ -61,7 +64,10 @@ def test_access_log_bucket_is_itself_locked_down(dev: Template) -> None:
     }
     assert all(logs["PublicAccessBlockConfiguration"].values())
     assert logs["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
-    assert logs["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == environment_config("dev").access_log_retention_days
+    assert (
+        logs["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"]
+        == environment_config("dev").access_log_retention_days
+    )
     denies = [s for s in _bucket_policy(dev, "StorageAccessLogs") if s["Effect"] == "Deny"]
     assert {json_key(s["Condition"]) for s in denies} >= {"Bool:aws:SecureTransport", "NumericLessThan:s3:TlsVersion"}
 
@@ -95,13 +101,15 @@ def test_bucket_policy_requires_tls_1_2_and_refuses_foreign_encryption(dev: Temp
 
 def _cors_from_rules(name: str) -> list[dict[str, Any]]:
     rule = environment_config(name).bucket_rules().cors
-    return [{
-        "AllowedHeaders": list(rule.allowed_headers),
-        "AllowedMethods": list(rule.allowed_methods),
-        "AllowedOrigins": list(rule.allowed_origins),
-        "ExposedHeaders": list(rule.exposed_headers),
-        "MaxAge": rule.max_age_seconds,
-    }]
+    return [
+        {
+            "AllowedHeaders": list(rule.allowed_headers),
+            "AllowedMethods": list(rule.allowed_methods),
+            "AllowedOrigins": list(rule.allowed_origins),
+            "ExposedHeaders": list(rule.exposed_headers),
+            "MaxAge": rule.max_age_seconds,
+        }
+    ]
 
 
 def test_cors_is_exactly_the_shared_bucket_rules(dev: Template, prod: Template) -> None:
@@ -129,8 +137,9 @@ def _lifecycle_from_rules(name: str) -> list[dict[str, Any]]:
         if rule.abort_incomplete_multipart_days:
             item["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": rule.abort_incomplete_multipart_days}
         if rule.intelligent_tiering_days is not None:
-            item["Transitions"] = [{"StorageClass": "INTELLIGENT_TIERING",
-                                    "TransitionInDays": rule.intelligent_tiering_days}]
+            item["Transitions"] = [
+                {"StorageClass": "INTELLIGENT_TIERING", "TransitionInDays": rule.intelligent_tiering_days}
+            ]
         expected.append(item)
     return expected
 
@@ -165,8 +174,11 @@ def test_data_is_retained_outside_dev_and_never_auto_deleted(dev: Template, stag
     # Given every environment
     for template, policy in ((dev, "Delete"), (staging, "Retain"), (prod, "Retain")):
         # When we read the removal policy of the buckets and the key
-        for type_, contains in (("AWS::S3::Bucket", UPLOADS), ("AWS::S3::Bucket", "StorageAccessLogs"),
-                                ("AWS::KMS::Key", "StorageKey")):
+        for type_, contains in (
+            ("AWS::S3::Bucket", UPLOADS),
+            ("AWS::S3::Bucket", "StorageAccessLogs"),
+            ("AWS::KMS::Key", "StorageKey"),
+        ):
             _, res = only(template, type_, contains)
             # Then outside dev nothing is deleted with the stack
             assert res["DeletionPolicy"] == policy, (type_, contains)
