@@ -61,14 +61,20 @@ class LayerBundler:
         cached = LAYER_CACHE / layer_hash()
         if not cached.is_dir():
             LAYER_CACHE.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=LAYER_CACHE) as tmp:
+            with tempfile.TemporaryDirectory(dir=LAYER_CACHE, prefix=".building-") as tmp:
                 subprocess.run(  # noqa: S603 - our own script, fixed arguments
                     [sys.executable, str(LAYER_DIR / "build.py"), tmp, str(ROOT / "requirements.txt")],
                     check=True,
                 )
-                # rename is atomic: a killed build never leaves a half-filled cache entry.
-                Path(tmp).rename(cached)
-                Path(tmp).mkdir()  # TemporaryDirectory cleans up the (now empty) path
+                # rename is atomic: a killed build never leaves a half-filled cache entry, and
+                # when two synths race, the loser keeps the winner's identical build.
+                try:
+                    Path(tmp).rename(cached)
+                except OSError:
+                    if not cached.is_dir():
+                        raise
+                else:
+                    Path(tmp).mkdir()  # TemporaryDirectory removes this (now empty) path on exit
         shutil.copytree(cached, output_dir, dirs_exist_ok=True)
         return True
 

@@ -27,6 +27,7 @@ SYNTH_COMMANDS = (
     "make test",
     f"npx --yes aws-cdk@{CDK_CLI_VERSION} synth",
 )
+GO_TOOLCHAIN = "go1.26.8"
 STAGES = (("Dev", "dev"), ("Staging", "staging"), ("Prod", "prod"))
 
 
@@ -69,6 +70,9 @@ class PipelineStack(Stack):
                 "Synth",
                 input=source,
                 commands=list(SYNTH_COMMANDS),
+                # The tools scripts build MinIO, RIE and actionlint with Go; the image's older Go
+                # fetches this toolchain itself when GOTOOLCHAIN names it.
+                env={"GOTOOLCHAIN": GO_TOOLCHAIN},
                 primary_output_directory="cdk.out",
             ),
             # Test and synth need Python, Node and Go on an up-to-date image.

@@ -24,7 +24,11 @@ SESSION_CONTEXT: dict[str, Any] = {
     "env": "dev",
     "connection_arn": CONNECTION_ARN,
     "upvault:staging": {"auth_issuer": EXTERNAL_ISSUER, "auth_audience": [EXTERNAL_AUDIENCE]},
-    "upvault:prod": {"alarm_email": "oncall@example.com"},
+    "upvault:prod": {
+        "alarm_email": "oncall@example.com",
+        "api_reserved_concurrency": 50,
+        "processor_reserved_concurrency": 5,
+    },
 }
 
 

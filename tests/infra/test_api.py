@@ -125,11 +125,11 @@ def test_api_function_runtime_architecture_sizing_and_environment(dev: Template)
     assert "UPVAULT_ENDPOINT_URL" not in env and "UPVAULT_PUBLIC_ENDPOINT_URL" not in env
 
 
-def test_reserved_concurrency_is_configurable(assembly: Any) -> None:
-    # Given the session's templates (no reservation configured) and a config with one
-    # Then nothing is reserved by default (new accounts cannot afford it) ...
-    assert "ReservedConcurrentExecutions" not in props(
-        assembly.template("Upvault-dev"), "AWS::Lambda::Function", "ApiFunction"
-    )
-    # ... and the setting is validated and carried by the config the construct reads
-    assert environment_config("prod", {"api_reserved_concurrency": "50"}).api_reserved_concurrency == 50
+def test_reserved_concurrency_is_configurable(dev: Template, prod: Template) -> None:
+    # Given dev (nothing configured) and prod (reservations set in its cdk.json-style context block)
+    # Then nothing is reserved by default: new accounts have no unreserved headroom to give away
+    for function in ("ApiFunction", "ProcessingFunction"):
+        assert "ReservedConcurrentExecutions" not in props(dev, "AWS::Lambda::Function", function)
+    # And configured values reach each function
+    assert props(prod, "AWS::Lambda::Function", "ApiFunction")["ReservedConcurrentExecutions"] == 50
+    assert props(prod, "AWS::Lambda::Function", "ProcessingFunction")["ReservedConcurrentExecutions"] == 5

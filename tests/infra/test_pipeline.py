@@ -27,15 +27,18 @@ def test_source_is_the_codestar_connection_from_context(pipeline: Template) -> N
 
 def test_synth_runs_the_test_suite_before_cdk_synth(pipeline: Template) -> None:
     # Given the synth CodeBuild project
-    specs = [
-        json.loads(res["Properties"]["Source"]["BuildSpec"])
+    (project,) = [
+        res["Properties"]
         for res in resources(pipeline, "AWS::CodeBuild::Project").values()
         if "make test" in res["Properties"]["Source"].get("BuildSpec", "")
     ]
-    (spec,) = specs
+    spec = json.loads(project["Source"]["BuildSpec"])
     commands = spec["phases"]["build"]["commands"]
     # Then the README's test command runs first, then the pinned CDK CLI synthesizes
     assert commands == ["make test", f"npx --yes aws-cdk@{CDK_CLI_VERSION} synth"]
+    # And Go is new enough for the tools the tests build
+    variables = {v["Name"]: v["Value"] for v in project["Environment"]["EnvironmentVariables"]}
+    assert variables["GOTOOLCHAIN"].startswith("go1.26")
 
 
 def test_stages_deploy_dev_then_staging_then_prod_after_manual_approval(pipeline: Template) -> None:
