@@ -16,12 +16,12 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
-from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.config import EnvironmentConfig
 from infra.functions import log_retention, upvault_function
+from infra.identity import Identity
 from infra.storage import AREAS, Storage
 from upvault.keys import FILES_PREFIX, STAGING_PREFIX
 
@@ -82,48 +82,6 @@ class _AccessLogSettings:
         return apigw.AccessLogFormat.custom(ACCESS_LOG_FORMAT)
 
 
-class Identity(Construct):
-    """The Cognito user pool and app client that issue Upvault's JWTs (the default identity)."""
-
-    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig) -> None:
-        super().__init__(scope, construct_id)
-        self.user_pool = cognito.UserPool(
-            self,
-            "UserPool",
-            # The app that embeds Upvault signs its users up; strangers cannot self-register.
-            self_sign_up_enabled=False,
-            sign_in_aliases=cognito.SignInAliases(email=True),
-            auto_verify=cognito.AutoVerifiedAttrs(email=True),
-            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
-            password_policy=cognito.PasswordPolicy(
-                min_length=12,
-                require_lowercase=True,
-                require_uppercase=True,
-                require_digits=True,
-                require_symbols=True,
-                temp_password_validity=Duration.days(3),
-            ),
-            # TOTP only: SMS MFA would need an SMS role and a sandbox exit, for less security.
-            mfa=cognito.Mfa.REQUIRED if config.cognito_mfa_required else cognito.Mfa.OPTIONAL,
-            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
-            deletion_protection=config.retain_data,
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
-        )
-        self.client = self.user_pool.add_client(
-            "WebClient",
-            # Browsers cannot keep a secret; SRP never sends the password.
-            generate_secret=False,
-            auth_flows=cognito.AuthFlow(user_srp=True),
-            prevent_user_existence_errors=True,
-            access_token_validity=Duration.hours(1),
-            id_token_validity=Duration.hours(1),
-            refresh_token_validity=Duration.days(30),
-            enable_token_revocation=True,
-        )
-        self.issuer = self.user_pool.user_pool_provider_url
-        self.audience = [self.client.user_pool_client_id]
-
-
 class Api(Construct):
     """HTTP API + JWT authorizer + the FastAPI/Mangum function."""
 
@@ -177,8 +135,8 @@ class Api(Construct):
                     apigwv2.CorsHttpMethod.DELETE,
                     apigwv2.CorsHttpMethod.OPTIONS,
                 ],
-                allow_headers=["authorization", "content-type", "idempotency-key"],
-                expose_headers=["location", "etag"],
+                # The API takes a bearer token and JSON; it reads no other request header.
+                allow_headers=["authorization", "content-type"],
                 max_age=Duration.hours(1),
             ),
         )

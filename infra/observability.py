@@ -164,7 +164,7 @@ class Observability(Construct):
             cloudwatch.GraphWidget(
                 title="API requests and errors",
                 left=[
-                    watched.api.metric_count(period=PERIOD),
+                    watched.api.metric_count(period=PERIOD, statistic="Sum"),
                     watched.api.metric_client_error(period=PERIOD),
                     watched.api.metric_server_error(period=PERIOD),
                 ],
