@@ -103,3 +103,22 @@ def test_functions_use_our_roles_without_managed_policies(dev: Template) -> None
             assert [s["Principal"] for s in trust] == [{"Service": "lambda.amazonaws.com"}]
             assert "ManagedPolicyArns" not in role["Properties"]
     assert props(dev, "AWS::Lambda::Function", "ApiFunction")["Role"]["Fn::GetAtt"][0].startswith("ApiFunctionRole")
+
+
+def test_every_policy_in_the_service_stack_is_accounted_for(dev: Template) -> None:
+    # Given every IAM policy of the dev stack
+    policies = set(resources(dev, "AWS::IAM::Policy"))
+    # Then there are exactly three: our two functions' and CDK's bucket-notification helper's
+    assert len(policies) == 3
+    assert sum(name.startswith(("ApiFunctionRole", "ProcessingFunctionRole")) for name in policies) == 2
+    # And the helper may only read and write the notification configuration of our bucket
+    uploads = f"<{logical_id(dev, 'AWS::S3::Bucket', 'StorageUploads')}.Arn>"
+    assert allowed(dev, "NotificationsHandler") == {
+        ("s3:GetBucketNotification", uploads): None,
+        ("s3:PutBucketNotification", uploads): None,
+    }
+    # And no role in the stack carries an AWS-managed policy except that CDK helper's
+    managed = [
+        name for name, role in resources(dev, "AWS::IAM::Role").items() if role["Properties"].get("ManagedPolicyArns")
+    ]
+    assert [name.startswith("BucketNotificationsHandler") for name in managed] == [True]
