@@ -25,7 +25,7 @@ from upvault.settings import load_settings
 from upvault.storage import ObjectStore, make_clients
 
 logger = Logger(service="upvault")
-metrics = Metrics()
+metrics = Metrics(namespace="Upvault", service="upvault")
 tracer = Tracer(service="upvault")
 
 class MalformedNotification(ValueError):

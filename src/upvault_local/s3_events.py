@@ -13,12 +13,13 @@ import json
 import time
 import uuid
 from typing import Any
-from urllib.parse import quote_plus, unquote, unquote_plus
+from urllib.parse import quote_plus, unquote_plus
 
 
 def aws_key(raw_key: str, *, source: str) -> str:
     """Encode a key as S3 notifications do (form-encoded, ``/`` kept, space as ``+``)."""
-    decoded = unquote(raw_key) if source == "minio" else unquote_plus(raw_key)
+    # Both moto and MinIO form-encode keys (space as "+", "+" as "%2B"); MinIO also escapes "/".
+    decoded = unquote_plus(raw_key)
     return quote_plus(decoded, safe="/")
 
 
