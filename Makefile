@@ -47,7 +47,7 @@ openapi: venv
 	@$(BIN)/upvault openapi > docs/openapi.json
 
 bench: venv
-	@$(BIN)/python -m bench.run
+	@PYTHONPATH=. $(BIN)/python -m bench.run
 
 synth: venv tools
 	@scripts/synth.sh
