@@ -12,5 +12,6 @@ bash scripts/tools/node.sh
 # shellcheck source=scripts/tools/common.sh
 source scripts/tools/common.sh
 PATH="$(cat "$UPVAULT_TOOLS_DIR/node.path"):$PATH"
-export PATH CDK_DISABLE_VERSION_CHECK=1
+# No update check, no notices, no CLI telemetry: synth stays offline and deterministic.
+export PATH CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true
 exec cdk synth --quiet --no-notices -c env="$env_name" "$@"
