@@ -147,9 +147,6 @@ class Settings(BaseSettings):
                 )
             if not getattr(self, f"{category.value}_types"):
                 raise ValueError(f"{ENV_PREFIX}{category.value.upper()}_TYPES must list at least one type")
-        if self.max_object_size > self.part_size * MAX_PARTS:
-            # Plans scale the part size up, so this is only a sanity bound.
-            pass
         return self
 
     @cached_property
