@@ -24,6 +24,7 @@ What we leave out, and why:
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 import sys
@@ -41,8 +42,8 @@ LOCAL_ONLY = ("cryptography", "cffi", "pycparser", "_cffi_backend")
 JUNK_DIRS = frozenset({"__pycache__", "tests", "test"})
 
 
-def install(target: Path, requirements: Path) -> None:
-    """pip-install the pinned requirements for Lambda's Python on arm64 into ``target``."""
+def install(target: Path, requirements: Path, platform: str = PLATFORM, python_version: str = PYTHON_VERSION) -> None:
+    """pip-install the pinned requirements for Lambda's Python on arm64 (by default) into ``target``."""
     subprocess.run(  # noqa: S603 - fixed argument list, no shell
         [
             sys.executable,
@@ -54,11 +55,11 @@ def install(target: Path, requirements: Path) -> None:
             "--no-compile",
             "--no-cache-dir",
             "--platform",
-            PLATFORM,
+            platform,
             "--implementation",
             "cp",
             "--python-version",
-            PYTHON_VERSION,
+            python_version,
             "--only-binary=:all:",
             "--upgrade",
             "--target",
@@ -103,18 +104,32 @@ def tree_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
 
 
-def build(output: Path, requirements: Path) -> int:
-    """Build the layer from ``requirements`` into ``output`` and return its unzipped size in bytes."""
+def build(output: Path, requirements: Path, platform: str = PLATFORM, python_version: str = PYTHON_VERSION) -> int:
+    """Build the layer from ``requirements`` into ``output`` and return its unzipped size in bytes.
+
+    ``platform``/``python_version`` exist for the tests, which build the same layer for the
+    host to import the packaged functions; Lambda always gets the defaults.
+    """
     site = output / "python"
-    install(site, requirements)
+    install(site, requirements, platform, python_version)
     prune(site)
     return tree_size(output)
 
 
-if __name__ == "__main__":
-    if len(sys.argv) not in (2, 3):
-        sys.exit(f"usage: {sys.argv[0]} OUTPUT_DIR [REQUIREMENTS_TXT]")
+def main() -> None:
+    """Command line: ``build.py OUTPUT_DIR [REQUIREMENTS_TXT] [--platform P --python-version V]``."""
+    parser = argparse.ArgumentParser(description="Build the Upvault dependencies layer without Docker.")
+    parser.add_argument("output", type=Path)
     # Default: the repository's lockfile, two levels up from layers/dependencies/.
-    lockfile = Path(sys.argv[2]) if len(sys.argv) == 3 else Path(__file__).resolve().parents[2] / "requirements.txt"
-    size = build(Path(sys.argv[1]), lockfile)
+    parser.add_argument(
+        "requirements", type=Path, nargs="?", default=Path(__file__).resolve().parents[2] / "requirements.txt"
+    )
+    parser.add_argument("--platform", default=PLATFORM)
+    parser.add_argument("--python-version", default=PYTHON_VERSION)
+    args = parser.parse_args()
+    size = build(args.output, args.requirements, args.platform, args.python_version)
     print(f"dependencies layer: {size / 1e6:.1f} MB unzipped")
+
+
+if __name__ == "__main__":
+    main()
