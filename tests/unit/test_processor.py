@@ -177,3 +177,36 @@ def test_sam_fixture_event_parses() -> None:
     # Given the untouched sam-generated SQS event, When its body is parsed, Then its key comes out decoded
     record = load_event("sqs-s3-put.json")["Records"][0]
     assert notification_keys(record["body"])[0].startswith("staging/")
+
+
+class RejectEverything:
+    """A stand-in malware scanner that flags every object."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def scan(self, store: Any, obj: Any, head: bytes) -> str | None:
+        self.seen.append(obj.key)
+        return "malware signature EICAR found"
+
+
+def test_scanner_hook_can_reject_valid_content(api: Api, s3: Any, settings: Any, store: Any) -> None:
+    # Given a processor with a scanner plugged in, and a genuine PDF staged
+    scanner = RejectEverything()
+    key = stage(api, SAMPLES["application/pdf"], content_type="application/pdf", s3=s3, filename="a.pdf")
+    # When processed
+    outcome = Processor(settings, store, scanner=scanner).process(key)
+    # Then the scanner saw it after validation passed, and its verdict quarantined the file
+    assert scanner.seen == [key]
+    assert outcome.action is Action.QUARANTINED
+    assert all_keys(s3) == [key.replace("staging/", "quarantine/", 1)]
+    assert api.call("GET", f"/v1/files/{key.split('/')[3]}").body["reason"] == "malware signature EICAR found"
+
+
+def test_pending_files_are_listed_as_pending(api: Api, s3: Any) -> None:
+    # Given an uploaded but unprocessed file
+    key = stage(api, SAMPLES["application/pdf"], content_type="application/pdf", s3=s3, filename="a.pdf")
+    # When listing pending files, Then it is there, and not among ready ones
+    pending = api.call("GET", "/v1/files", query="status=pending").body["items"]
+    assert [item["file_id"] for item in pending] == [key.split("/")[3]]
+    assert api.call("GET", "/v1/files", query="status=ready").body["items"] == []
