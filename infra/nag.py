@@ -42,7 +42,7 @@ def acknowledge_service_findings(stack: UpvaultStack) -> None:
     storage, api, processing = stack.storage, stack.api, stack.processing
     bucket = _logical_id(storage.bucket)
 
-    for function, prefixes in ((api.function, AREAS), (processing.function, AREAS)):
+    for function in (api.function, processing.function):
         role = function.role
         assert role is not None, "our function builder always passes a role"
         policy = role.node.find_child("DefaultPolicy")
@@ -54,7 +54,7 @@ def acknowledge_service_findings(stack: UpvaultStack) -> None:
                     f"Object permissions are scoped to the {prefix} area; the key below it is per user and "
                     "per file, so a prefix wildcard is the narrowest resource possible.",
                 )
-                for prefix in prefixes
+                for prefix in AREAS
             ]
             + [
                 (
@@ -116,8 +116,8 @@ def acknowledge_service_findings(stack: UpvaultStack) -> None:
                 [
                     (
                         "AwsSolutions-COG2",
-                        "MFA is optional in dev only, where test users sign in from scripts; staging "
-                        "and prod require TOTP.",
+                        "cognito_mfa_required is off for this environment: the default only in dev, where "
+                        "test users sign in from scripts; staging and prod require TOTP unless overridden.",
                     )
                 ],
             )
