@@ -54,8 +54,8 @@ def percentiles(fn: Callable[[], Any], samples: int = SAMPLES) -> tuple[float, f
 def warm_latency() -> dict[str, float]:
     """(a): the API path against bare presigning."""
     os.environ.update(ENV)
-    from functions.api.handler import make_handler
     from functions.api.app import create_app
+    from functions.api.handler import make_handler
     from tests.support import apigw_event
     from upvault.settings import load_settings
     from upvault.storage import make_clients
