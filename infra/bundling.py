@@ -116,20 +116,25 @@ def dependencies_layer_code() -> lambda_.Code:
         bundling=BundlingOptions(
             image=DockerImage.from_registry(BUILD_IMAGE),
             local=_local(LayerBundler()),
-            # The fallback needs requirements.txt, which lives at the root: mount it read-only.
+            # The fallback needs requirements.txt, which lives at the root, not in the asset dir.
             volumes=[DockerVolume(host_path=str(ROOT / "requirements.txt"), container_path="/requirements.txt")],
             command=["python", "/asset-input/build.py", "/asset-output", "/requirements.txt"],
         ),
     )
 
 
+def docker_copy_command(function: str, source: str = "/asset-input", output: str = "/asset-output") -> str:
+    """The Docker fallback of :class:`FunctionCodeBundler`: the same layout with ``cp``."""
+    return (
+        f"cp -r {source}/src/upvault {output}/ && mkdir -p {output}/functions && "
+        f"cp {source}/functions/__init__.py {output}/functions/ && "
+        f"cp -r {source}/functions/{function} {output}/functions/ && "
+        f"find {output} -name __pycache__ -type d -prune -exec rm -rf {{}} +"
+    )
+
+
 def function_code(function: str) -> lambda_.Code:
     """Asset code of one function: only our own packages, hashed from exactly those files."""
-    copy = (
-        f"cp -r /asset-input/src/upvault /asset-output/ && mkdir -p /asset-output/functions && "
-        f"cp /asset-input/functions/__init__.py /asset-output/functions/ && "
-        f"cp -r /asset-input/functions/{function} /asset-output/functions/"
-    )
     return lambda_.Code.from_asset(
         str(ROOT),
         asset_hash_type=AssetHashType.CUSTOM,
@@ -137,6 +142,6 @@ def function_code(function: str) -> lambda_.Code:
         bundling=BundlingOptions(
             image=DockerImage.from_registry(BUILD_IMAGE),
             local=_local(FunctionCodeBundler(function)),
-            command=["bash", "-c", copy],
+            command=["bash", "-c", docker_copy_command(function)],
         ),
     )

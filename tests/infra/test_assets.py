@@ -271,3 +271,22 @@ def test_packaged_processor_function_imports_from_its_asset_and_the_layer_alone(
     assert _run_packaged(code, host_layer, "functions.processor.handler", "-", dev, "ProcessingFunction") == {
         "callable": True
     }
+
+
+@pytest.mark.parametrize("function", ["api", "processor"])
+def test_docker_fallback_lays_out_code_like_the_local_bundler(tmp_path: Path, function: str) -> None:
+    # Given the local bundler's output and the Docker fallback's copy command run on this machine
+    local, fallback = tmp_path / "local", tmp_path / "fallback"
+    local.mkdir()
+    fallback.mkdir()
+    bundling.FunctionCodeBundler(function).try_bundle(str(local), None)  # type: ignore[arg-type]
+    # (a stray bytecode cache in the sources must not reach either asset)
+    (ROOT / "functions" / function / "__pycache__").mkdir(exist_ok=True)
+    subprocess.run(["bash", "-c", bundling.docker_copy_command(function, str(ROOT), str(fallback))], check=True)
+
+    # Then both produce exactly the same files
+    def tree(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    assert tree(local) == tree(fallback)
+    assert "functions/__init__.py" in tree(local)
