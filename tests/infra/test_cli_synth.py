@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,16 @@ def test_cdk_cli_synth_succeeds(env: str, tmp_path: Path, node_path: str) -> Non
     assert (tmp_path / f"Upvault-{env}.template.json").is_file()
     if env == "prod":
         assert "Upvault-Pipeline" in manifest["artifacts"]
+
+
+def test_plain_python_app_synthesizes_without_cli_or_credentials(tmp_path: Path, node_path: str) -> None:
+    # Given no AWS credentials or profile, and no CDK CLI (CDK_OUTDIR is what the CLI would set)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_"))}
+    environ |= {"PATH": f"{node_path}{os.pathsep}{environ['PATH']}", "CDK_OUTDIR": str(tmp_path)}
+    # When app.py runs on its own
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300, check=False
+    )
+    # Then it writes the dev stack (nag included) without touching AWS
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "Upvault-dev.template.json").is_file()
