@@ -5,14 +5,25 @@ UPVAULT_TOOLS_DIR=${UPVAULT_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/upvault/t
 export UPVAULT_TOOLS_DIR
 mkdir -p "$UPVAULT_TOOLS_DIR"
 
-# go_tool NAME MODULE COMMIT: `go install MODULE@COMMIT` into $UPVAULT_TOOLS_DIR/NAME-COMMIT12/.
+# pin_folder VERSION: the cache folder suffix of a pin. A pseudo-version
+# (v0.0.0-20260212201848-7aac2a2c5b7c) ends in the commit's 12 characters, so its last 12
+# characters name the folder; a short tag (v1.7.12) is used whole.
+pin_folder() {
+  local version=$1
+  if [ "${#version}" -gt 12 ]; then echo "${version: -12}"; else echo "$version"; fi
+}
+
+# go_tool NAME MODULE VERSION: `go install MODULE@VERSION` into $UPVAULT_TOOLS_DIR/NAME-<pin_folder VERSION>/.
+# VERSION is a semver tag or a pseudo-version: the Go module proxy refuses bare commit hashes
+# (403 "not available"), and go checks that a pseudo-version's suffix names the commit and that
+# its content matches go.sum, so a pseudo-version pins exactly one commit.
 go_tool() {
-  local name=$1 module=$2 commit=$3
-  local dir="$UPVAULT_TOOLS_DIR/$name-${commit:0:12}"
+  local name=$1 module=$2 version=$3
+  local dir="$UPVAULT_TOOLS_DIR/$name-$(pin_folder "$version")"
   local bin="$dir/$(basename "${module%%@*}")"
   if [ -x "$bin" ]; then return 0; fi
   command -v go >/dev/null || { echo "go is not installed: cannot build $name" >&2; return 1; }
-  echo "== building $name from $module@$commit (first time only, a few minutes)" >&2
+  echo "== building $name from $module@$version (first time only, a few minutes)" >&2
   mkdir -p "$dir"
-  CGO_ENABLED=0 GOBIN="$dir" GOFLAGS=-trimpath go install "$module@$commit"
+  CGO_ENABLED=0 GOBIN="$dir" GOFLAGS=-trimpath go install "$module@$version"
 }

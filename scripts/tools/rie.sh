@@ -2,19 +2,15 @@
 # AWS Lambda Runtime Interface Emulator, to run our handlers as Lambda would (with awslambdaric
 # from PyPI). Built from source once and cached. Its v1.x tags are not semver: pin a commit.
 set -euo pipefail
-source "$(dirname "$0")/common.sh"
+# shellcheck source=scripts/tools/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # The module proxy refuses bare commit hashes, so we pin the commit's pseudo-version.
 # NOTE: the issue names commit 4fa21571526087e3a0076b9fecf67a79e3927994 (2026-01-02); the module
 # proxy here does not serve it (403 for its pseudo-version v0.0.0-20260102185807-4fa215715260
-# too). bef5c4ba774d (2026-10-30) is the version it serves, so that is the pin.
+# too). bef5c4ba774d (2026-10-30) is the version it serves, so that is the pin
+# (docs/local-stack.md, "RIE").
 commit=bef5c4ba774d
 version=v0.0.0-20261030222936-$commit
 
-dir="$UPVAULT_TOOLS_DIR/rie-$commit"
-[ -x "$dir/aws-lambda-rie" ] && exit 0
-command -v go >/dev/null || { echo "go is not installed: cannot build aws-lambda-rie" >&2; exit 1; }
-echo "== building aws-lambda-rie $version (first time only)" >&2
-mkdir -p "$dir"
-CGO_ENABLED=0 GOBIN="$dir" GOFLAGS=-trimpath \
-  go install "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$version"
+go_tool rie github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie "$version"
