@@ -49,8 +49,10 @@ openapi: venv
 bench: venv
 	@PYTHONPATH=. $(BIN)/python -m bench.run
 
+## CDK synth of one environment: make synth ENV=prod (default dev).
+ENV ?= dev
 synth: venv tools
-	@scripts/synth.sh
+	@scripts/synth.sh $(ENV)
 
 fuzz: venv tools
 	@UPVAULT_FUZZ_EXAMPLES=$${UPVAULT_FUZZ_EXAMPLES:-500} $(BIN)/pytest tests/integration -k fuzz

@@ -160,12 +160,19 @@ class Storage(Construct):
         )
 
     def grant_listing(self, grantee: iam.IGrantable, actions: Sequence[str], prefixes: Sequence[str] = AREAS) -> None:
-        """Allow bucket-level list ``actions``, limited by ``s3:prefix`` to our areas."""
+        """Allow bucket-level list ``actions``, limited by ``s3:prefix`` to our areas.
+
+        ``IfExists``: S3 also evaluates ``s3:ListBucket`` when a HEAD/GET targets a missing key,
+        to choose between 404 and 403, and that request carries no ``s3:prefix``. A plain
+        ``StringLike`` would then deny, and a missing object would look like "access denied"
+        (the processor could not tell an already-processed upload from a permission fault).
+        Every list call we make sends a prefix, so the effective access stays our three areas.
+        """
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=list(actions),
                 resources=[self.bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
+                conditions={"StringLikeIfExists": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
             )
         )
 

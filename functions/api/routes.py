@@ -25,10 +25,10 @@ from functions.api.schemas import (
     UploadPartsOut,
 )
 from upvault.files import FileService
-from upvault.keys import Status, user_segment
+from upvault.identity import user_of
+from upvault.keys import Status
 from upvault.models import UploadRequest
 from upvault.settings import Category
-from upvault.tokens import subject_of
 from upvault.uploads import UploadService
 from upvault.validation import Checksums
 
@@ -55,7 +55,7 @@ async def current_user(request: Request) -> str:
     """
     event = request.scope.get("aws.event") or {}
     claims = event.get("requestContext", {}).get("authorizer", {}).get("jwt", {}).get("claims")
-    return user_segment(subject_of(claims))
+    return user_of(claims)
 
 
 async def uploads(request: Request) -> UploadService:

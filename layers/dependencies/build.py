@@ -16,10 +16,6 @@ What we leave out, and why:
   (``request_checksum_calculation``), the runtime's copy changes without notice, and the
   tests run against the pinned version. The full botocore is ~30 MB, almost all of it
   service models; keeping the few we use makes it ~3 MB.
-* ``cryptography`` (and its ``cffi``/``pycparser``), ~15 MB, pulled in by ``PyJWT[crypto]``. On
-  AWS, API Gateway's JWT authorizer verifies tokens and the functions only read its claims;
-  RS256 verification (``upvault.tokens.TokenVerifier``) runs only in the local stack, from
-  the dev venv. PyJWT itself imports fine without it (tests/infra/test_layer.py proves it).
 """
 
 from __future__ import annotations
@@ -36,8 +32,6 @@ PLATFORM = "manylinux2014_aarch64"
 #: botocore service models the functions may need: S3 (everything we do), KMS/STS (credentials
 #: and keys), SQS (the processor's queue), CloudWatch/X-Ray (Powertools).
 BOTOCORE_SERVICES = frozenset({"s3", "kms", "sts", "sqs", "cloudwatch", "xray"})
-#: Distributions only the local stack needs (see the module docstring).
-LOCAL_ONLY = ("cryptography", "cffi", "pycparser", "_cffi_backend")
 #: Package content that is never imported at run time.
 JUNK_DIRS = frozenset({"__pycache__", "tests", "test"})
 
@@ -87,12 +81,9 @@ def _remove(path: Path) -> None:
 
 
 def prune(site: Path) -> None:
-    """Drop what the functions never load: unused SDK models, local-only packages, scripts, tests."""
+    """Drop what the functions never load: unused SDK models, scripts, tests."""
     _keep_only(site / "botocore" / "data", BOTOCORE_SERVICES)
     _keep_only(site / "boto3" / "data", BOTOCORE_SERVICES)
-    for name in LOCAL_ONLY:
-        for path in [*site.glob(name), *site.glob(f"{name}-*.dist-info"), *site.glob(f"{name}.*.so")]:
-            _remove(path)
     shutil.rmtree(site / "bin", ignore_errors=True)
     for path in sorted(site.rglob("*"), reverse=True):
         if path.is_dir() and path.name in JUNK_DIRS and "dist-info" not in str(path.parent):

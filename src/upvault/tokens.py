@@ -80,11 +80,3 @@ class _FileKeys:
             if key.key_id == kid:
                 return key
         raise jwt.PyJWKClientError(f"no key with kid {kid!r} in the JWKS")
-
-
-def subject_of(claims: dict[str, Any] | None) -> str:
-    """The verified ``sub`` from authorizer claims, or :class:`InvalidIdentity`."""
-    sub = (claims or {}).get("sub")
-    if not isinstance(sub, str) or not sub:
-        raise InvalidIdentity("missing or invalid bearer token")
-    return sub

@@ -5,21 +5,40 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AnyHttpUrl, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class DevSettings(BaseSettings):
-    """``UPVAULT_API_PORT``, ``UPVAULT_STATE_DIR``, ``UPVAULT_MINIO_PORT``, ``UPVAULT_BACKEND``."""
+    """``UPVAULT_API_PORT``, ``UPVAULT_STATE_DIR``, ``UPVAULT_MINIO_PORT``, ``UPVAULT_BACKEND``, ...
+
+    The service's own settings (``UPVAULT_PUT_URL_EXPIRY``, ``UPVAULT_PUBLIC_ENDPOINT_URL``, ...)
+    are read by :class:`upvault.settings.Settings` as everywhere; the local stack only fills in
+    bucket, endpoint, credentials and the dev issuer.
+    """
 
     model_config = SettingsConfigDict(env_prefix="UPVAULT_", extra="ignore")
 
     api_port: int = Field(default=8000, ge=1, le=65535)
     state_dir: Path = Path(".upvault")
     minio_port: int = Field(default=9000, ge=1, le=65535)
-    #: ``auto`` uses MinIO when it is installed and falls back to moto with a warning.
+    #: ``auto`` uses MinIO when it is installed and falls back to moto with a warning;
+    #: ``minio`` and ``moto`` never fall back.
     backend: Literal["auto", "minio", "moto"] = "auto"
+    #: An already running MinIO (docker-compose): the stack then starts none itself and
+    #: uses ``UPVAULT_MINIO_ROOT_USER``/``_PASSWORD`` and ``UPVAULT_MINIO_KMS_KEY_NAME``.
+    minio_url: AnyHttpUrl | None = None
+    minio_root_user: str | None = None
+    minio_root_password: str | None = None
+    minio_kms_key_name: str | None = None
+    #: Where the event bridge listens (0: a free port). In a container, bind ``0.0.0.0``.
+    bridge_host: str = "127.0.0.1"
+    bridge_port: int = Field(default=0, ge=0, le=65535)
+    #: Where the API listens; ``0.0.0.0`` only inside a container.
+    api_host: str = "127.0.0.1"
+    #: Bearer token MinIO sends to the bridge when MinIO is external (else generated).
+    webhook_token: str | None = None
     dev_bucket: str = "upvault-dev"
     dev_region: str = "us-east-1"
-    #: Origins the local bucket allows for browser uploads.
-    dev_origins: str = "http://127.0.0.1:5173,http://localhost:5173"
+    #: Presigned URLs are signed for this host (what the browser reaches); default: MinIO's.
+    public_endpoint_url: AnyHttpUrl | None = None

@@ -8,7 +8,7 @@ import pytest
 
 from tests.infra.support import Template, allowed, logical_id, props, resources, statements
 
-AREA_CONDITION = {"StringLike": {"s3:prefix": ["staging/*", "files/*", "quarantine/*"]}}
+AREA_CONDITION = {"StringLikeIfExists": {"s3:prefix": ["staging/*", "files/*", "quarantine/*"]}}
 XRAY = {("xray:PutTelemetryRecords", "*"), ("xray:PutTraceSegments", "*")}
 
 
