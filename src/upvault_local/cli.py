@@ -1,11 +1,13 @@
-"""The ``upvault`` command: local stack, dev tokens, OpenAPI export."""
+"""The ``upvault`` command: local stack, dev tokens, dead letters, OpenAPI export."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
+from upvault_local.event_bridge import DeadLetterStore
 from upvault_local.settings import DevSettings
 
 
@@ -21,6 +23,52 @@ def _dev_token(args: argparse.Namespace) -> int:
 
     print(DevIssuer(DevSettings().state_dir).mint(args.user, ttl=args.ttl))
     return 0
+
+
+def _dead_letters() -> tuple[DevSettings, DeadLetterStore]:
+    from upvault_local.devstack import DEAD_LETTERS_DIR
+
+    dev = DevSettings()
+    return dev, DeadLetterStore(dev.state_dir / DEAD_LETTERS_DIR)
+
+
+def _dlq_list(args: argparse.Namespace) -> int:
+    _, store = _dead_letters()
+    letters = store.list()
+    if args.json:
+        json.dump([{"id": d.id, "keys": d.keys, "reason": d.reason, "attempts": d.attempts,
+                    "failed_at": d.failed_at} for d in letters], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    if not letters:
+        print("no dead letters")
+    for letter in letters:
+        print(f"{letter.id}  {letter.failed_at}  attempts={letter.attempts}  {', '.join(letter.keys) or '-'}\n"
+              f"    {letter.reason}")
+    return 0
+
+
+def _dlq_redrive(args: argparse.Namespace) -> int:
+    from upvault_local.devstack import SERVICE_ENV_FILE
+    from upvault_local.event_bridge import EventDelivery
+
+    dev, store = _dead_letters()
+    env_file = dev.state_dir / SERVICE_ENV_FILE
+    if not env_file.exists():
+        print(f"{env_file} is missing: start the local stack once (`make dev`)", file=sys.stderr)
+        return 2
+    # The processor handler reads its settings from the environment at import, as on Lambda:
+    # give it the running stack's.
+    os.environ.update(json.loads(env_file.read_text()))
+    from functions.processor.handler import handler
+
+    result = store.redrive(EventDelivery(handler, attempts=args.attempts).deliver, ids=args.id or None)
+    for letter_id in result.delivered:
+        print(f"redriven  {letter_id}")
+    for letter_id in result.failed:
+        print(f"failed    {letter_id} (kept)", file=sys.stderr)
+    print(f"{len(result.delivered)} redriven, {len(result.failed)} failed")
+    return 1 if result.failed else 0
 
 
 def _openapi(_: argparse.Namespace) -> int:
@@ -43,6 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--user", required=True, help="the token's subject (user id)")
     token.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds")
     token.set_defaults(func=_dev_token)
+    dlq = commands.add_parser("dlq", help="events the processor kept failing on (local dead-letter store)")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
+    listing = dlq_commands.add_parser("list", help="show dead letters")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(func=_dlq_list)
+    redrive = dlq_commands.add_parser("redrive", help="deliver dead letters to the processor again")
+    redrive.add_argument("--id", action="append", help="only this dead letter (repeatable); default: all")
+    redrive.add_argument("--attempts", type=int, default=3, help="tries per event before it stays dead")
+    redrive.set_defaults(func=_dlq_redrive)
     commands.add_parser("openapi", help="print the OpenAPI document").set_defaults(func=_openapi)
     args = parser.parse_args(argv)
     result: int = args.func(args)
