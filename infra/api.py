@@ -34,10 +34,11 @@ PROTECTED_ROUTE = f"{API_PREFIX}/{{proxy+}}"
 API_OBJECT_GRANTS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     # Presigned PUT and every multipart step are s3:PutObject; Abort/ListParts have their own.
     (("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"), (STAGING_PREFIX,)),
-    # HEAD and presigned GET in every area.
-    (("s3:GetObject",), AREAS),
-    # Restore reads the last version and writes it back as a new copy; delete adds a marker.
-    (("s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"), (FILES_PREFIX,)),
+    # HEAD and presigned GET in every area; DELETE /v1/files/{id} in any state (pending,
+    # ready, rejected) and an aborted upload's placeholder; a delete only adds a marker.
+    (("s3:GetObject", "s3:DeleteObject"), AREAS),
+    # Restore copies the last version back as a new one (a multipart copy aborts on failure).
+    (("s3:GetObjectVersion", "s3:PutObject", "s3:AbortMultipartUpload"), (FILES_PREFIX,)),
 )
 API_LIST_ACTIONS = ("s3:ListBucket", "s3:ListBucketVersions")
 API_BUCKET_ACTIONS = ("s3:ListBucketMultipartUploads",)

@@ -22,12 +22,15 @@ from upvault.keys import FILES_PREFIX, QUARANTINE_PREFIX, STAGING_PREFIX
 
 #: What the processor does with objects, per area.
 PROCESSOR_OBJECT_GRANTS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
-    (("s3:GetObject",), (STAGING_PREFIX, FILES_PREFIX)),
-    (("s3:PutObject",), (FILES_PREFIX, QUARANTINE_PREFIX)),
-    (("s3:DeleteObject",), (STAGING_PREFIX,)),
+    # Read the staged object, copy exactly the validated version, then remove that version and
+    # older ones (a delete marker could hide a newer upload to the same key).
+    (("s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"), (STAGING_PREFIX,)),
+    # Copy destinations; a multipart copy (objects over 4 GiB) aborts its upload on failure.
+    (("s3:PutObject", "s3:AbortMultipartUpload"), (FILES_PREFIX, QUARANTINE_PREFIX)),
 )
-# ListBucket only so that HEAD on a missing key answers 404 instead of 403.
-PROCESSOR_LIST_ACTIONS = ("s3:ListBucket",)
+# ListBucket: "already processed?" lookups, and HEAD of a missing key answers 404 rather than 403.
+# ListBucketVersions: the staged key's versions, to purge the processed one and older ones.
+PROCESSOR_LIST_ACTIONS = ("s3:ListBucket", "s3:ListBucketVersions")
 PROCESSOR_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 DLQ_RETENTION = Duration.days(14)
 

@@ -32,15 +32,17 @@ def test_api_role_has_exactly_the_actions_it_uses(name: str, request: pytest.Fix
     # Given the API function's policy in a stack
     template: Template = request.getfixturevalue(name)
     actual = allowed(template, "ApiFunctionRole")
-    # Then it may presign uploads and multipart steps in staging/, read every area, restore and
-    # delete in files/, list the three areas and use the bucket key: nothing else
+    # Then it may presign uploads and multipart steps in staging/, read and delete (a marker) in
+    # every area, restore in files/, list the three areas and use the bucket key: nothing else
     expected = _expected(
         template,
         "Api",
         objects={
-            "staging/": {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:GetObject"},
-            "files/": {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"},
-            "quarantine/": {"s3:GetObject"},
+            "staging/": {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:GetObject",
+                         "s3:DeleteObject"},
+            "files/": {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject",
+                       "s3:AbortMultipartUpload"},
+            "quarantine/": {"s3:GetObject", "s3:DeleteObject"},
         },
         bucket={"s3:ListBucketMultipartUploads"},
         listing={"s3:ListBucket", "s3:ListBucketVersions"},
@@ -56,18 +58,18 @@ def test_processor_role_has_exactly_the_actions_it_uses(name: str, request: pyte
     actual = allowed(template, "ProcessingFunctionRole")
     queue = f"<{logical_id(template, 'AWS::SQS::Queue', 'ProcessingUploads')}.Arn>"
     queue_key = f"<{logical_id(template, 'AWS::KMS::Key', 'ProcessingQueueKey')}.Arn>"
-    # Then it reads staging/ and files/, writes files/ and quarantine/, deletes staging/, may list
-    # the areas (HEAD of a missing key answers 404) and consumes its queue: nothing else
+    # Then it reads and purges staged versions, writes files/ and quarantine/, may list the areas
+    # and their versions (HEAD of a missing key answers 404) and consumes its queue: nothing else
     expected = _expected(
         template,
         "Processing",
         objects={
-            "staging/": {"s3:GetObject", "s3:DeleteObject"},
-            "files/": {"s3:GetObject", "s3:PutObject"},
-            "quarantine/": {"s3:PutObject"},
+            "staging/": {"s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"},
+            "files/": {"s3:PutObject", "s3:AbortMultipartUpload"},
+            "quarantine/": {"s3:PutObject", "s3:AbortMultipartUpload"},
         },
         bucket=set(),
-        listing={"s3:ListBucket"},
+        listing={"s3:ListBucket", "s3:ListBucketVersions"},
         kms={"kms:Decrypt", "kms:GenerateDataKey"},
     )
     expected |= {

@@ -1,0 +1,197 @@
+"""The synthesized policies cover every S3 call the functions' code really makes.
+
+moto and MinIO run with root credentials, so a missing grant never fails locally: it would
+first show on AWS as AccessDenied (an upload retried into the DLQ). This test records every
+S3 operation and presigned URL the core issues while real API-side and processor-side flows
+run on moto, maps each to the IAM action S3 authorizes it with, and checks it against the
+policy of the function that makes it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import unquote
+
+import boto3
+import pytest
+import requests
+from moto import mock_aws
+
+from tests.infra.support import Template, allowed, logical_id
+from tests.support import SAMPLES
+from upvault import storage as storage_module
+from upvault.files import FileService
+from upvault.keys import Status
+from upvault.models import UploadRequest
+from upvault.processing import Processor
+from upvault.settings import MIB, Category, Settings
+from upvault.storage import ObjectStore, make_clients
+from upvault.uploads import UploadService
+
+BUCKET = "upvault-iam"
+Call = tuple[str, str, str | None]  # (IAM action, object key or "", s3:prefix for bucket-level calls)
+
+
+def _key(params: dict[str, Any]) -> str:
+    return str(params.get("Key", ""))
+
+
+def _versioned(params: dict[str, Any], plain: str, versioned: str) -> str:
+    return versioned if params.get("VersionId") else plain
+
+
+def _source(params: dict[str, Any]) -> Call:
+    source = params["CopySource"]
+    if isinstance(source, str):  # "bucket/key?versionId=..." once botocore has serialised it
+        path, _, query = source.partition("?")
+        key, version = unquote(path.split("/", 1)[1]), "versionId=" in query
+    else:
+        key, version = source["Key"], bool(source.get("VersionId"))
+    return ("s3:GetObjectVersion" if version else "s3:GetObject", key, None)
+
+
+#: S3 operation → the IAM actions S3 authorizes it with (on which key, or which listing prefix).
+ACTIONS = {
+    "HeadObject": lambda p: [(_versioned(p, "s3:GetObject", "s3:GetObjectVersion"), _key(p), None)],
+    "GetObject": lambda p: [(_versioned(p, "s3:GetObject", "s3:GetObjectVersion"), _key(p), None)],
+    "PutObject": lambda p: [("s3:PutObject", _key(p), None)],
+    "CopyObject": lambda p: [("s3:PutObject", _key(p), None), _source(p)],
+    "UploadPartCopy": lambda p: [("s3:PutObject", _key(p), None), _source(p)],
+    "CreateMultipartUpload": lambda p: [("s3:PutObject", _key(p), None)],
+    "UploadPart": lambda p: [("s3:PutObject", _key(p), None)],
+    "CompleteMultipartUpload": lambda p: [("s3:PutObject", _key(p), None)],
+    "AbortMultipartUpload": lambda p: [("s3:AbortMultipartUpload", _key(p), None)],
+    "ListParts": lambda p: [("s3:ListMultipartUploadParts", _key(p), None)],
+    "DeleteObject": lambda p: [(_versioned(p, "s3:DeleteObject", "s3:DeleteObjectVersion"), _key(p), None)],
+    "ListObjectsV2": lambda p: [("s3:ListBucket", "", p.get("Prefix", ""))],
+    "ListObjectVersions": lambda p: [("s3:ListBucketVersions", "", p.get("Prefix", ""))],
+    "ListMultipartUploads": lambda p: [("s3:ListBucketMultipartUploads", "", p.get("Prefix", ""))],
+    "HeadBucket": lambda p: [("s3:ListBucket", "", None)],
+}
+
+
+class Recorder:
+    """Collects the IAM actions of every S3 call, attributed to the function running now."""
+
+    def __init__(self) -> None:
+        self.role = "setup"
+        self.calls: dict[str, set[Call]] = {"api": set(), "processor": set()}
+
+    def on_call(self, params: dict[str, Any], model: Any, context: dict[str, Any] | None = None, **_: Any) -> None:
+        # Presigning sends nothing (its URLs are recorded in on_presign, when they are made).
+        if self.role == "setup" or (context or {}).get("is_presign_request"):
+            return
+        assert model.name in ACTIONS, f"unmapped S3 operation {model.name}: add it to ACTIONS"
+        self.calls[self.role].update(ACTIONS[model.name](params))
+
+    def on_presign(self, method: str, key: str, params: dict[str, str] | None) -> None:
+        if self.role != "setup":
+            # A presigned request is authorized as the signing role's own request.
+            self.calls[self.role].add(("s3:PutObject" if method == "PUT" else "s3:GetObject", key, None))
+
+    @contextmanager
+    def acting_as(self, role: str) -> Iterator[None]:
+        self.role = role
+        try:
+            yield
+        finally:
+            self.role = "setup"
+
+
+def _covered(call: Call, policy: dict[tuple[str, str], Any], bucket_arn: str) -> bool:
+    action, key, prefix = call
+    for (granted, resource), condition in policy.items():
+        if granted != action:
+            continue
+        if key and resource.startswith(bucket_arn + "/") and fnmatch.fnmatchcase(key, resource[len(bucket_arn) + 1:]):
+            return True
+        if not key and resource == bucket_arn:
+            patterns = ((condition or {}).get("StringLikeIfExists") or {}).get("s3:prefix")
+            if patterns is None or prefix is None or any(fnmatch.fnmatchcase(prefix, p) for p in patterns):
+                return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def recorded() -> dict[str, set[Call]]:
+    """Run every API and processor flow once on moto, recording S3 calls per function."""
+    recorder = Recorder()
+    signer_sign = storage_module._QuerySigner.sign
+
+    def recording_sign(self: Any, method: str, key: str, **kwargs: Any) -> str:
+        recorder.on_presign(method, key, kwargs.get("params"))
+        return signer_sign(self, method, key, **kwargs)
+
+    with mock_aws(), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(storage_module._QuerySigner, "sign", recording_sign)
+        setup = boto3.client("s3", region_name="us-east-1")
+        setup.create_bucket(Bucket=BUCKET)
+        setup.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        settings = Settings(bucket=BUCKET, multipart_threshold=5 * MIB, part_size=5 * MIB)
+        clients = make_clients(settings)
+        for client in (clients.api, clients.health):
+            client.meta.events.register("before-parameter-build.s3", recorder.on_call)
+        store = ObjectStore(settings, clients)
+        uploads, files, processor = UploadService(settings, store), FileService(settings, store), Processor(settings, store)
+        _flows(recorder, uploads, files, processor, store)
+    return recorder.calls
+
+
+def _put(url: str, data: bytes, headers: dict[str, str]) -> str:
+    response = requests.put(url, data=data, headers={k: v for k, v in headers.items() if k != "Content-Length"},
+                            timeout=10)
+    assert response.status_code == 200
+    return str(response.headers["ETag"])
+
+
+def _flows(recorder: Recorder, uploads: UploadService, files: FileService, processor: Processor,
+           store: ObjectStore) -> None:
+    pdf, png = SAMPLES["application/pdf"], SAMPLES["image/png"]
+    staged = []
+    for data, content_type in ((pdf, "application/pdf"), (png, "application/pdf"), (pdf, "application/pdf")):
+        with recorder.acting_as("api"):
+            ticket = uploads.start_upload("alice", UploadRequest("a.pdf", content_type, len(data), Category.DOCUMENTS))
+        assert ticket.single is not None
+        _put(ticket.single.url, data, ticket.single.headers)
+        staged.append(ticket.file_id)
+    big = SAMPLES["audio/mpeg"] + b"\0" * (11 * MIB)
+    with recorder.acting_as("api"):
+        multipart = uploads.start_upload("alice", UploadRequest("a.mp3", "audio/mpeg", len(big), Category.AUDIO))
+        progress = uploads.progress("alice", multipart.upload_id)
+    etags = [(p.part_number, _put(p.request.url, big[(p.part_number - 1) * 5 * MIB:][:p.size], p.request.headers))
+             for p in progress.missing]
+    with recorder.acting_as("api"):
+        uploads.complete("alice", multipart.upload_id, etags)
+        aborted = uploads.start_upload("alice", UploadRequest("b.mp3", "audio/mpeg", len(big), Category.AUDIO))
+        uploads.abort("alice", aborted.upload_id)
+        files.list("alice", status=Status.PENDING)
+    with recorder.acting_as("processor"):
+        for key in sorted(o.key for o in store.list_page("staging/", start_after=None, limit=100)[0]):
+            processor.process(key)
+            processor.process(key)  # a duplicate event
+    with recorder.acting_as("api"):
+        ready, rejected, _ = staged
+        files.list("alice")
+        files.list("alice", category=Category.DOCUMENTS, status=Status.READY)
+        files.get("alice", ready)
+        files.download("alice", ready)
+        files.delete("alice", ready)
+        files.restore("alice", ready)
+        files.get("alice", rejected)
+        files.delete("alice", rejected)
+        store.ping()
+
+
+@pytest.mark.parametrize("function", ["api", "processor"])
+def test_every_s3_call_is_granted(function: str, recorded: dict[str, set[Call]], dev: Template) -> None:
+    # Given the S3 calls the function's code made in real flows, and its synthesized policy
+    policy = allowed(dev, "ApiFunctionRole" if function == "api" else "ProcessingFunctionRole")
+    bucket_arn = f"<{logical_id(dev, 'AWS::S3::Bucket', 'StorageUploads')}.Arn>"
+    calls = recorded[function]
+    assert len(calls) > 5, calls
+    # Then every one of them is allowed by that policy
+    missing = sorted(call for call in calls if not _covered(call, policy, bucket_arn))
+    assert missing == [], f"{function} needs grants for: {missing}"
