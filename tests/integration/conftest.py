@@ -16,6 +16,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests.integration.live import start_stack
+from upvault_local.devstack import LocalStack
 from upvault_local.minio import MinioServer, generate_kms_secret_key
 from upvault_local.tools import ToolNotInstalledError, tool_path
 
@@ -108,3 +110,31 @@ def bucket(minio: MinioServer, minio_s3: Any) -> str:
     name = f"test-{uuid.uuid4().hex[:20]}"
     minio_s3.create_bucket(Bucket=name)
     return name
+
+
+# -- the local stack (API + event path + storage), in process on free ports ---------------------
+
+@pytest.fixture(scope="session")
+def minio_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The local stack on MinIO (the one ``make dev`` runs), for the whole session."""
+    minio_binary()
+    stack = start_stack(tmp_path_factory.mktemp("stack-minio"), "minio")
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The local stack on moto's server with the SQS poller, in process."""
+    stack = start_stack(tmp_path_factory.mktemp("stack-moto"), "moto")
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(params=["moto", "minio"])
+def live(request: pytest.FixtureRequest) -> LocalStack:
+    """Each flow test runs on both backends: one suite, no "am I local" branch anywhere."""
+    stack: LocalStack = request.getfixturevalue(f"{request.param}_stack")
+    if stack.minio is not None:
+        stack.minio.start()  # a test that stopped it and failed must not break the next one
+    return stack

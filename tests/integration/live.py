@@ -1,0 +1,112 @@
+"""Helpers of the integration tier for the local stack: start one, and use it as a browser app does."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from upvault_local.devstack import LocalStack, admin_s3
+from upvault_local.ports import free_port
+from upvault_local.settings import DevSettings
+from upvault_local.tools import tool_path
+
+#: Small parts so multipart flows run with a few MiB; 5 MiB is S3's (and MinIO's) minimum.
+SERVICE_SETTINGS = {
+    "UPVAULT_MULTIPART_THRESHOLD": str(5 * 1024 * 1024),
+    "UPVAULT_PART_SIZE": str(5 * 1024 * 1024),
+}
+
+
+def stack_settings(state_dir: Path, backend: str) -> DevSettings:
+    """Knobs of a test stack: its own state dir, free ports, and never a silent fallback."""
+    return DevSettings(state_dir=state_dir, api_port=free_port(), minio_port=free_port(),
+                       backend=backend)  # type: ignore[arg-type]
+
+
+def start_stack(state_dir: Path, backend: str, **kwargs: Any) -> LocalStack:
+    """A started :class:`LocalStack` (MinIO must be installed for ``minio``: never falls back)."""
+    if backend == "minio":
+        tool_path("minio")  # raises, naming `make tools`: a test stack never falls back
+    return LocalStack(stack_settings(state_dir, backend), service={**SERVICE_SETTINGS, **kwargs.pop("service", {})},
+                      access_log=False, event_backoff=0.05, **kwargs).start()
+
+
+class Client:
+    """The API over HTTP as a browser app uses it: bearer token in, JSON out, presigned bytes
+    straight to storage with plain httpx."""
+
+    def __init__(self, stack: LocalStack, user: str) -> None:
+        self.stack = stack
+        self.user = user
+        self.http = httpx.Client(base_url=stack.api_url + "/v1", timeout=30,
+                                 headers={"Authorization": f"Bearer {stack.token(user)}"})
+
+    def declare(self, data: bytes, content_type: str, *, category: str = "documents",
+                filename: str = "file.bin", **extra: Any) -> httpx.Response:
+        """POST /v1/uploads for ``data``."""
+        return self.http.post("/uploads", json={"filename": filename, "content_type": content_type,
+                                                "size": len(data), "category": category, **extra})
+
+    def upload(self, data: bytes, content_type: str, **kwargs: Any) -> str:
+        """Declare and PUT ``data`` (single request); returns the file id."""
+        response = self.declare(data, content_type, **kwargs)
+        assert response.status_code == 201, response.text
+        created = response.json()
+        put = put_presigned(created["upload"], data)
+        assert put.status_code == 200, put.text
+        return str(created["file_id"])
+
+    def file(self, file_id: str) -> httpx.Response:
+        """GET /v1/files/{id}."""
+        return self.http.get(f"/files/{file_id}")
+
+    def wait_final(self, file_id: str, timeout: float = 30) -> dict[str, Any]:
+        """Poll until the processor moved the file out of pending; its final record."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.file(file_id)
+            if response.status_code == 200 and response.json()["status"] != "pending":
+                return dict(response.json())
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{file_id} still not processed after {timeout}s: {response.text}")
+            time.sleep(0.2)
+
+    def listed(self, **query: str) -> dict[str, dict[str, Any]]:
+        """The caller's files by id (one page is enough in tests)."""
+        response = self.http.get("/files", params={"limit": "1000", **query})
+        assert response.status_code == 200, response.text
+        return {item["file_id"]: item for item in response.json()["items"]}
+
+
+def put_presigned(upload: dict[str, Any], data: Any, **override: str) -> httpx.Response:
+    """PUT to a presigned URL with exactly the headers the API said to send, like a browser.
+
+    ``override`` replaces headers (a value of ``""`` drops one).
+    """
+    headers = {**upload["headers"], **override}
+    headers = {name: value for name, value in headers.items() if value != ""}
+    return httpx.put(upload["url"], content=data, headers=headers, timeout=60)
+
+
+def error_code(response: httpx.Response) -> str:
+    """The ``<Code>`` of an S3 XML error body."""
+    match = re.search(r"<Code>([^<]+)</Code>", response.text)
+    return match.group(1) if match else ""
+
+
+def storage_keys(stack: LocalStack, prefix: str) -> list[str]:
+    """Object keys under ``prefix`` in the stack's bucket (read with the admin credentials)."""
+    assert stack.storage is not None and stack.settings is not None
+    s3 = admin_s3(stack.storage.endpoint_url, stack.storage.access_key_id, stack.storage.secret_access_key,
+                  stack.settings.region)
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=stack.settings.bucket, Prefix=prefix).get("Contents", [])]
+
+
+def unique_user(prefix: str = "user") -> str:
+    """A user id no other test uses, so listings only show this test's files."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
