@@ -360,8 +360,10 @@ class ObjectStore:
 
     def find_multipart(self, prefix: str) -> tuple[str, str] | None:
         """The (key, storage upload id) of the multipart upload under a file's prefix."""
+        # MinIO lists multipart uploads by exact key only: ask for the placeholder's key.
         with _storage_call():
-            response = self._s3.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix, MaxUploads=10)
+            response = self._s3.list_multipart_uploads(Bucket=self.bucket, Prefix=self.first_key(prefix) or prefix,
+                                                       MaxUploads=10)
         uploads = response.get("Uploads", [])
         if not uploads:
             return None
