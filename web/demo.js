@@ -78,8 +78,13 @@ $("refresh").addEventListener("click", () => refresh().catch((error) => say(desc
 
 async function refresh() {
   if (!apiInput.value.trim() || !tokenInput.value.trim()) return;
-  const { items } = await client().list({ limit: 100 });
-  tbody.replaceChildren(...(items.length ? items.map(row) : [emptyRow()]));
+  const upvault = client();
+  const { items } = await upvault.list({ limit: 100 });
+  // A listing is one storage LIST: it has no reason (nor the original name). Fetch the
+  // details of rejected files so the page can say why.
+  const detailed = await Promise.all(items.map((item) => (
+    item.status === "rejected" && !item.reason ? upvault.get(item.file_id).catch(() => item) : item)));
+  tbody.replaceChildren(...(detailed.length ? detailed.map(row) : [emptyRow()]));
 }
 
 function emptyRow() {

@@ -1,0 +1,265 @@
+"""Fixtures for the browser tier: a whole Upvault stack on three origins, and headless Chromium.
+
+Per session, on 127.0.0.1 and free ports:
+
+- ``web``: a static server for ``web/`` (the page's origin);
+- ``minio``: a real MinIO whose global CORS allows exactly that origin (MinIO has no per-bucket
+  CORS; see docs/minio.md), with a versioned bucket;
+- ``api``: the Lambda API app behind the local JWT authorizer, with Starlette's CORS middleware
+  *outside* the authorizer, as API Gateway answers preflights without a token;
+- a processor thread that hands every staged key to :class:`upvault.processing.Processor`,
+  standing in for the S3 event → SQS → Lambda path (that path has its own integration tests);
+- ``browser``: Debian's Chromium driven by Python Playwright (never a downloaded browser).
+
+Three origins make CORS real: every API call and every presigned request is cross-origin.
+Chromium or MinIO missing is a failure that says to run ``make tools``, never a skip.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import uvicorn
+from botocore.config import Config
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from starlette.middleware.cors import CORSMiddleware
+
+from functions.api.app import create_app
+from upvault.keys import STAGING_PREFIX
+from upvault.processing import Processor
+from upvault.settings import MIB, Settings
+from upvault.storage import ObjectStore, make_clients
+from upvault.tokens import TokenVerifier
+from upvault_local.authorizer import LocalJwtAuthorizer
+from upvault_local.dev_issuer import AUDIENCE, ISSUER, DevIssuer
+from upvault_local.minio import MinioServer
+from upvault_local.ports import LOOPBACK, free_port
+from upvault_local.tools import ToolNotInstalledError, tool_path
+
+log = logging.getLogger("upvault.e2e")
+
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+REGION = "us-east-1"
+#: Small multipart settings so an ~11 MiB file in the page is three parts.
+PART_SIZE = 5 * MIB
+#: No test needs more; a hung browser or server fails the test instead of stalling CI.
+TEST_TIMEOUT = 90
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of this tier ``e2e`` with a timeout."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.timeout(TEST_TIMEOUT))
+
+
+# -- the page's origin ------------------------------------------------------------------------
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        log.debug("web: " + format, *args)
+
+    def end_headers(self) -> None:
+        # A fresh page on every reload: the tests reload mid-upload and must get the same code.
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+
+@pytest.fixture(scope="session")
+def web() -> Iterator[str]:
+    """Origin of a static server for ``web/`` (demo.html, upvault.js)."""
+    handler = functools.partial(_QuietHandler, directory=str(WEB_DIR))
+    server = ThreadingHTTPServer((LOOPBACK, 0), handler)
+    thread = threading.Thread(target=server.serve_forever, name="e2e-web", daemon=True)
+    thread.start()
+    yield f"http://{LOOPBACK}:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+# -- storage ----------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def minio(tmp_path_factory: pytest.TempPathFactory, web: str) -> Iterator[MinioServer]:
+    """A real MinIO whose CORS allows the page's origin only."""
+    try:
+        tool_path("minio")
+    except ToolNotInstalledError as exc:
+        pytest.fail(f"{exc} (the browser tests need MinIO: run make tools)", pytrace=False)
+    root = tmp_path_factory.mktemp("minio")
+    server = MinioServer(root / "data", root_user="e2e-" + secrets.token_hex(4), root_password=secrets.token_hex(16),
+                         env={"MINIO_API_CORS_ALLOW_ORIGIN": web})
+    with server:
+        yield server
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The running service, as the tests see it."""
+
+    api_url: str
+    web_origin: str
+    storage_url: str
+    settings: Settings
+    issuer: DevIssuer
+    s3: Any
+
+    def token(self, user: str) -> str:
+        """A token the API accepts, for ``user``."""
+        return self.issuer.mint(user, ttl=3600)
+
+
+@pytest.fixture(scope="session")
+def settings(minio: MinioServer) -> Settings:
+    """Service settings: the session's MinIO, and 5 MiB multipart parts."""
+    return Settings(
+        bucket="upvault-e2e", region=REGION, endpoint_url=minio.endpoint_url,
+        access_key_id=minio.root_user, secret_access_key=minio.root_password,
+        multipart_threshold=PART_SIZE, part_size=PART_SIZE,
+    )
+
+
+@pytest.fixture(scope="session")
+def s3(minio: MinioServer, settings: Settings) -> Any:
+    """An admin S3 client; creates the versioned bucket."""
+    client = boto3.client(
+        "s3", endpoint_url=minio.endpoint_url, region_name=REGION, aws_access_key_id=minio.root_user,
+        aws_secret_access_key=minio.root_password,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
+                      request_checksum_calculation="when_required", response_checksum_validation="when_required"),
+    )
+    client.create_bucket(Bucket=settings.bucket)
+    client.put_bucket_versioning(Bucket=settings.bucket, VersioningConfiguration={"Status": "Enabled"})
+    return client
+
+
+# -- the event path, in process ---------------------------------------------------------------
+class StagingPoller:
+    """Process every staged object, as the S3 event → SQS → processor Lambda path would.
+
+    The processor is idempotent and ignores multipart placeholders, so seeing a key twice is
+    harmless; a failure is logged and retried on the next round, like a redelivered message.
+    """
+
+    def __init__(self, settings: Settings, s3: Any, interval: float = 0.2) -> None:
+        self.processor = Processor(settings, ObjectStore(settings, make_clients(settings)))
+        self.bucket = settings.bucket
+        self.s3 = s3
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="e2e-processor", daemon=True)
+
+    def start(self) -> StagingPoller:
+        """Start polling in a thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop polling and wait for the thread."""
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=STAGING_PREFIX)
+                for item in listed.get("Contents", []):
+                    self.processor.process(item["Key"])
+            except Exception:  # the loop must survive one bad round, as SQS redelivers
+                log.exception("processing staged objects failed; retrying")
+
+
+# -- the API ----------------------------------------------------------------------------------
+def build_api(settings: Settings, issuer: DevIssuer, origin: str) -> Any:
+    """The Lambda app behind the local authorizer, with CORS outside it (preflights need no token)."""
+    verifier = TokenVerifier(issuer=ISSUER, audience=AUDIENCE, jwks_url=issuer.jwks_url)
+    return CORSMiddleware(
+        LocalJwtAuthorizer(create_app(settings), verifier),
+        allow_origins=[origin], allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["authorization", "content-type"], expose_headers=["x-request-id"], max_age=600,
+    )
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, settings: Settings, s3: Any, minio: MinioServer,
+          web: str) -> Iterator[Stack]:
+    """API (uvicorn thread) and processor for the session; both stopped at the end."""
+    issuer = DevIssuer(tmp_path_factory.mktemp("issuer"))
+    issuer.ensure_keys()
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(build_api(settings, issuer, web), host=LOOPBACK, port=port,
+                                          log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, name="e2e-api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail(f"the API did not start on {LOOPBACK}:{port}", pytrace=False)
+        time.sleep(0.02)
+    poller = StagingPoller(settings, s3).start()
+    try:
+        yield Stack(api_url=f"http://{LOOPBACK}:{port}", web_origin=web, storage_url=minio.endpoint_url,
+                    settings=settings, issuer=issuer, s3=s3)
+    finally:
+        poller.stop()
+        server.should_exit = True
+        thread.join(10)
+
+
+# -- the browser ------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    """Python Playwright's driver (it never downloads a browser here)."""
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """Debian's headless Chromium; missing, it fails with the command that installs it."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run make tools (scripts/tools/chromium.sh installs "
+                    "Debian's chromium package)", pytrace=False)
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    """A fresh browser profile per test (own localStorage), downloads allowed."""
+    context = browser.new_context(accept_downloads=True)
+    context.set_default_timeout(20_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def user() -> str:
+    """A new user per test, so each test sees only its own files."""
+    return f"e2e-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def page(context: BrowserContext, stack: Stack) -> Iterator[Page]:
+    """A page on the web origin; browser console errors end up in the test's log."""
+    page = context.new_page()
+    page.on("console", lambda message: log.info("browser console %s: %s", message.type, message.text))
+    page.on("pageerror", lambda error: log.error("browser page error: %s", error))
+    yield page

@@ -1,0 +1,275 @@
+"""Uploads from a real browser: demo page and client module, cross-origin, against real MinIO."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlparse
+
+from playwright.sync_api import Page, Request, expect
+
+from tests.e2e.conftest import PART_SIZE, Stack
+
+log = logging.getLogger("upvault.e2e")
+
+PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+#: Runs in the page: builds a deterministic ~11 MiB PDF with ``new File([...])`` and uploads it
+#: with the client module. ``abortAfterPart`` aborts (AbortController) once that part is stored.
+UPLOAD_BIG_FILE = """
+async ({ apiUrl, token, size, name, abortAfterPart }) => {
+  const { createClient } = await import("./upvault.js");
+  const bytes = new Uint8Array(size);
+  let seed = 20261125;
+  for (let i = 0; i < size; i++) { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; bytes[i] = seed >>> 24; }
+  bytes.set(new TextEncoder().encode("%PDF-1.7\\n"), 0);
+  const file = new File([bytes], name, { type: "application/pdf", lastModified: 1764028800000 });
+  const client = createClient({ apiUrl, getToken: () => token, concurrency: 1 });
+  const controller = new AbortController();
+  const parts = [];
+  try {
+    const result = await client.upload(file, {
+      category: "documents", signal: controller.signal,
+      onProgress: (progress) => {
+        if (!progress.partNumber) return;
+        parts.push({ part_number: progress.partNumber, etag: progress.etag });
+        if (progress.partNumber === abortAfterPart) controller.abort();
+      },
+    });
+    const processed = await client.waitUntilProcessed(result.file_id, { timeout: 30000 });
+    const url = await client.downloadUrl(result.file_id);
+    return { result, processed, parts, url };
+  } catch (error) {
+    return { error: error.name, message: String(error.message), parts, remembered: Object.keys(localStorage) };
+  }
+}
+"""
+
+
+def demo_url(stack: Stack, token: str) -> str:
+    """The demo page, told where the API is and whom to act for."""
+    return f"{stack.web_origin}/demo.html?{urlencode({'api': stack.api_url, 'token': token})}"
+
+
+def storage_puts(page: Page) -> list[Request]:
+    """Collect every PUT the page sends (only presigned storage requests are PUTs)."""
+    puts: list[Request] = []
+    page.on("request", lambda request: puts.append(request) if request.method == "PUT" else None)
+    return puts
+
+
+def part_number(request: Request) -> int:
+    """The ``partNumber`` a presigned part PUT names."""
+    return int(parse_qs(urlparse(request.url).query)["partNumber"][0])
+
+
+def fetch_bytes(url: str) -> bytes:
+    """GET a presigned URL the way any HTTP client would (loopback only)."""
+    assert url.startswith("http://127.0.0.1:")
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback URL checked above
+        return bytes(response.read())
+
+
+def test_small_pdf_through_the_demo_page_becomes_ready_and_downloads_identical(
+        page: Page, stack: Stack, user: str, tmp_path: Path) -> None:
+    # Given the demo page on its own origin, pointed at the API with a user's token
+    puts = storage_puts(page)
+    page.goto(demo_url(stack, stack.token(user)))
+    expect(page.locator("#files")).to_contain_text("No files yet.")
+
+    # When the user picks a small PDF in the documents category and uploads it
+    page.set_input_files("#file", files=[{"name": "Kontoauszug Oktober.pdf", "mimeType": "application/pdf",
+                                           "buffer": PDF}])
+    page.select_option("#category", "documents")
+    page.get_by_role("button", name="Upload").click()
+
+    # Then the page reports it ready and lists it as ready
+    expect(page.locator("#message")).to_have_text("Kontoauszug Oktober.pdf is ready.", timeout=30_000)
+    row = page.locator("#files tr", has_text="Kontoauszug")
+    expect(row.locator(".status")).to_have_text("ready")
+    expect(row).to_contain_text("documents")
+
+    # And the bytes went in one PUT straight to storage, to the host the URL was signed for
+    # (the public endpoint the browser reaches), and storage accepted them
+    assert len(puts) == 1
+    assert urlparse(puts[0].url).netloc == urlparse(stack.storage_url).netloc
+    assert puts[0].headers["content-type"] == "application/pdf"
+    assert puts[0].headers["x-amz-checksum-sha256"] == base64.b64encode(hashlib.sha256(PDF).digest()).decode()
+    response = puts[0].response()
+    assert response is not None
+    assert response.status == 200
+
+    # When the user clicks Download
+    with page.expect_download() as download_info:
+        row.get_by_role("button", name=re.compile(r"^Download Kontoauszug")).click()
+    download = download_info.value
+
+    # Then the browser saves the very same bytes under the original name
+    assert download.suggested_filename == "Kontoauszug Oktober.pdf"
+    assert Path(download.path()).read_bytes() == PDF
+    screenshot = tmp_path / "demo-after-upload.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    log.info("demo page screenshot: %s", screenshot)
+
+
+def test_multipart_upload_completes_with_etags_the_browser_read(page: Page, stack: Stack, user: str) -> None:
+    # Given a page with the client and an ~11 MiB file: three 5 MiB parts
+    size = 2 * PART_SIZE + 1024 * 1024
+    puts = storage_puts(page)
+    completes: list[Request] = []
+    page.on("request", lambda request: completes.append(request) if request.url.endswith("/complete") else None)
+    page.goto(f"{stack.web_origin}/demo.html")
+
+    # When the file is uploaded with the client
+    out: dict[str, Any] = page.evaluate(UPLOAD_BIG_FILE, {
+        "apiUrl": stack.api_url, "token": stack.token(user), "size": size, "name": "big.pdf", "abortAfterPart": 0})
+
+    # Then every part was PUT once, straight to storage, and storage's ETags were readable
+    assert "error" not in out, out
+    assert out["result"]["multipart"] is True
+    assert sorted(part_number(request) for request in puts) == [1, 2, 3]
+    assert {urlparse(request.url).netloc for request in puts} == {urlparse(stack.storage_url).netloc}
+    answered = {}
+    for request in puts:
+        response = request.response()
+        assert response is not None
+        assert response.status == 200
+        answered[part_number(request)] = response.headers["etag"]
+    read = {part["part_number"]: part["etag"] for part in out["parts"]}
+    assert read == answered
+
+    # And "complete" was sent exactly those ETags, and the file became ready
+    assert len(completes) == 1
+    assert completes[0].post_data_json == {"parts": [{"part_number": n, "etag": answered[n]} for n in (1, 2, 3)]}
+    assert out["processed"]["status"] == "ready"
+    assert out["processed"]["size"] == size
+
+    # And storage holds exactly the bytes the browser hashed
+    stored = fetch_bytes(out["url"])
+    assert len(stored) == size
+    assert base64.b64encode(hashlib.sha256(stored).digest()).decode() == out["processed"]["sha256"]
+
+
+def test_interrupted_multipart_resumes_after_reload_sending_only_missing_parts(
+        page: Page, stack: Stack, user: str) -> None:
+    # Given a multipart upload of three parts, aborted once part 1 is stored
+    size = 2 * PART_SIZE + 1024 * 1024
+    token = stack.token(user)
+    args = {"apiUrl": stack.api_url, "token": token, "size": size, "name": "resume.pdf", "abortAfterPart": 1}
+    puts = storage_puts(page)
+    page.goto(f"{stack.web_origin}/demo.html")
+    first: dict[str, Any] = page.evaluate(UPLOAD_BIG_FILE, args)
+    assert first["error"] == "AbortError", first
+    assert [request for request in puts if part_number(request) == 1]
+    assert not [request for request in puts if part_number(request) != 1]
+    assert any(key.startswith("upvault:upload:") for key in first["remembered"])
+
+    # When the page is reloaded and the same file is uploaded again
+    page.reload()
+    puts.clear()
+    second: dict[str, Any] = page.evaluate(UPLOAD_BIG_FILE, {**args, "abortAfterPart": 0})
+
+    # Then only the missing parts 2 and 3 were sent, the upload was continued, and it is ready
+    assert "error" not in second, second
+    assert sorted(part_number(request) for request in puts) == [2, 3]
+    assert second["result"]["resumed"] is True
+    assert second["result"]["uploadedParts"] == [2, 3]
+    assert second["processed"]["status"] == "ready"
+    stored = fetch_bytes(second["url"])
+    assert base64.b64encode(hashlib.sha256(stored).digest()).decode() == second["processed"]["sha256"]
+    # And the browser forgot the finished upload
+    assert page.evaluate("Object.keys(localStorage).filter((key) => key.startsWith('upvault:upload:'))") == []
+
+
+def test_file_whose_bytes_do_not_match_its_type_is_rejected_with_reason_on_the_page(
+        page: Page, stack: Stack, user: str) -> None:
+    # Given the demo page
+    page.goto(demo_url(stack, stack.token(user)))
+
+    # When the user uploads a "PDF" that is plain text
+    page.set_input_files("#file", files=[{"name": "invoice.pdf", "mimeType": "application/pdf",
+                                           "buffer": b"this is not a PDF, only text pretending to be one\n"}])
+    page.get_by_role("button", name="Upload").click()
+
+    # Then storage accepted the bytes, but the processor rejected the file and the page says why
+    expect(page.locator("#message")).to_contain_text("invoice.pdf was rejected: ", timeout=30_000)
+    row = page.locator("#files tr", has_text="invoice.pdf")
+    expect(row.locator(".status")).to_contain_text("rejected")
+    reason = row.locator(".reason")
+    expect(reason).not_to_be_empty()
+    assert "pdf" in reason.inner_text().lower()
+    # And a rejected file offers no download
+    expect(row.get_by_role("button", name=re.compile("^Download"))).to_have_count(0)
+
+
+PROBLEM_CASES = """
+async ({ apiUrl, token }) => {
+  const { createClient, UpvaultError } = await import("./upvault.js");
+  const outcome = async (promise) => {
+    try { await promise; return { ok: true }; }
+    catch (error) { return { name: error.name, isUpvault: error instanceof UpvaultError, problem: error.problem }; }
+  };
+  const file = new File(["MZ\\x90\\x00"], "setup.exe", { type: "application/x-msdownload" });
+  return {
+    badType: await outcome(createClient({ apiUrl, getToken: () => token }).upload(file, { category: "documents" })),
+    badToken: await outcome(createClient({ apiUrl, getToken: () => "not-a-token" }).list()),
+    unknown: await outcome(createClient({ apiUrl, getToken: () => token }).get("01JUNKNOWNFILEID0000000000D")),
+  };
+}
+"""
+
+
+def test_refusals_reach_the_page_as_problem_bodies_across_origins(page: Page, stack: Stack, user: str) -> None:
+    # Given the client on the page's origin (every API call is cross-origin)
+    page.goto(f"{stack.web_origin}/demo.html")
+
+    # When it declares a forbidden type, uses a bad token, and asks for an unknown file
+    out: dict[str, Any] = page.evaluate(PROBLEM_CASES, {"apiUrl": stack.api_url, "token": stack.token(user)})
+
+    # Then each is an UpvaultError carrying the API's RFC 9457 body (CORS lets the page read it)
+    for case, status in (("badType", 415), ("badToken", 401), ("unknown", 404)):
+        result = out[case]
+        assert result["isUpvault"] is True, (case, result)
+        assert result["name"] == "UpvaultError"
+        assert result["problem"]["status"] == status, (case, result)
+        assert result["problem"]["type"].startswith("urn:upvault:problem:"), (case, result)
+        assert result["problem"]["detail"], (case, result)
+
+
+LIFECYCLE = """
+async ({ apiUrl, token }) => {
+  const { createClient } = await import("./upvault.js");
+  const client = createClient({ apiUrl, getToken: () => token });
+  const file = new File(["date,amount\\n2026-10-01,12.50\\n"], "ledger.csv", { type: "text/csv" });
+  const { file_id } = await client.upload(file, { category: "documents", metadata: { source: "e2e" } });
+  const ready = await client.waitUntilProcessed(file_id, { timeout: 30000 });
+  const listed = (await client.list({ category: "documents" })).items.map((item) => item.file_id);
+  await client.remove(file_id);
+  const afterRemove = (await client.list()).items.map((item) => item.file_id);
+  const restored = await client.restore(file_id);
+  const afterRestore = (await client.list()).items.map((item) => item.file_id);
+  return { file_id, ready, listed, afterRemove, restored, afterRestore };
+}
+"""
+
+
+def test_list_remove_and_restore_from_the_browser(page: Page, stack: Stack, user: str) -> None:
+    # Given a ready CSV uploaded from the page
+    page.goto(f"{stack.web_origin}/demo.html")
+
+    # When it is listed, removed and restored with the client
+    out: dict[str, Any] = page.evaluate(LIFECYCLE, {"apiUrl": stack.api_url, "token": stack.token(user)})
+
+    # Then it was ready and listed, gone after remove, and back (ready) after restore
+    file_id = out["file_id"]
+    assert out["ready"]["status"] == "ready"
+    assert out["ready"]["metadata"] == {"source": "e2e"}
+    assert out["listed"] == [file_id]
+    assert out["afterRemove"] == []
+    assert out["restored"]["status"] == "ready"
+    assert out["afterRestore"] == [file_id]
