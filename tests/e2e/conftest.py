@@ -72,7 +72,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 # -- the page's origin ------------------------------------------------------------------------
 class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("web: " + format, *args)
 
     def end_headers(self) -> None:
@@ -257,9 +257,9 @@ def user() -> str:
 
 
 @pytest.fixture
-def page(context: BrowserContext, stack: Stack) -> Iterator[Page]:
+def page(context: BrowserContext, stack: Stack) -> Page:
     """A page on the web origin; browser console errors end up in the test's log."""
     page = context.new_page()
     page.on("console", lambda message: log.info("browser console %s: %s", message.type, message.text))
     page.on("pageerror", lambda error: log.error("browser page error: %s", error))
-    yield page
+    return page

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import FilePayload, Page, Request, expect
 
 from tests.e2e.conftest import PART_SIZE, Stack
 
@@ -56,6 +56,11 @@ def demo_url(stack: Stack, token: str) -> str:
     return f"{stack.web_origin}/demo.html?{urlencode({'api': stack.api_url, 'token': token})}"
 
 
+def pdf_payload(name: str, data: bytes) -> FilePayload:
+    """A file for the page's file input, declared as a PDF."""
+    return {"name": name, "mimeType": "application/pdf", "buffer": data}
+
+
 def storage_puts(page: Page) -> list[Request]:
     """Collect every PUT the page sends (only presigned storage requests are PUTs)."""
     puts: list[Request] = []
@@ -71,7 +76,7 @@ def part_number(request: Request) -> int:
 def fetch_bytes(url: str) -> bytes:
     """GET a presigned URL the way any HTTP client would (loopback only)."""
     assert url.startswith("http://127.0.0.1:")
-    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback URL checked above
+    with urllib.request.urlopen(url, timeout=10) as response:
         return bytes(response.read())
 
 
@@ -83,8 +88,7 @@ def test_small_pdf_through_the_demo_page_becomes_ready_and_downloads_identical(
     expect(page.locator("#files")).to_contain_text("No files yet.")
 
     # When the user picks a small PDF in the documents category and uploads it
-    page.set_input_files("#file", files=[{"name": "Kontoauszug Oktober.pdf", "mimeType": "application/pdf",
-                                           "buffer": PDF}])
+    page.set_input_files("#file", files=[pdf_payload("Kontoauszug Oktober.pdf", PDF)])
     page.select_option("#category", "documents")
     page.get_by_role("button", name="Upload").click()
 
@@ -187,13 +191,12 @@ def test_interrupted_multipart_resumes_after_reload_sending_only_missing_parts(
 
 
 def test_file_whose_bytes_do_not_match_its_type_is_rejected_with_reason_on_the_page(
-        page: Page, stack: Stack, user: str) -> None:
+        page: Page, stack: Stack, user: str, tmp_path: Path) -> None:
     # Given the demo page
     page.goto(demo_url(stack, stack.token(user)))
 
     # When the user uploads a "PDF" that is plain text
-    page.set_input_files("#file", files=[{"name": "invoice.pdf", "mimeType": "application/pdf",
-                                           "buffer": b"this is not a PDF, only text pretending to be one\n"}])
+    page.set_input_files("#file", files=[pdf_payload("invoice.pdf", b"only text pretending to be a PDF\n")])
     page.get_by_role("button", name="Upload").click()
 
     # Then storage accepted the bytes, but the processor rejected the file and the page says why
@@ -205,6 +208,7 @@ def test_file_whose_bytes_do_not_match_its_type_is_rejected_with_reason_on_the_p
     assert "pdf" in reason.inner_text().lower()
     # And a rejected file offers no download
     expect(row.get_by_role("button", name=re.compile("^Download"))).to_have_count(0)
+    page.screenshot(path=str(tmp_path / "demo-rejected.png"), full_page=True)
 
 
 PROBLEM_CASES = """
