@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
-from playwright.sync_api import FilePayload, Page, Request, expect
+from playwright.sync_api import FilePayload, Page, Request, Route, expect
 
 from tests.e2e.conftest import PART_SIZE, Stack
 
@@ -20,9 +20,10 @@ log = logging.getLogger("upvault.e2e")
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 #: Runs in the page: builds a deterministic ~11 MiB PDF with ``new File([...])`` and uploads it
-#: with the client module. ``abortAfterPart`` aborts (AbortController) once that part is stored.
+#: with the client module. ``abortAfterPart`` aborts (AbortController) once that part is stored;
+#: ``skewAfterPart`` moves the page's clock ``skewMs`` ahead once that part is stored.
 UPLOAD_BIG_FILE = """
-async ({ apiUrl, token, size, name, abortAfterPart }) => {
+async ({ apiUrl, token, size, name, abortAfterPart, skewAfterPart = 0, skewMs = 0 }) => {
   const { createClient } = await import("./upvault.js");
   const bytes = new Uint8Array(size);
   let seed = 20261125;
@@ -39,13 +40,19 @@ async ({ apiUrl, token, size, name, abortAfterPart }) => {
         if (!progress.partNumber) return;
         parts.push({ part_number: progress.partNumber, etag: progress.etag });
         if (progress.partNumber === abortAfterPart) controller.abort();
+        if (progress.partNumber === skewAfterPart) {
+          // The clock jumps ahead, as after a long part on a slow line: the URLs in hand near expiry.
+          const realNow = Date.now;
+          Date.now = () => realNow() + skewMs;
+        }
       },
     });
     const processed = await client.waitUntilProcessed(result.file_id, { timeout: 30000 });
     const url = await client.downloadUrl(result.file_id);
     return { result, processed, parts, url };
   } catch (error) {
-    return { error: error.name, message: String(error.message), parts, remembered: Object.keys(localStorage) };
+    return { error: error.name, type: error.type, message: String(error.message), parts,
+             remembered: Object.keys(localStorage) };
   }
 }
 """
@@ -277,3 +284,85 @@ def test_list_remove_and_restore_from_the_browser(page: Page, stack: Stack, user
     assert out["afterRemove"] == []
     assert out["restored"]["status"] == "ready"
     assert out["afterRestore"] == [file_id]
+
+
+def big_file(stack: Stack, user: str, name: str, **extra: int) -> dict[str, Any]:
+    """Arguments of UPLOAD_BIG_FILE: an ~11 MiB file (three 5 MiB parts)."""
+    return {"apiUrl": stack.api_url, "token": stack.token(user), "size": 2 * PART_SIZE + 1024 * 1024,
+            "name": name, "abortAfterPart": 0, **extra}
+
+
+def test_multipart_fails_clearly_and_stays_resumable_when_cors_hides_etag(
+        page: Page, stack: Stack, user: str) -> None:
+    # Given storage whose CORS answer does not expose ETag (a bucket CORS rule without ExposeHeaders)
+    def hide_etag(route: Route) -> None:
+        response = route.fetch()
+        headers = {**response.headers, "access-control-expose-headers": "Date, Server"}
+        route.fulfill(response=response, headers=headers)
+
+    page.route(lambda url: "partNumber=" in url, hide_etag)
+    completes: list[Request] = []
+    page.on("request", lambda request: completes.append(request) if request.url.endswith("/complete") else None)
+    page.goto(f"{stack.web_origin}/demo.html")
+
+    # When a multipart upload runs
+    out: dict[str, Any] = page.evaluate(UPLOAD_BIG_FILE, big_file(stack, user, "hidden-etag.pdf"))
+
+    # Then it fails with an error naming the CORS fix, never calls "complete" with bad ETags,
+    # and the upload stays remembered for a resume once CORS is fixed
+    assert out.get("error") == "UpvaultError", out
+    assert out["type"] == "urn:upvault:problem:etag-not-exposed"
+    assert "ExposeHeaders" in out["message"]
+    assert completes == []
+    assert any(key.startswith("upvault:upload:") for key in out["remembered"])
+
+
+EXPIRED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+           b"<Message>Request has expired</Message></Error>")
+
+
+def test_expired_part_url_is_renewed_transparently(page: Page, stack: Stack, user: str) -> None:
+    # Given storage that answers the first PUT of part 2 as S3 does an expired URL (403)
+    refused: list[str] = []
+
+    def expire_once(route: Route) -> None:
+        if "partNumber=2" in route.request.url and not refused:
+            refused.append(route.request.url)
+            route.fulfill(status=403, body=EXPIRED, content_type="application/xml",
+                          headers={"access-control-allow-origin": stack.web_origin})
+            return
+        route.continue_()
+
+    page.route(lambda url: "partNumber=" in url, expire_once)
+    part_lists: list[Request] = []
+    page.on("request", lambda request: part_lists.append(request)
+            if request.method == "GET" and request.url.endswith("/parts") else None)
+    page.goto(f"{stack.web_origin}/demo.html")
+
+    # When a multipart upload runs
+    out: dict[str, Any] = page.evaluate(UPLOAD_BIG_FILE, big_file(stack, user, "renewed.pdf"))
+
+    # Then the client fetched fresh part URLs once, sent part 2 again, and the file is ready
+    assert "error" not in out, out
+    assert len(refused) == 1
+    assert len(part_lists) == 2
+    assert [part["part_number"] for part in out["parts"]] == [1, 2, 3]
+    assert out["processed"]["status"] == "ready"
+
+
+def test_part_urls_near_expiry_are_refetched_before_use(page: Page, stack: Stack, user: str) -> None:
+    # Given a multipart upload whose page clock jumps to 30 s before the URLs expire after part 1
+    part_lists: list[Request] = []
+    page.on("request", lambda request: part_lists.append(request)
+            if request.method == "GET" and request.url.endswith("/parts") else None)
+    page.goto(f"{stack.web_origin}/demo.html")
+    skew = (stack.settings.put_url_expiry - 30) * 1000
+
+    # When the upload continues
+    out: dict[str, Any] = page.evaluate(UPLOAD_BIG_FILE, big_file(stack, user, "near-expiry.pdf",
+                                                                  skewAfterPart=1, skewMs=skew))
+
+    # Then the client asked for fresh URLs before sending more parts (no refused PUT needed)
+    assert "error" not in out, out
+    assert len(part_lists) >= 2
+    assert out["processed"]["status"] == "ready"
