@@ -74,6 +74,11 @@ $("upload-form").addEventListener("submit", async (event) => {
   }
 });
 
+$("connection").addEventListener("submit", (event) => {
+  event.preventDefault();
+  refresh().then(() => say("Connected.")).catch((error) => say(describe(error), true));
+});
+
 $("refresh").addEventListener("click", () => refresh().catch((error) => say(describe(error), true)));
 
 async function refresh() {

@@ -229,6 +229,8 @@ async ({ apiUrl, token }) => {
   return {
     badType: await outcome(createClient({ apiUrl, getToken: () => token }).upload(file, { category: "documents" })),
     badToken: await outcome(createClient({ apiUrl, getToken: () => "not-a-token" }).list()),
+    badMetadata: await outcome(createClient({ apiUrl, getToken: () => token }).upload(
+      new File(["a,b\\n"], "x.csv", { type: "text/csv" }), { category: "documents", metadata: { "Bad Key": "x" } })),
     unknown: await outcome(createClient({ apiUrl, getToken: () => token }).get("01JUNKNOWNFILEID0000000000D")),
   };
 }
@@ -239,24 +241,26 @@ def test_refusals_reach_the_page_as_problem_bodies_across_origins(page: Page, st
     # Given the client on the page's origin (every API call is cross-origin)
     page.goto(f"{stack.web_origin}/demo.html")
 
-    # When it declares a forbidden type, uses a bad token, and asks for an unknown file
+    # When it declares a forbidden type, uses a bad token, sends bad metadata, asks for an unknown file
     out: dict[str, Any] = page.evaluate(PROBLEM_CASES, {"apiUrl": stack.api_url, "token": stack.token(user)})
 
     # Then each is an UpvaultError carrying the API's RFC 9457 body (CORS lets the page read it)
-    for case, status in (("badType", 415), ("badToken", 401), ("unknown", 404)):
+    for case, status in (("badType", 415), ("badToken", 401), ("badMetadata", 422), ("unknown", 404)):
         result = out[case]
         assert result["isUpvault"] is True, (case, result)
         assert result["name"] == "UpvaultError"
         assert result["problem"]["status"] == status, (case, result)
         assert result["problem"]["type"].startswith("urn:upvault:problem:"), (case, result)
         assert result["problem"]["detail"], (case, result)
+    # And field errors are listed
+    assert any(error["field"].startswith("metadata.") for error in out["badMetadata"]["problem"]["errors"])
 
 
 LIFECYCLE = """
 async ({ apiUrl, token }) => {
   const { createClient } = await import("./upvault.js");
   const client = createClient({ apiUrl, getToken: () => token });
-  const file = new File(["date,amount\\n2026-10-01,12.50\\n"], "ledger.csv", { type: "text/csv" });
+  const file = new File(["date,amount\\n2026-10-01,12.50\\n"], "Übersicht März.csv", { type: "text/csv" });
   const { file_id } = await client.upload(file, { category: "documents", metadata: { source: "e2e" } });
   const ready = await client.waitUntilProcessed(file_id, { timeout: 30000 });
   const listed = (await client.list({ category: "documents" })).items.map((item) => item.file_id);
@@ -270,7 +274,7 @@ async ({ apiUrl, token }) => {
 
 
 def test_list_remove_and_restore_from_the_browser(page: Page, stack: Stack, user: str) -> None:
-    # Given a ready CSV uploaded from the page
+    # Given a ready CSV with a non-ASCII name, uploaded from the page
     page.goto(f"{stack.web_origin}/demo.html")
 
     # When it is listed, removed and restored with the client
@@ -279,6 +283,7 @@ def test_list_remove_and_restore_from_the_browser(page: Page, stack: Stack, user
     # Then it was ready and listed, gone after remove, and back (ready) after restore
     file_id = out["file_id"]
     assert out["ready"]["status"] == "ready"
+    assert out["ready"]["name"] == "Übersicht März.csv"
     assert out["ready"]["metadata"] == {"source": "e2e"}
     assert out["listed"] == [file_id]
     assert out["afterRemove"] == []
