@@ -88,7 +88,7 @@ async def health(request: Request) -> HealthOut:
 
 
 @router.post("/uploads", status_code=status.HTTP_201_CREATED, response_model=UploadCreated,
-             responses=_problems(413, 415), tags=["uploads"])
+             responses=_problems(400, 413, 415), tags=["uploads"])
 async def create_upload(body: UploadCreate, user: User, service: Uploads) -> Response:
     """Declare a file; get a presigned PUT, or a multipart plan above the threshold."""
     ticket = service.start_upload(user, UploadRequest(
