@@ -48,7 +48,7 @@ from upvault_local.minio import MinioServer
 from upvault_local.ports import LOOPBACK, free_port
 from upvault_local.tools import ToolNotInstalledError, tool_path
 
-log = logging.getLogger("upvault.e2e")
+log = logging.getLogger("e2e")
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 CHROMIUM = Path("/usr/bin/chromium")

@@ -15,7 +15,7 @@ from playwright.sync_api import FilePayload, Page, Request, Route, expect
 
 from tests.e2e.conftest import PART_SIZE, Stack
 
-log = logging.getLogger("upvault.e2e")
+log = logging.getLogger("e2e")
 
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
