@@ -52,8 +52,15 @@ log = logging.getLogger("e2e")
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 REGION = "us-east-1"
 #: Small multipart settings so an ~11 MiB file in the page is three parts.
 PART_SIZE = 5 * MIB
@@ -103,8 +110,12 @@ def minio(tmp_path_factory: pytest.TempPathFactory, web: str) -> Iterator[MinioS
     except ToolNotInstalledError as exc:
         pytest.fail(f"{exc} (the browser tests need MinIO: run make tools)", pytrace=False)
     root = tmp_path_factory.mktemp("minio")
-    server = MinioServer(root / "data", root_user="e2e-" + secrets.token_hex(4), root_password=secrets.token_hex(16),
-                         env={"MINIO_API_CORS_ALLOW_ORIGIN": web})
+    server = MinioServer(
+        root / "data",
+        root_user="e2e-" + secrets.token_hex(4),
+        root_password=secrets.token_hex(16),
+        env={"MINIO_API_CORS_ALLOW_ORIGIN": web},
+    )
     with server:
         yield server
 
@@ -129,9 +140,13 @@ class Stack:
 def settings(minio: MinioServer) -> Settings:
     """Service settings: the session's MinIO, and 5 MiB multipart parts."""
     return Settings(
-        bucket="upvault-e2e", region=REGION, endpoint_url=minio.endpoint_url,
-        access_key_id=minio.root_user, secret_access_key=minio.root_password,
-        multipart_threshold=PART_SIZE, part_size=PART_SIZE,
+        bucket="upvault-e2e",
+        region=REGION,
+        endpoint_url=minio.endpoint_url,
+        access_key_id=minio.root_user,
+        secret_access_key=minio.root_password,
+        multipart_threshold=PART_SIZE,
+        part_size=PART_SIZE,
     )
 
 
@@ -139,10 +154,17 @@ def settings(minio: MinioServer) -> Settings:
 def s3(minio: MinioServer, settings: Settings) -> Any:
     """An admin S3 client; creates the versioned bucket."""
     client = boto3.client(
-        "s3", endpoint_url=minio.endpoint_url, region_name=REGION, aws_access_key_id=minio.root_user,
+        "s3",
+        endpoint_url=minio.endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=minio.root_user,
         aws_secret_access_key=minio.root_password,
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
-                      request_checksum_calculation="when_required", response_checksum_validation="when_required"),
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
     )
     client.create_bucket(Bucket=settings.bucket)
     client.put_bucket_versioning(Bucket=settings.bucket, VersioningConfiguration={"Status": "Enabled"})
@@ -191,20 +213,25 @@ def build_api(settings: Settings, issuer: DevIssuer, origin: str) -> Any:
     verifier = TokenVerifier(issuer=ISSUER, audience=AUDIENCE, jwks_url=issuer.jwks_url)
     return CORSMiddleware(
         LocalJwtAuthorizer(create_app(settings), verifier),
-        allow_origins=[origin], allow_methods=["GET", "POST", "DELETE"],
-        allow_headers=["authorization", "content-type"], expose_headers=["x-request-id"], max_age=600,
+        allow_origins=[origin],
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["authorization", "content-type"],
+        expose_headers=["x-request-id"],
+        max_age=600,
     )
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, settings: Settings, s3: Any, minio: MinioServer,
-          web: str) -> Iterator[Stack]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, settings: Settings, s3: Any, minio: MinioServer, web: str
+) -> Iterator[Stack]:
     """API (uvicorn thread) and processor for the session; both stopped at the end."""
     issuer = DevIssuer(tmp_path_factory.mktemp("issuer"))
     issuer.ensure_keys()
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_api(settings, issuer, web), host=LOOPBACK, port=port,
-                                          log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(build_api(settings, issuer, web), host=LOOPBACK, port=port, log_level="warning", lifespan="off")
+    )
     thread = threading.Thread(target=server.run, name="e2e-api", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -214,8 +241,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory, settings: Settings, s3: Any,
         time.sleep(0.02)
     poller = StagingPoller(settings, s3).start()
     try:
-        yield Stack(api_url=f"http://{LOOPBACK}:{port}", web_origin=web, storage_url=minio.endpoint_url,
-                    settings=settings, issuer=issuer, s3=s3)
+        yield Stack(
+            api_url=f"http://{LOOPBACK}:{port}",
+            web_origin=web,
+            storage_url=minio.endpoint_url,
+            settings=settings,
+            issuer=issuer,
+            s3=s3,
+        )
     finally:
         poller.stop()
         server.should_exit = True
@@ -234,8 +267,10 @@ def playwright() -> Iterator[Playwright]:
 def browser(playwright: Playwright) -> Iterator[Browser]:
     """Debian's headless Chromium; missing, it fails with the command that installs it."""
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run make tools (scripts/tools/chromium.sh installs "
-                    "Debian's chromium package)", pytrace=False)
+        pytest.fail(
+            f"{CHROMIUM} is missing: run make tools (scripts/tools/chromium.sh installs Debian's chromium package)",
+            pytrace=False,
+        )
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
     yield browser
     browser.close()

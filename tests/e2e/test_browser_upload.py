@@ -88,7 +88,8 @@ def fetch_bytes(url: str) -> bytes:
 
 
 def test_small_pdf_through_the_demo_page_becomes_ready_and_downloads_identical(
-        page: Page, stack: Stack, user: str, tmp_path: Path) -> None:
+    page: Page, stack: Stack, user: str, tmp_path: Path
+) -> None:
     # Given the demo page on its own origin, pointed at the API with a user's token
     puts = storage_puts(page)
     page.goto(demo_url(stack, stack.token(user)))
@@ -137,8 +138,10 @@ def test_multipart_upload_completes_with_etags_the_browser_read(page: Page, stac
     page.goto(f"{stack.web_origin}/demo.html")
 
     # When the file is uploaded with the client
-    out: dict[str, Any] = page.evaluate(UPLOAD_BIG_FILE, {
-        "apiUrl": stack.api_url, "token": stack.token(user), "size": size, "name": "big.pdf", "abortAfterPart": 0})
+    out: dict[str, Any] = page.evaluate(
+        UPLOAD_BIG_FILE,
+        {"apiUrl": stack.api_url, "token": stack.token(user), "size": size, "name": "big.pdf", "abortAfterPart": 0},
+    )
 
     # Then every part was PUT once, straight to storage, and storage's ETags were readable
     assert "error" not in out, out
@@ -167,7 +170,8 @@ def test_multipart_upload_completes_with_etags_the_browser_read(page: Page, stac
 
 
 def test_interrupted_multipart_resumes_after_reload_sending_only_missing_parts(
-        page: Page, stack: Stack, user: str) -> None:
+    page: Page, stack: Stack, user: str
+) -> None:
     # Given a multipart upload of three parts, aborted once part 1 is stored
     size = 2 * PART_SIZE + 1024 * 1024
     token = stack.token(user)
@@ -198,7 +202,8 @@ def test_interrupted_multipart_resumes_after_reload_sending_only_missing_parts(
 
 
 def test_file_whose_bytes_do_not_match_its_type_is_rejected_with_reason_on_the_page(
-        page: Page, stack: Stack, user: str, tmp_path: Path) -> None:
+    page: Page, stack: Stack, user: str, tmp_path: Path
+) -> None:
     # Given the demo page
     page.goto(demo_url(stack, stack.token(user)))
 
@@ -293,12 +298,17 @@ def test_list_remove_and_restore_from_the_browser(page: Page, stack: Stack, user
 
 def big_file(stack: Stack, user: str, name: str, **extra: int) -> dict[str, Any]:
     """Arguments of UPLOAD_BIG_FILE: an ~11 MiB file (three 5 MiB parts)."""
-    return {"apiUrl": stack.api_url, "token": stack.token(user), "size": 2 * PART_SIZE + 1024 * 1024,
-            "name": name, "abortAfterPart": 0, **extra}
+    return {
+        "apiUrl": stack.api_url,
+        "token": stack.token(user),
+        "size": 2 * PART_SIZE + 1024 * 1024,
+        "name": name,
+        "abortAfterPart": 0,
+        **extra,
+    }
 
 
-def test_multipart_fails_clearly_and_stays_resumable_when_cors_hides_etag(
-        page: Page, stack: Stack, user: str) -> None:
+def test_multipart_fails_clearly_and_stays_resumable_when_cors_hides_etag(page: Page, stack: Stack, user: str) -> None:
     # Given storage whose CORS answer does not expose ETag (a bucket CORS rule without ExposeHeaders)
     def hide_etag(route: Route) -> None:
         response = route.fetch()
@@ -322,8 +332,10 @@ def test_multipart_fails_clearly_and_stays_resumable_when_cors_hides_etag(
     assert any(key.startswith("upvault:upload:") for key in out["remembered"])
 
 
-EXPIRED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
-           b"<Message>Request has expired</Message></Error>")
+EXPIRED = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    b"<Message>Request has expired</Message></Error>"
+)
 
 
 def test_expired_part_url_is_renewed_transparently(page: Page, stack: Stack, user: str) -> None:
@@ -333,15 +345,23 @@ def test_expired_part_url_is_renewed_transparently(page: Page, stack: Stack, use
     def expire_once(route: Route) -> None:
         if "partNumber=2" in route.request.url and not refused:
             refused.append(route.request.url)
-            route.fulfill(status=403, body=EXPIRED, content_type="application/xml",
-                          headers={"access-control-allow-origin": stack.web_origin})
+            route.fulfill(
+                status=403,
+                body=EXPIRED,
+                content_type="application/xml",
+                headers={"access-control-allow-origin": stack.web_origin},
+            )
             return
         route.continue_()
 
     page.route(lambda url: "partNumber=" in url, expire_once)
     part_lists: list[Request] = []
-    page.on("request", lambda request: part_lists.append(request)
-            if request.method == "GET" and request.url.endswith("/parts") else None)
+    page.on(
+        "request",
+        lambda request: (
+            part_lists.append(request) if request.method == "GET" and request.url.endswith("/parts") else None
+        ),
+    )
     page.goto(f"{stack.web_origin}/demo.html")
 
     # When a multipart upload runs
@@ -358,14 +378,19 @@ def test_expired_part_url_is_renewed_transparently(page: Page, stack: Stack, use
 def test_part_urls_near_expiry_are_refetched_before_use(page: Page, stack: Stack, user: str) -> None:
     # Given a multipart upload whose page clock jumps to 30 s before the URLs expire after part 1
     part_lists: list[Request] = []
-    page.on("request", lambda request: part_lists.append(request)
-            if request.method == "GET" and request.url.endswith("/parts") else None)
+    page.on(
+        "request",
+        lambda request: (
+            part_lists.append(request) if request.method == "GET" and request.url.endswith("/parts") else None
+        ),
+    )
     page.goto(f"{stack.web_origin}/demo.html")
     skew = (stack.settings.put_url_expiry - 30) * 1000
 
     # When the upload continues
-    out: dict[str, Any] = page.evaluate(UPLOAD_BIG_FILE, big_file(stack, user, "near-expiry.pdf",
-                                                                  skewAfterPart=1, skewMs=skew))
+    out: dict[str, Any] = page.evaluate(
+        UPLOAD_BIG_FILE, big_file(stack, user, "near-expiry.pdf", skewAfterPart=1, skewMs=skew)
+    )
 
     # Then the client asked for fresh URLs before sending more parts (no refused PUT needed)
     assert "error" not in out, out
