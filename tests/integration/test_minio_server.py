@@ -164,7 +164,12 @@ def test_tool_pins_match_the_install_scripts(name: str) -> None:
     script = (SCRIPTS / f"{tool.script}.sh").read_text()
     # Then it installs the commit, into the folder and binary name, that tools.py looks for
     assert re.search(rf"^commit={re.escape(tool.commit)}$", script, re.MULTILINE)
-    assert f"{tool.name}-" in script
+    assert re.search(rf"^go_tool {tool.name} ", script, re.MULTILINE)
+    # And go_tool's folder for the script's version is the one tools.py looks in
+    pins = "\n".join(line for line in script.splitlines() if line.startswith(("commit=", "version=")))
+    folder = subprocess.run(["bash", "-c", f'{pins}\nsource "{SCRIPTS}/common.sh"\necho "$(pin_folder "$version")"'],
+                            capture_output=True, text=True, check=True, env={**os.environ, "UPVAULT_TOOLS_DIR": "/tmp"})
+    assert f"{tool.name}-{folder.stdout.strip()}" == tool.folder
     assert tool_path(name).name == tool.binary
 
 
