@@ -239,6 +239,21 @@ def test_versioning_keeps_previous_versions(minio_s3: Any, bucket: str) -> None:
     assert minio_s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"one"
 
 
+def test_list_multipart_uploads_matches_exact_keys_only(minio_s3: Any, bucket: str) -> None:
+    # Given a multipart upload under a file's folder
+    key = "staging/u/audio/01M889VFNKRG0TFTBWVX4HJ68D/call.wav"
+    upload_id = minio_s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    # When uploads are listed by the folder (S3 returns it) and by the exact key
+
+    def listed(prefix: str) -> list[str]:
+        return [u["UploadId"] for u in minio_s3.list_multipart_uploads(Bucket=bucket, Prefix=prefix).get("Uploads", [])]
+
+    # Then MinIO only finds it by its exact key (and with no prefix at all)
+    assert listed("staging/u/audio/01M889VFNKRG0TFTBWVX4HJ68D/") == []
+    assert listed(key) == [upload_id]
+    assert listed("") == [upload_id]
+
+
 def test_health_live_says_nothing_about_storage(tmp_path: Path) -> None:
     # Given a running MinIO whose readiness (/cluster) was 200 at start
     with MinioServer(
