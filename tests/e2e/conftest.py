@@ -1,6 +1,6 @@
 """Fixtures for the browser tier: a whole Upvault stack on three origins, and headless Chromium.
 
-Per session, on 127.0.0.1 and free ports:
+Per test module, on 127.0.0.1 and free ports:
 
 - ``web``: a static server for ``web/`` (the page's origin);
 - ``minio``: a real MinIO whose global CORS allows exactly that origin (MinIO has no per-bucket
@@ -12,6 +12,11 @@ Per session, on 127.0.0.1 and free ports:
 - ``browser``: Debian's Chromium driven by Python Playwright (never a downloaded browser).
 
 Three origins make CORS real: every API call and every presigned request is cross-origin.
+
+The fixtures are module-scoped, not session-scoped: ``make test`` runs every tier in one pytest
+process, and Playwright's sync driver keeps an asyncio loop installed while it runs, which
+breaks later tests that run their own loop. Module scope stops it (and the servers) as soon as
+the browser tests are done.
 Chromium or MinIO missing is a failure that says to run ``make tools``, never a skip.
 """
 
@@ -88,7 +93,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         super().end_headers()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def web() -> Iterator[str]:
     """Origin of a static server for ``web/`` (demo.html, upvault.js)."""
     handler = functools.partial(_QuietHandler, directory=str(WEB_DIR))
@@ -102,7 +107,7 @@ def web() -> Iterator[str]:
 
 
 # -- storage ----------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def minio(tmp_path_factory: pytest.TempPathFactory, web: str) -> Iterator[MinioServer]:
     """A real MinIO whose CORS allows the page's origin only."""
     try:
@@ -136,9 +141,9 @@ class Stack:
         return self.issuer.mint(user, ttl=3600)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def settings(minio: MinioServer) -> Settings:
-    """Service settings: the session's MinIO, and 5 MiB multipart parts."""
+    """Service settings: the module's MinIO, and 5 MiB multipart parts."""
     return Settings(
         bucket="upvault-e2e",
         region=REGION,
@@ -150,7 +155,7 @@ def settings(minio: MinioServer) -> Settings:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def s3(minio: MinioServer, settings: Settings) -> Any:
     """An admin S3 client; creates the versioned bucket."""
     client = boto3.client(
@@ -221,11 +226,11 @@ def build_api(settings: Settings, issuer: DevIssuer, origin: str) -> Any:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack(
     tmp_path_factory: pytest.TempPathFactory, settings: Settings, s3: Any, minio: MinioServer, web: str
 ) -> Iterator[Stack]:
-    """API (uvicorn thread) and processor for the session; both stopped at the end."""
+    """API (uvicorn thread) and processor for the module; both stopped at its end."""
     issuer = DevIssuer(tmp_path_factory.mktemp("issuer"))
     issuer.ensure_keys()
     port = free_port()
@@ -256,14 +261,14 @@ def stack(
 
 
 # -- the browser ------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     """Python Playwright's driver (it never downloads a browser here)."""
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     """Debian's headless Chromium; missing, it fails with the command that installs it."""
     if not CHROMIUM.exists():
