@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -34,7 +35,7 @@ from upvault.settings import Settings, load_settings
 from upvault_local.bootstrap import bootstrap_bucket, minio_environment
 from upvault_local.dev_issuer import AUDIENCE, ISSUER, DevIssuer
 from upvault_local.event_bridge import DeadLetterStore, EventBridge, Handler
-from upvault_local.minio import MinioServer
+from upvault_local.minio import MinioError, MinioServer
 from upvault_local.ports import free_port, is_listening
 from upvault_local.settings import DevSettings
 from upvault_local.sqs_poller import SqsPoller
@@ -376,6 +377,8 @@ def run(dev: DevSettings | None = None) -> None:
                         "POWERTOOLS_SERVICE_NAME": "upvault"}.items():
         os.environ.setdefault(name, value)
     stack = LocalStack(dev, export_env=True)
+    # `docker stop` and process managers send SIGTERM: stop as cleanly as on Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         stack.start()
         print(stack.banner(), flush=True)
@@ -384,8 +387,12 @@ def run(dev: DevSettings | None = None) -> None:
         raise StackError("the API server stopped unexpectedly")
     except KeyboardInterrupt:
         print("\nstopping…", flush=True)
-    except StackError as exc:
+    except (StackError, MinioError) as exc:
         raise SystemExit(f"upvault dev: {exc}") from None
     finally:
         stack.stop()
         print("stopped.", flush=True)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

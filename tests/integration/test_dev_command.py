@@ -10,6 +10,7 @@ import contextlib
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -22,7 +23,7 @@ import httpx
 import pytest
 
 from tests.support import SAMPLES
-from upvault_local.ports import free_port
+from upvault_local.ports import free_port, is_listening
 from upvault_local.tools import tool_path
 
 UPVAULT = [sys.executable, "-m", "upvault_local.cli"]
@@ -184,7 +185,12 @@ def test_files_persist_across_make_dev_runs(dev_env: dict[str, str]) -> None:
                 break
             time.sleep(0.3)
         assert record.json()["status"] == "ready", record.text
-        assert second.interrupt() == 0
+        # And SIGTERM (docker stop, process managers) stops it as cleanly as Ctrl-C
+        children = descendants(second.process.pid)
+        second.process.send_signal(signal.SIGTERM)
+        assert second.process.wait(30) == 0
+        time.sleep(0.5)
+        assert [pid for pid in children if alive(pid)] == []
     finally:
         if second.process.poll() is None:
             second.kill()
@@ -213,3 +219,19 @@ def test_missing_minio_falls_back_to_moto_loudly_only_when_auto(dev_env: dict[st
     finally:
         if dev.process.poll() is None:
             dev.kill()
+
+
+def test_busy_minio_port_is_a_clear_error(dev_env: dict[str, str]) -> None:
+    # Given something already listening on the MinIO port
+    tool_path("minio")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        env = {**dev_env, "UPVAULT_BACKEND": "minio", "UPVAULT_MINIO_PORT": str(busy.getsockname()[1])}
+        # When `upvault dev` starts
+        result = subprocess.run([*UPVAULT, "dev"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    # Then it fails with a message naming the port, not a traceback, and leaves nothing running
+    assert result.returncode != 0
+    assert "already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not is_listening(int(dev_env["UPVAULT_API_PORT"]))
