@@ -15,6 +15,7 @@ from functions.api.schemas import (
     DownloadOut,
     FileListOut,
     FileOut,
+    FileSummaryOut,
     HealthOut,
     MultipartPlanOut,
     PartsRequest,
@@ -147,9 +148,13 @@ async def list_files(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> FileListOut:
-    """The caller's files (pending, ready and rejected unless filtered), one page at a time."""
+    """The caller's files (pending, ready and rejected unless filtered), one page at a time.
+
+    One storage LIST per status and page, never a request per file: items carry what a LIST
+    tells; details (original name, type, checksum, rejection reason) are per file.
+    """
     page = service.list(user, category=category, status=status_filter, cursor=cursor, limit=limit)
-    return FileListOut(items=[FileOut.of(item) for item in page.items], cursor=page.cursor)
+    return FileListOut(items=[FileSummaryOut.of(item) for item in page.items], cursor=page.cursor)
 
 
 @router.get("/files/{file_id}", response_model=FileOut, responses=_problems(404), tags=["files"])

@@ -162,10 +162,30 @@ class FileOut(BaseModel):
         return cls(**{name: getattr(info, name) for name in cls.model_fields})
 
 
+class FileSummaryOut(BaseModel):
+    """A file as a listing shows it: everything one LIST tells, with no per-file request.
+
+    ``name`` is the storage-safe form of the file name; the original name, content type,
+    checksum and rejection reason are in ``GET /v1/files/{file_id}``.
+    """
+
+    file_id: str
+    name: str = Field(description="storage-safe form of the name (ASCII); the original is in the file's details")
+    category: Category
+    status: Status
+    size: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, info: FileInfo) -> FileSummaryOut:
+        """Shape a core file record."""
+        return cls(**{name: getattr(info, name) for name in cls.model_fields})
+
+
 class FileListOut(BaseModel):
     """One page of files; pass ``cursor`` back to get the next page."""
 
-    items: list[FileOut]
+    items: list[FileSummaryOut]
     cursor: str | None = None
 
 
