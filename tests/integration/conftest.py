@@ -123,9 +123,13 @@ def minio_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
     stack.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def moto_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """The local stack on moto's server with the SQS poller, in process."""
+    """The local stack on moto's server with the SQS poller, in process.
+
+    Module scope: moto's server shares its backends with ``mock_aws`` in this process, and its
+    poller must not keep polling while the unit tier (same pytest run) mocks AWS.
+    """
     stack = start_stack(tmp_path_factory.mktemp("stack-moto"), "moto")
     yield stack
     stack.stop()
