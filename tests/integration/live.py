@@ -110,3 +110,19 @@ def storage_keys(stack: LocalStack, prefix: str) -> list[str]:
 def unique_user(prefix: str = "user") -> str:
     """A user id no other test uses, so listings only show this test's files."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def areas_of(stack: LocalStack, file_id: str) -> list[str]:
+    """Where the file's objects are: one entry per object (``staging``, ``files``, ``quarantine``)."""
+    return [key.split("/", 1)[0] for key in storage_keys(stack, "") if f"/{file_id}/" in key]
+
+
+def settled_areas(stack: LocalStack, file_id: str, timeout: float = 10) -> list[str]:
+    """:func:`areas_of` once the processor finished with the file (its staged copy is removed
+    right after the copy that makes it visible), or as it is when ``timeout`` runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        areas = areas_of(stack, file_id)
+        if "staging" not in areas or time.monotonic() > deadline:
+            return sorted(areas)
+        time.sleep(0.1)

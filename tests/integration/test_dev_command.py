@@ -26,7 +26,8 @@ from tests.support import SAMPLES
 from upvault_local.ports import free_port, is_listening
 from upvault_local.tools import tool_path
 
-UPVAULT = [sys.executable, "-m", "upvault_local.cli"]
+#: The console script `make dev` runs (.venv/bin/upvault), from this interpreter's venv.
+UPVAULT = [str(Path(sys.executable).parent / "upvault")]
 READY = "Ctrl-C stops everything."
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.integration.live import Client, put_presigned, storage_keys, unique_user
+from tests.integration.live import Client, put_presigned, settled_areas, unique_user
 from tests.support import SAMPLES, md5_b64, sha256_b64
 from upvault_local.devstack import LocalStack
 
@@ -123,9 +123,7 @@ def test_body_that_lies_about_its_type_ends_in_quarantine(client: Client, live: 
     assert record["reason"]
     assert file_id not in client.listed(status="ready")
     assert client.http.get(f"/files/{file_id}/download").status_code == 409
-    user_keys = [k for k in storage_keys(live, "") if f"/{file_id}/" in k]
-    assert len(user_keys) == 1
-    assert user_keys[0].startswith("quarantine/")
+    assert settled_areas(live, file_id) == ["quarantine"]
 
 
 def test_users_never_see_each_others_files(live: LocalStack) -> None:
