@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -93,6 +93,10 @@ class DeadLetterStore:
         now = datetime.now(UTC)
         letter = DeadLetter(id=f"{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}", body=body, reason=reason,
                             attempts=attempts, failed_at=now.isoformat(timespec="seconds"), keys=body_keys(body))
+        self._write(letter)
+        return letter
+
+    def _write(self, letter: DeadLetter) -> None:
         path = self.directory / f"{letter.id}.json"
         temporary = path.with_suffix(".tmp")
         with temporary.open("w") as handle:
@@ -100,7 +104,6 @@ class DeadLetterStore:
             handle.flush()
             os.fsync(handle.fileno())
         temporary.replace(path)
-        return letter
 
     def list(self) -> list[DeadLetter]:
         """All dead letters, oldest first."""
@@ -129,8 +132,8 @@ class DeadLetterStore:
                 delivered.append(letter.id)
             else:
                 failed.append(letter.id)
-                self.put(letter.body, reason=reason, attempts=letter.attempts + 1)
-                self.remove(letter.id)
+                self._write(replace(letter, reason=reason, attempts=letter.attempts + 1,
+                                    failed_at=datetime.now(UTC).isoformat(timespec="seconds")))
         return RedriveResult(delivered=delivered, failed=failed)
 
 

@@ -186,3 +186,37 @@ def test_bridge_hands_the_processor_exactly_what_aws_sends(tmp_path: Path) -> No
     assert s3_record["s3"]["object"]["key"] == (
         "staging/user-1/documents/01M889VFNKRG0TFTBWVX4HJ68D/my+report%2Bv2+%C3%A9%F0%9F%98%80.pdf")
     assert set(json.loads(load_event("sqs-s3-put.json")["Records"][0]["body"])["Records"][0]) <= set(s3_record)
+
+
+def test_bridge_answers_5xx_when_it_cannot_keep_a_failed_event(tmp_path: Path) -> None:
+    # Given a processor that always fails and a dead-letter store that cannot be written
+    (tmp_path / "not-a-dir").write_text("")
+    store = DeadLetterStore(tmp_path / "not-a-dir" / "dlq")
+    with EventBridge(lambda event, ctx: {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]},
+                     token="t", dead_letters=store, attempts=2, backoff=0.01) as bridge:
+        # When MinIO posts an event
+        response = httpx.post(bridge.url, content=(EVENTS / "minio-webhook-put.json").read_bytes(),
+                              headers={"Authorization": "Bearer t"})
+    # Then MinIO is told to keep it and retry (its queue dir holds it), rather than a 2xx that loses it
+    assert response.status_code == 503
+
+
+def test_redrive_keeps_what_fails_again(tmp_path: Path) -> None:
+    # Given two dead letters
+    store = DeadLetterStore(tmp_path / "dlq")
+    first = store.put('{"Records": []}', reason="boom", attempts=3)
+    second = store.put('{"Records": [{"s3": {"object": {"key": "staging/a+b"}}}]}', reason="boom", attempts=3)
+    assert second.keys == ["staging/a b"]
+    # When a redrive of only the second one fails again
+    result = store.redrive(lambda body: "still failing", ids=[second.id])
+    # Then it is kept with one more attempt, and the other was not touched
+    assert result.delivered == [] and result.failed == [second.id]
+    kept = {letter.id: letter for letter in store.list()}
+    assert kept[second.id].attempts == 4
+    assert kept[second.id].reason == "still failing"
+    assert kept[first.id].attempts == 3
+    # When everything is redriven and succeeds
+    result = store.redrive(lambda body: None)
+    # Then the store is empty
+    assert len(result.delivered) == 2
+    assert store.list() == []
