@@ -42,7 +42,9 @@ from upvault_local.sqs_poller import SqsPoller
 from upvault_local.state import load_secrets
 from upvault_local.tools import ToolNotInstalledError, tool_path
 
-log = logging.getLogger("upvault.local")
+# Not under "upvault": Powertools' Logger(service="upvault") filters records of loggers whose
+# name contains its service name out of the root handlers.
+log = logging.getLogger("local-stack")
 
 #: Credentials of the local fake store only; they never reach code paths that talk to AWS.
 MOTO_CREDENTIALS = ("upvault-local", "upvault-local-secret")
@@ -354,6 +356,8 @@ class LocalStack:
         ]
         if storage.public_endpoint_url:
             lines.append(f"  presigned  URLs signed for {storage.public_endpoint_url}")
+        if self.minio:
+            lines.append(f"  MinIO log  {self.minio.log_file}")
         if self.bridge:
             lines.append(f"  events     MinIO → {self.bridge.url} → processor handler")
             lines.append("  dead letters: .venv/bin/upvault dlq list | dlq redrive")

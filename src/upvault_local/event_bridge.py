@@ -36,7 +36,7 @@ from upvault_local.lambda_context import LocalLambdaContext
 from upvault_local.ports import LOOPBACK
 from upvault_local.s3_events import normalise_body, sqs_record
 
-log = logging.getLogger("upvault.local.events")
+log = logging.getLogger("local-stack.events")
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 #: The SQS queue the deployed stack puts between S3 and the processor; named in each record.

@@ -15,7 +15,7 @@ from typing import Any
 from upvault_local.lambda_context import LocalLambdaContext
 from upvault_local.s3_events import normalise_body, sqs_record
 
-log = logging.getLogger("upvault.local.sqs")
+log = logging.getLogger("local-stack.sqs")
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
