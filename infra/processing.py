@@ -33,6 +33,7 @@ PROCESSOR_OBJECT_GRANTS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
 PROCESSOR_LIST_ACTIONS = ("s3:ListBucket", "s3:ListBucketVersions")
 PROCESSOR_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 DLQ_RETENTION = Duration.days(14)
+PROCESSOR_STORAGE_READ_TIMEOUT = 60
 
 
 class Processing(Construct):
@@ -92,6 +93,8 @@ class Processing(Construct):
             environment={
                 "UPVAULT_BUCKET": storage.bucket.bucket_name,
                 "UPVAULT_REGION": Stack.of(self).region,
+                # A server-side copy of a large object answers slowly; the API keeps the short default.
+                "UPVAULT_STORAGE_READ_TIMEOUT": str(PROCESSOR_STORAGE_READ_TIMEOUT),
             },
         )
         for actions, prefixes in PROCESSOR_OBJECT_GRANTS:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from functions.api.schemas import (
@@ -75,14 +76,16 @@ User = Annotated[str, Depends(current_user)]
 Uploads = Annotated[UploadService, Depends(uploads)]
 Files = Annotated[FileService, Depends(files)]
 
-# Routes and dependencies are `async def` although storage calls block: Lambda serves one
-# request per instance, and sync routes would cross a thread pool on every call (measured:
-# a third of the warm latency). The local dev server tolerates the brief blocking.
+# Routes that call storage are plain `def`: FastAPI runs them in its thread pool, so a slow or
+# hung store never blocks other requests (health checks included) on a long-running server;
+# the hop costs microseconds next to a storage round trip. Dependencies and the single-PUT
+# path of POST /v1/uploads do no I/O and stay `async def`: that hot path is pure signing,
+# and the thread hop would be a large share of its latency (see docs/benchmarks.md).
 router = APIRouter(prefix="/v1", responses=_problems(401, 422))
 
 
 @router.get("/health", response_model=HealthOut, responses=_problems(503), tags=["health"])
-async def health(request: Request) -> HealthOut:
+def health(request: Request) -> HealthOut:
     """200 when storage answers, 503 problem when it does not (fails within about a second)."""
     request.app.state.store.ping()
     return HealthOut()
@@ -92,10 +95,15 @@ async def health(request: Request) -> HealthOut:
              responses=_problems(400, 413, 415), tags=["uploads"])
 async def create_upload(body: UploadCreate, user: User, service: Uploads) -> Response:
     """Declare a file; get a presigned PUT, or a multipart plan above the threshold."""
-    ticket = service.start_upload(user, UploadRequest(
+    request = UploadRequest(
         filename=body.filename, content_type=body.content_type, size=body.size, category=body.category,
         checksums=Checksums(md5=body.checksums.md5, sha256=body.checksums.sha256), metadata=body.metadata,
-    ))
+    )
+    if service.is_multipart(body.size):
+        # Starting a multipart upload calls storage: keep it off the event loop.
+        ticket = await run_in_threadpool(service.start_upload, user, request)
+    else:
+        ticket = service.start_upload(user, request)
     metrics.add_metric(name="UploadsStarted", unit=MetricUnit.Count, value=1)
     plan = None
     if ticket.multipart:
@@ -108,14 +116,14 @@ async def create_upload(body: UploadCreate, user: User, service: Uploads) -> Res
 
 @router.get("/uploads/{upload_id}/parts", response_model=UploadPartsOut, responses=_problems(404, 409),
             tags=["uploads"])
-async def list_parts(upload_id: str, user: User, service: Uploads) -> UploadPartsOut:
+def list_parts(upload_id: str, user: User, service: Uploads) -> UploadPartsOut:
     """Parts already stored and fresh URLs for the missing ones (start or resume)."""
     return UploadPartsOut.of(service.progress(user, upload_id))
 
 
 @router.post("/uploads/{upload_id}/parts", response_model=UploadPartsOut, responses=_problems(400, 404, 409),
              tags=["uploads"])
-async def sign_parts(upload_id: str, body: PartsRequest, user: User, service: Uploads) -> UploadPartsOut:
+def sign_parts(upload_id: str, body: PartsRequest, user: User, service: Uploads) -> UploadPartsOut:
     """Sign URLs for the given parts, binding each part's MD5 when given."""
     md5s = {part.part_number: part.md5 for part in body.parts if part.md5}
     return UploadPartsOut.of(service.progress(user, upload_id, md5s=md5s,
@@ -124,7 +132,7 @@ async def sign_parts(upload_id: str, body: PartsRequest, user: User, service: Up
 
 @router.post("/uploads/{upload_id}/complete", response_model=FileOut, responses=_problems(400, 404, 409),
              tags=["uploads"])
-async def complete_upload(upload_id: str, body: CompleteRequest, user: User, service: Uploads,
+def complete_upload(upload_id: str, body: CompleteRequest, user: User, service: Uploads,
                     file_service: Files) -> FileOut:
     """Assemble the uploaded parts; the file is then pending validation."""
     service.complete(user, upload_id, [(part.part_number, part.etag) for part in body.parts])
@@ -133,14 +141,14 @@ async def complete_upload(upload_id: str, body: CompleteRequest, user: User, ser
 
 @router.delete("/uploads/{upload_id}", status_code=status.HTTP_204_NO_CONTENT,
                responses=_problems(404, 409), tags=["uploads"])
-async def abort_upload(upload_id: str, user: User, service: Uploads) -> Response:
+def abort_upload(upload_id: str, user: User, service: Uploads) -> Response:
     """Abort a running multipart upload."""
     service.abort(user, upload_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/files", response_model=FileListOut, tags=["files"])
-async def list_files(
+def list_files(
     user: User,
     service: Files,
     category: Category | None = None,
@@ -158,14 +166,14 @@ async def list_files(
 
 
 @router.get("/files/{file_id}", response_model=FileOut, responses=_problems(404), tags=["files"])
-async def get_file(file_id: str, user: User, service: Files) -> FileOut:
+def get_file(file_id: str, user: User, service: Files) -> FileOut:
     """One file's details and status (pending, ready, or rejected with the reason)."""
     return FileOut.of(service.get(user, file_id))
 
 
 @router.get("/files/{file_id}/download", response_model=DownloadOut, responses=_problems(404, 409),
             tags=["files"])
-async def download_file(file_id: str, user: User, service: Files, request: Request) -> DownloadOut:
+def download_file(file_id: str, user: User, service: Files, request: Request) -> DownloadOut:
     """A short-lived URL that downloads the file under its original name."""
     presigned = service.download(user, file_id)
     expires = datetime.now(UTC).replace(microsecond=0) + timedelta(
@@ -175,13 +183,13 @@ async def download_file(file_id: str, user: User, service: Files, request: Reque
 
 @router.delete("/files/{file_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_problems(404),
                tags=["files"])
-async def delete_file(file_id: str, user: User, service: Files) -> Response:
+def delete_file(file_id: str, user: User, service: Files) -> Response:
     """Delete a file; previous versions stay recoverable with ``restore``."""
     service.delete(user, file_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/files/{file_id}/restore", response_model=FileOut, responses=_problems(404, 409), tags=["files"])
-async def restore_file(file_id: str, user: User, service: Files) -> FileOut:
+def restore_file(file_id: str, user: User, service: Files) -> FileOut:
     """Bring back the last deleted version of a file."""
     return FileOut.of(service.restore(user, file_id))

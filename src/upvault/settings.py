@@ -98,8 +98,11 @@ class Settings(BaseSettings):
     #: ``endpoint_url``. Differs when storage runs in a container (``minio:9000`` inside,
     #: ``localhost:9000`` outside): the Host header is part of the signature.
     public_endpoint_url: AnyHttpUrl | None = None
+    # Worst case per call with the defaults: 3 attempts x (2 s + 5 s) ≈ 21 s, inside API
+    # Gateway's 29 s integration timeout, so a hung store ends in our own 503 problem. The
+    # processor (multi-GiB server-side copies) gets a longer read timeout from its environment.
     storage_connect_timeout: float = Field(default=2.0, gt=0, le=30)
-    storage_read_timeout: float = Field(default=10.0, gt=0, le=60)
+    storage_read_timeout: float = Field(default=5.0, gt=0, le=300)
     storage_max_attempts: int = Field(default=3, ge=1, le=10)
     #: Access keys only for S3-compatible servers; on AWS the role's credentials are used.
     access_key_id: str | None = None

@@ -40,6 +40,10 @@ class UploadService:
         self.settings = settings
         self.store = store
 
+    def is_multipart(self, size: int) -> bool:
+        """Whether a file of ``size`` bytes is uploaded in parts (above the threshold or 5 GiB)."""
+        return size > min(self.settings.multipart_threshold, MAX_SINGLE_PUT)
+
     def _expiry(self) -> datetime:
         return datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=self.settings.put_url_expiry)
 
@@ -56,7 +60,7 @@ class UploadService:
         key = ObjectKey(Status.PENDING, user, request.category, file_id, safe_key_name(name))
         metadata = object_metadata.build(display_name=name, size=request.size,
                                          sha256=request.checksums.sha256, client=request.metadata)
-        if request.size <= min(self.settings.multipart_threshold, MAX_SINGLE_PUT):
+        if not self.is_multipart(request.size):
             single = self.store.presign_put(
                 str(key), content_type=content_type, content_length=request.size, metadata=metadata,
                 md5=request.checksums.md5, sha256=request.checksums.sha256,

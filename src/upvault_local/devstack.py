@@ -70,15 +70,18 @@ class Storage:
 
 def service_environment(dev: DevSettings, storage: Storage, issuer: DevIssuer) -> dict[str, str]:
     """The ``UPVAULT_*`` variables the handlers read, exactly as Lambda would get them."""
+    auth = (ISSUER, AUDIENCE, issuer.jwks_url)
+    if dev.auth_issuer and dev.auth_audience and dev.auth_jwks_url:  # e.g. the deployed Cognito pool
+        auth = (dev.auth_issuer, dev.auth_audience, dev.auth_jwks_url)
     env = {
         "UPVAULT_BUCKET": dev.dev_bucket,
         "UPVAULT_REGION": dev.dev_region,
         "UPVAULT_ENDPOINT_URL": storage.endpoint_url,
         "UPVAULT_ACCESS_KEY_ID": storage.access_key_id,
         "UPVAULT_SECRET_ACCESS_KEY": storage.secret_access_key,
-        "UPVAULT_AUTH_ISSUER": ISSUER,
-        "UPVAULT_AUTH_AUDIENCE": AUDIENCE,
-        "UPVAULT_AUTH_JWKS_URL": issuer.jwks_url,
+        "UPVAULT_AUTH_ISSUER": auth[0],
+        "UPVAULT_AUTH_AUDIENCE": auth[1],
+        "UPVAULT_AUTH_JWKS_URL": auth[2],
         "POWERTOOLS_SERVICE_NAME": "upvault",
         "POWERTOOLS_METRICS_NAMESPACE": "Upvault",
         # Metrics and traces have nowhere to go locally: make them no-ops.
@@ -108,8 +111,16 @@ def processor_handler(settings: Settings) -> Handler:
 
 
 def build_api(settings: Settings) -> Any:
-    """The Lambda API app wrapped in the local authorizer (API Gateway's JWT authorizer)."""
+    """The Lambda API app behind what API Gateway does in front of it on AWS.
+
+    The local authorizer verifies tokens like the HTTP API's JWT authorizer; CORS sits outside
+    it, as on the HTTP API, whose CORS answers preflights before any authorizer runs. The
+    allowed origins are the dev environment's, the same the bucket (and MinIO) allow.
+    """
+    from starlette.middleware.cors import CORSMiddleware
+
     from functions.api.app import create_app
+    from infra.config import environment_config
     from upvault.tokens import TokenVerifier
     from upvault_local.authorizer import LocalJwtAuthorizer
 
@@ -117,7 +128,13 @@ def build_api(settings: Settings) -> Any:
         raise StackError("the local stack needs UPVAULT_AUTH_ISSUER, _AUDIENCE and _JWKS_URL")
     verifier = TokenVerifier(issuer=settings.auth_issuer, audience=settings.auth_audience,
                              jwks_url=settings.auth_jwks_url)
-    return LocalJwtAuthorizer(create_app(settings), verifier)
+    return CORSMiddleware(
+        LocalJwtAuthorizer(create_app(settings), verifier),
+        allow_origins=list(environment_config("dev").cors_origins),
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["authorization", "content-type"],
+        max_age=3600,  # as the HTTP API's CORS in infra/api.py
+    )
 
 
 def admin_s3(endpoint_url: str, access_key_id: str, secret_access_key: str, region: str) -> Any:

@@ -42,3 +42,8 @@ class DevSettings(BaseSettings):
     dev_region: str = "us-east-1"
     #: Presigned URLs are signed for this host (what the browser reaches); default: MinIO's.
     public_endpoint_url: AnyHttpUrl | None = None
+    #: A real issuer (e.g. the deployed Cognito user pool) instead of the built-in dev issuer:
+    #: set all three and the local authorizer verifies its tokens exactly as API Gateway does.
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    auth_jwks_url: str | None = None
