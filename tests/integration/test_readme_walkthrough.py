@@ -14,7 +14,7 @@ import pytest
 from upvault_local.ports import free_port, is_listening
 
 ROOT = Path(__file__).resolve().parents[2]
-BACKENDS = ["moto"]
+BACKENDS = ["minio", "moto"]
 
 
 def walkthrough() -> str:
