@@ -83,6 +83,22 @@ def sha256_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
+# -- tiers ------------------------------------------------------------------------------------
+
+def mark_tier(items: list[Any], conftest: str, marker: str, timeout: int) -> None:
+    """Mark the collected tests under ``conftest``'s folder with ``marker`` and a timeout.
+
+    A hung server or browser then fails its test instead of stalling CI.
+    """
+    import pytest
+
+    here = Path(conftest).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(getattr(pytest.mark, marker))
+            item.add_marker(pytest.mark.timeout(timeout))
+
+
 # -- events -------------------------------------------------------------------------------------
 
 def s3_notification(key: str, *, size: int = 0, bucket: str = "upvault-test",

@@ -42,6 +42,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 from starlette.middleware.cors import CORSMiddleware
 
 from functions.api.app import create_app
+from tests.support import mark_tier
 from upvault.keys import STAGING_PREFIX
 from upvault.processing import Processor
 from upvault.settings import MIB, Settings
@@ -75,11 +76,7 @@ TEST_TIMEOUT = 90
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test of this tier ``e2e`` with a timeout."""
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.e2e)
-            item.add_marker(pytest.mark.timeout(TEST_TIMEOUT))
+    mark_tier(items, __file__, "e2e", TEST_TIMEOUT)
 
 
 # -- the page's origin ------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import pytest
 from botocore.config import Config
 
 from tests.integration.live import start_stack
+from tests.support import mark_tier
 from upvault_local.devstack import LocalStack
 from upvault_local.minio import MinioServer, generate_kms_secret_key
 from upvault_local.tools import ToolNotInstalledError, tool_path
@@ -32,11 +33,7 @@ TEST_TIMEOUT = 120
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test of this tier ``integration`` (``-m "not integration"`` deselects them)."""
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.integration)
-            item.add_marker(pytest.mark.timeout(TEST_TIMEOUT))
+    mark_tier(items, __file__, "integration", TEST_TIMEOUT)
 
 
 def s3_client_config() -> Config:
