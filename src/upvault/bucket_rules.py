@@ -7,7 +7,7 @@ environment (retention, origins) come from the caller's per-environment settings
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from upvault.keys import FILES_PREFIX, QUARANTINE_PREFIX, STAGING_PREFIX
 
@@ -53,7 +53,6 @@ class BucketRules:
     cors: CorsRule
     notification_prefix: str = STAGING_PREFIX
     versioned: bool = True
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def bucket_rules(

@@ -81,12 +81,6 @@ class StorageUnavailable(UpvaultError):
     code = "storage-unavailable"
 
 
-class RejectedUpload(UpvaultError):
-    """The processor refused an object (it goes to quarantine with this reason)."""
-
-    code = "rejected"
-
-
 def field_error(field: str, message: str) -> InvalidInput:
     """Shorthand for a 422 about a single field."""
     return InvalidInput(f"invalid {field}: {message}", [{"field": field, "message": message}])
