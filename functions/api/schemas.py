@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
@@ -142,7 +143,16 @@ class CompleteRequest(Strict):
     parts: list[CompletedPart] = Field(min_length=1, max_length=10_000)
 
 
-class FileOut(BaseModel):
+class _FromInfo(BaseModel):
+    """A response model filled from the core's :class:`FileInfo` (the fields it declares)."""
+
+    @classmethod
+    def of(cls, info: FileInfo) -> Self:
+        """Shape a core file record."""
+        return cls(**{name: getattr(info, name) for name in cls.model_fields})
+
+
+class FileOut(_FromInfo):
     """A file as its owner sees it."""
 
     file_id: str
@@ -156,13 +166,8 @@ class FileOut(BaseModel):
     reason: str | None = Field(default=None, description="why the file was rejected")
     metadata: dict[str, str] = Field(default_factory=dict)
 
-    @classmethod
-    def of(cls, info: FileInfo) -> FileOut:
-        """Shape a core file record."""
-        return cls(**{name: getattr(info, name) for name in cls.model_fields})
 
-
-class FileSummaryOut(BaseModel):
+class FileSummaryOut(_FromInfo):
     """A file as a listing shows it: everything one LIST tells, with no per-file request.
 
     ``name`` is the storage-safe form of the file name; the original name, content type,
@@ -175,11 +180,6 @@ class FileSummaryOut(BaseModel):
     status: Status
     size: int
     created_at: datetime
-
-    @classmethod
-    def of(cls, info: FileInfo) -> FileSummaryOut:
-        """Shape a core file record."""
-        return cls(**{name: getattr(info, name) for name in cls.model_fields})
 
 
 class FileListOut(BaseModel):

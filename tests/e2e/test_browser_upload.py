@@ -87,6 +87,14 @@ def fetch_bytes(url: str) -> bytes:
         return bytes(response.read())
 
 
+def record_part_lists(page: Page) -> list[Request]:
+    """Every ``GET /v1/uploads/{id}/parts`` the page sends, as it sends them."""
+    requests: list[Request] = []
+    page.on("request", lambda request: (
+        requests.append(request) if request.method == "GET" and request.url.endswith("/parts") else None))
+    return requests
+
+
 def test_small_pdf_through_the_demo_page_becomes_ready_and_downloads_identical(
     page: Page, stack: Stack, user: str, tmp_path: Path
 ) -> None:
@@ -355,13 +363,7 @@ def test_expired_part_url_is_renewed_transparently(page: Page, stack: Stack, use
         route.continue_()
 
     page.route(lambda url: "partNumber=" in url, expire_once)
-    part_lists: list[Request] = []
-    page.on(
-        "request",
-        lambda request: (
-            part_lists.append(request) if request.method == "GET" and request.url.endswith("/parts") else None
-        ),
-    )
+    part_lists = record_part_lists(page)
     page.goto(f"{stack.web_origin}/demo.html")
 
     # When a multipart upload runs
@@ -377,13 +379,7 @@ def test_expired_part_url_is_renewed_transparently(page: Page, stack: Stack, use
 
 def test_part_urls_near_expiry_are_refetched_before_use(page: Page, stack: Stack, user: str) -> None:
     # Given a multipart upload whose page clock jumps to 30 s before the URLs expire after part 1
-    part_lists: list[Request] = []
-    page.on(
-        "request",
-        lambda request: (
-            part_lists.append(request) if request.method == "GET" and request.url.endswith("/parts") else None
-        ),
-    )
+    part_lists = record_part_lists(page)
     page.goto(f"{stack.web_origin}/demo.html")
     skew = (stack.settings.put_url_expiry - 30) * 1000
 
