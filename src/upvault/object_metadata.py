@@ -14,6 +14,8 @@ SHA256 = "upvault-sha256"
 REASON = "upvault-reason"
 #: Marks the zero-byte object that records a multipart upload's declaration while it runs.
 PLACEHOLDER = "upvault-placeholder"
+#: The part size a multipart upload started with (a later settings change must not re-cut it).
+PART_SIZE = "upvault-part-size"
 CLIENT_PREFIX = "c-"
 
 

@@ -68,8 +68,8 @@ class UploadService:
             return UploadTicket(file_id=file_id, upload_id=file_id, expires_at=self._expiry(), single=single)
 
         plan = plan_parts(request.size, self.settings.part_size)
-        self.store.put_placeholder(str(key), content_type=content_type,
-                                   metadata={**metadata, object_metadata.PLACEHOLDER: "1"})
+        self.store.put_placeholder(str(key), content_type=content_type, metadata={
+            **metadata, object_metadata.PLACEHOLDER: "1", object_metadata.PART_SIZE: str(plan.part_size)})
         self.store.create_multipart(str(key), content_type=content_type, metadata=metadata)
         return UploadTicket(file_id=file_id, upload_id=file_id, expires_at=self._expiry(), multipart=plan)
 
@@ -97,7 +97,8 @@ class UploadService:
 
     def _plan_of(self, placeholder: StoredObject) -> MultipartPlan:
         size = object_metadata.declared_size(placeholder.metadata) or 0
-        return plan_parts(size, self.settings.part_size)
+        recorded = placeholder.metadata.get(object_metadata.PART_SIZE, "")
+        return plan_parts(size, int(recorded) if recorded.isdigit() else self.settings.part_size)
 
     def progress(self, user: str, upload_id: str, *, md5s: dict[int, str] | None = None,
                  only: list[int] | None = None) -> UploadProgress:

@@ -234,3 +234,15 @@ def test_parts_of_a_single_upload_is_conflict_after_upload(api: Api) -> None:
     parts = api.call("GET", f"/v1/uploads/{response.body['upload_id']}/parts")
     # Then it is already complete
     assert parts.status == 409
+
+
+def test_resume_keeps_the_part_size_the_upload_started_with(api: Api, settings: Any, clients: Any) -> None:
+    # Given a multipart upload started with 5 MiB parts
+    upload_id, _ = _multipart(api, _audio(11 * MIB))
+    # When the service is redeployed with another part size and the client resumes
+    from functions.api.app import create_app
+    from functions.api.handler import make_handler
+    redeployed = Api(make_handler(create_app(settings.model_copy(update={"part_size": 8 * MIB}), clients)))
+    resumed = redeployed.call("GET", f"/v1/uploads/{upload_id}/parts")
+    # Then the plan is unchanged, so parts already uploaded still fit
+    assert (resumed.body["part_size"], resumed.body["part_count"]) == (5 * MIB, 3)
