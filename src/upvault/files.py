@@ -139,8 +139,16 @@ class FileService:
                                       content_type=obj.content_type)
 
     def delete(self, user: str, file_id: str) -> None:
-        """Delete a file in any state; on a versioned bucket the data stays recoverable."""
+        """Delete a file in any state; on a versioned bucket the data stays recoverable.
+
+        A pending multipart upload is aborted too, so its parts stop costing storage and it can
+        no longer be completed into a file the user deleted.
+        """
         key = self._locate(user, file_id)
+        if key.status is Status.PENDING:
+            running = self.store.find_multipart(file_prefix(Status.PENDING, user, file_id))
+            if running is not None:
+                self.store.abort_multipart(*running)
         self.store.delete(str(key))
 
     def restore(self, user: str, file_id: str) -> FileInfo:

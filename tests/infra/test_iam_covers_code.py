@@ -167,6 +167,8 @@ def _flows(recorder: Recorder, uploads: UploadService, files: FileService, proce
         uploads.complete("alice", multipart.upload_id, etags)
         aborted = uploads.start_upload("alice", UploadRequest("b.mp3", "audio/mpeg", len(big), Category.AUDIO))
         uploads.abort("alice", aborted.upload_id)
+        deleted = uploads.start_upload("alice", UploadRequest("c.mp3", "audio/mpeg", len(big), Category.AUDIO))
+        files.delete("alice", deleted.file_id)  # a pending multipart file: its upload is aborted
         files.list("alice", status=Status.PENDING)
     with recorder.acting_as("processor"):
         for key in sorted(o.key for o in store.list_page("staging/", start_after=None, limit=100)[0]):

@@ -246,3 +246,14 @@ def test_resume_keeps_the_part_size_the_upload_started_with(api: Api, settings: 
     resumed = redeployed.call("GET", f"/v1/uploads/{upload_id}/parts")
     # Then the plan is unchanged, so parts already uploaded still fit
     assert (resumed.body["part_size"], resumed.body["part_count"]) == (5 * MIB, 3)
+
+
+def test_deleting_a_pending_multipart_file_aborts_its_upload(api: Api, s3: Any) -> None:
+    # Given a running multipart upload (a pending file)
+    upload_id, _ = _multipart(api, _audio(11 * MIB))
+    # When the user deletes the file
+    assert api.call("DELETE", f"/v1/files/{upload_id}").status == 204
+    # Then the multipart upload is gone too, and the file is unknown
+    assert s3.list_multipart_uploads(Bucket="upvault-test").get("Uploads", []) == []
+    assert api.call("GET", f"/v1/files/{upload_id}").status == 404
+    assert api.call("GET", f"/v1/uploads/{upload_id}/parts").status == 404
