@@ -56,10 +56,10 @@ def warm_latency() -> dict[str, float]:
     os.environ.update(ENV)
     from functions.api.app import create_app
     from functions.api.handler import make_handler
+    from local.lambda_context import LocalLambdaContext
     from tests.support import apigw_event
     from upvault.settings import load_settings
     from upvault.storage import make_clients
-    from upvault_local.lambda_context import LocalLambdaContext
 
     settings = load_settings()
     clients = make_clients(settings)

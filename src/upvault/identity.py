@@ -2,7 +2,7 @@
 
 On AWS, API Gateway's JWT authorizer verified the token before the function runs, so this
 module only reads claims; it deliberately does not import PyJWT (verification lives in
-:mod:`upvault.tokens`, used by the local stack).
+:mod:`local.tokens`, used by the local stack).
 """
 
 from __future__ import annotations

@@ -42,17 +42,17 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 from starlette.middleware.cors import CORSMiddleware
 
 from functions.api.app import create_app
+from local.authorizer import LocalJwtAuthorizer
+from local.dev_issuer import AUDIENCE, ISSUER, DevIssuer
+from local.minio import MinioServer
+from local.ports import LOOPBACK, free_port
+from local.tokens import TokenVerifier
+from local.tools import ToolNotInstalledError, tool_path
 from tests.support import mark_tier
 from upvault.keys import STAGING_PREFIX
 from upvault.processing import Processor
 from upvault.settings import MIB, Settings
 from upvault.storage import ObjectStore, make_clients
-from upvault.tokens import TokenVerifier
-from upvault_local.authorizer import LocalJwtAuthorizer
-from upvault_local.dev_issuer import AUDIENCE, ISSUER, DevIssuer
-from upvault_local.minio import MinioServer
-from upvault_local.ports import LOOPBACK, free_port
-from upvault_local.tools import ToolNotInstalledError, tool_path
 
 log = logging.getLogger("e2e")
 

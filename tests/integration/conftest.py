@@ -16,11 +16,11 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from local.devstack import LocalStack
+from local.minio import MinioServer, generate_kms_secret_key
+from local.tools import ToolNotInstalledError, tool_path
 from tests.integration.live import start_stack
 from tests.support import mark_tier
-from upvault_local.devstack import LocalStack
-from upvault_local.minio import MinioServer, generate_kms_secret_key
-from upvault_local.tools import ToolNotInstalledError, tool_path
 
 #: The key id of MinIO's built-in KMS in tests; ``aws:kms`` default encryption must name it.
 KMS_KEY_NAME = "upvault-test"

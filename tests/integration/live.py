@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 
-from upvault_local.devstack import LocalStack, admin_s3
-from upvault_local.ports import free_port
-from upvault_local.settings import DevSettings
-from upvault_local.tools import tool_path
+from local.devstack import LocalStack, admin_s3
+from local.ports import free_port
+from local.settings import DevSettings
+from local.tools import tool_path
 
 #: Small parts so multipart flows run with a few MiB; 5 MiB is S3's (and MinIO's) minimum.
 SERVICE_SETTINGS = {

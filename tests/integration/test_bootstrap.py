@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from infra.config import environment_config
-from upvault_local.bootstrap import (
+from local.bootstrap import (
     MINIO_UNSUPPORTED_ACTIONS,
     WEBHOOK_ID,
     bootstrap_bucket,
@@ -23,7 +23,7 @@ from upvault_local.bootstrap import (
     s3_lifecycle,
     webhook_arn,
 )
-from upvault_local.devstack import LocalStack, admin_s3
+from local.devstack import LocalStack, admin_s3
 
 
 def stack_s3(stack: LocalStack) -> Any:

@@ -22,9 +22,9 @@ from typing import IO
 import httpx
 import pytest
 
+from local.ports import free_port, is_listening
+from local.tools import tool_path
 from tests.support import SAMPLES
-from upvault_local.ports import free_port, is_listening
-from upvault_local.tools import tool_path
 
 #: The console script `make dev` runs (.venv/bin/upvault), from this interpreter's venv.
 UPVAULT = [str(Path(sys.executable).parent / "upvault")]

@@ -20,11 +20,11 @@ from urllib.parse import quote_plus
 import httpx
 import pytest
 
+from local.devstack import LocalStack, processor_handler
+from local.event_bridge import DeadLetterStore, EventBridge
 from tests.integration.live import Client, settled_areas, start_stack, storage_keys, unique_user
 from tests.support import SAMPLES, load_event
 from upvault.settings import Settings
-from upvault_local.devstack import LocalStack, processor_handler
-from upvault_local.event_bridge import DeadLetterStore, EventBridge
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 #: The console script `make dev` runs (.venv/bin/upvault), from this interpreter's venv.

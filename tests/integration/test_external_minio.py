@@ -11,14 +11,14 @@ import secrets
 from pathlib import Path
 
 from infra.config import environment_config
+from local.bootstrap import minio_environment
+from local.devstack import LocalStack
+from local.minio import MinioServer, generate_kms_secret_key
+from local.ports import free_port
+from local.settings import DevSettings
 from tests.integration.conftest import minio_binary
 from tests.integration.live import Client, unique_user
 from tests.support import SAMPLES
-from upvault_local.bootstrap import minio_environment
-from upvault_local.devstack import LocalStack
-from upvault_local.minio import MinioServer, generate_kms_secret_key
-from upvault_local.ports import free_port
-from upvault_local.settings import DevSettings
 
 
 def test_stack_on_an_external_minio_processes_uploads(tmp_path: Path) -> None:

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from local.devstack import LocalStack
 from tests.integration.live import Client, put_presigned, settled_areas, unique_user
 from tests.support import SAMPLES, md5_b64, sha256_b64
-from upvault_local.devstack import LocalStack
 
 MIB = 1024 * 1024
 

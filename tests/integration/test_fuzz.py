@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from upvault_local.devstack import LocalStack
+from local.devstack import LocalStack
 
 EXAMPLES = int(os.environ.get("UPVAULT_FUZZ_EXAMPLES", "20"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

@@ -12,10 +12,10 @@ import httpx
 import pytest
 import uvicorn
 
+from local.dev_issuer import AUDIENCE, ISSUER, DevIssuer
+from local.devstack import build_api
+from local.ports import free_port
 from upvault.settings import Settings
-from upvault_local.dev_issuer import AUDIENCE, ISSUER, DevIssuer
-from upvault_local.devstack import build_api
-from upvault_local.ports import free_port
 
 
 @pytest.fixture

@@ -27,9 +27,9 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
+from local.minio import LIVE_PATH, MinioServer, generate_kms_secret_key
+from local.ports import free_port
 from tests.integration.conftest import KMS_KEY_NAME, make_s3_client, minio_binary
-from upvault_local.minio import LIVE_PATH, MinioServer, generate_kms_secret_key
-from upvault_local.ports import free_port
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 BODY = b"%PDF-1.7\n" + b"upvault test document\n" * 40

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
+from local.minio import LIVE_PATH, MinioError, MinioServer, generate_kms_secret_key
+from local.ports import free_port, is_listening
+from local.tools import TOOLS, ToolNotInstalledError, tool_path, tools_dir
 from tests.integration.conftest import make_s3_client, minio_binary
-from upvault_local.minio import LIVE_PATH, MinioError, MinioServer, generate_kms_secret_key
-from upvault_local.ports import free_port, is_listening
-from upvault_local.tools import TOOLS, ToolNotInstalledError, tool_path, tools_dir
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts" / "tools"
 
@@ -177,7 +177,7 @@ def test_server_dies_with_a_killed_parent(tmp_path: Path) -> None:
     # Given a Python process that started MinIO and was then killed without stopping it
     script = (
         "import sys, time\n"
-        "from upvault_local.minio import MinioServer\n"
+        "from local.minio import MinioServer\n"
         "s = MinioServer(sys.argv[1], root_user='orphan', root_password='orphan-secret',"
         " binary=sys.argv[2]).start()\n"
         "print(s.pid, flush=True)\n"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from upvault_local.ports import free_port, is_listening
+from local.ports import free_port, is_listening
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = ["minio", "moto"]

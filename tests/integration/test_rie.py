@@ -22,10 +22,10 @@ import httpx
 import pytest
 
 from infra.functions import handler_path
+from local.minio import MinioServer
+from local.ports import free_port, is_listening
+from local.tools import ToolNotInstalledError, tool_path
 from tests.support import SAMPLES, apigw_event, md5_b64, s3_notification, sqs_event
-from upvault_local.minio import MinioServer
-from upvault_local.ports import free_port, is_listening
-from upvault_local.tools import ToolNotInstalledError, tool_path
 
 ROOT = Path(__file__).resolve().parents[2]
 INVOKE = "/2015-03-31/functions/function/invocations"

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from local.devstack import LocalStack
 from tests.integration.live import Client, error_code, put_presigned, start_stack, storage_keys, unique_user
 from tests.support import SAMPLES, md5_b64
-from upvault_local.devstack import LocalStack
 
 DATA = SAMPLES["application/pdf"]
 SIGNATURE = {"SignatureDoesNotMatch"}

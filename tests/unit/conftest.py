@@ -15,11 +15,11 @@ from moto import mock_aws
 from functions.api.app import create_app
 from functions.api.handler import make_handler as make_api_handler
 from functions.processor.handler import make_handler as make_processor_handler
+from local.lambda_context import LocalLambdaContext
 from tests.support import apigw_event, s3_notification, sqs_event
 from upvault.processing import Processor
 from upvault.settings import MIB, Settings
 from upvault.storage import ObjectStore, S3Clients, make_clients
-from upvault_local.lambda_context import LocalLambdaContext
 
 BUCKET = "upvault-test"
 

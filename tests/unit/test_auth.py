@@ -14,12 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from functions.api.app import create_app
+from local.authorizer import LocalJwtAuthorizer
+from local.dev_issuer import AUDIENCE, ISSUER, DevIssuer
+from local.tokens import TokenVerifier
 from upvault.errors import InvalidIdentity
 from upvault.settings import Settings
 from upvault.storage import S3Clients
-from upvault.tokens import TokenVerifier
-from upvault_local.authorizer import LocalJwtAuthorizer
-from upvault_local.dev_issuer import AUDIENCE, ISSUER, DevIssuer
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from local.dev_issuer import DevIssuer
+from local.devstack import Storage, build_api, service_environment
+from local.settings import DevSettings
 from upvault.settings import Settings
-from upvault_local.dev_issuer import DevIssuer
-from upvault_local.devstack import Storage, build_api, service_environment
-from upvault_local.settings import DevSettings
 
 
 def _settings(tmp_path: Path) -> Settings:

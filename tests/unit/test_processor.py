@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from functions.processor.handler import make_handler, notification_keys
+from local.lambda_context import LocalLambdaContext
 from tests.support import SAMPLES, load_event, s3_notification, sqs_event
 from tests.unit.conftest import BUCKET, Api, all_keys, put_presigned
 from upvault.processing import Action, Processor
-from upvault_local.lambda_context import LocalLambdaContext
 
 
 def stage(api: Api, data: bytes, *, content_type: str, declared: bytes | None = None, filename: str = "f",

@@ -1,8 +1,8 @@
 """MinIO's bucket notifications → the processor Lambda handler, as SQS would deliver them.
 
 MinIO posts each event to a webhook (``MINIO_NOTIFY_WEBHOOK_*_<ID>``, see
-:mod:`upvault_local.bootstrap`). The bridge checks the bearer token, turns MinIO's payload into
-exactly the S3 notification AWS sends (:mod:`upvault_local.s3_events`), wraps it as a one-message
+:mod:`local.bootstrap`). The bridge checks the bearer token, turns MinIO's payload into
+exactly the S3 notification AWS sends (:mod:`local.s3_events`), wraps it as a one-message
 SQS event, and calls the **same processor handler** Lambda runs, with a Lambda-like context.
 
 Delivery mirrors the deployed SQS event source mapping: a message the handler reports in
@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
-from upvault_local.bootstrap import WEBHOOK_PATH
-from upvault_local.lambda_context import LocalLambdaContext
-from upvault_local.ports import LOOPBACK
-from upvault_local.s3_events import normalise_body, sqs_record
+from local.bootstrap import WEBHOOK_PATH
+from local.lambda_context import LocalLambdaContext
+from local.ports import LOOPBACK
+from local.s3_events import normalise_body, sqs_record
 
 log = logging.getLogger("local-stack.events")
 

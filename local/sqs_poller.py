@@ -12,8 +12,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from upvault_local.lambda_context import LocalLambdaContext
-from upvault_local.s3_events import normalise_body, sqs_record
+from local.lambda_context import LocalLambdaContext
+from local.s3_events import normalise_body, sqs_record
 
 log = logging.getLogger("local-stack.sqs")
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]

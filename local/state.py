@@ -13,7 +13,7 @@ import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from upvault_local.minio import generate_kms_secret_key, validate_kms_secret_key
+from local.minio import generate_kms_secret_key, validate_kms_secret_key
 
 #: The name of MinIO's built-in KMS key locally; ``aws:kms`` default encryption names it.
 KMS_KEY_NAME = "upvault-dev"

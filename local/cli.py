@@ -7,26 +7,26 @@ import json
 import os
 import sys
 
-from upvault_local.event_bridge import DeadLetterStore
-from upvault_local.settings import DevSettings
+from local.event_bridge import DeadLetterStore
+from local.settings import DevSettings
 
 
 def _dev(_: argparse.Namespace) -> int:
-    from upvault_local.devstack import run
+    from local.devstack import run
 
     run(DevSettings())
     return 0
 
 
 def _dev_token(args: argparse.Namespace) -> int:
-    from upvault_local.dev_issuer import DevIssuer
+    from local.dev_issuer import DevIssuer
 
     print(DevIssuer(DevSettings().state_dir).mint(args.user, ttl=args.ttl))
     return 0
 
 
 def _dead_letters() -> tuple[DevSettings, DeadLetterStore]:
-    from upvault_local.devstack import DEAD_LETTERS_DIR
+    from local.devstack import DEAD_LETTERS_DIR
 
     dev = DevSettings()
     return dev, DeadLetterStore(dev.state_dir / DEAD_LETTERS_DIR)
@@ -49,8 +49,8 @@ def _dlq_list(args: argparse.Namespace) -> int:
 
 
 def _dlq_redrive(args: argparse.Namespace) -> int:
-    from upvault_local.devstack import SERVICE_ENV_FILE
-    from upvault_local.event_bridge import EventDelivery
+    from local.devstack import SERVICE_ENV_FILE
+    from local.event_bridge import EventDelivery
 
     dev, store = _dead_letters()
     env_file = dev.state_dir / SERVICE_ENV_FILE

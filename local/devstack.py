@@ -30,17 +30,17 @@ import boto3
 import uvicorn
 from botocore.config import Config
 
+from local.bootstrap import bootstrap_bucket, minio_environment
+from local.dev_issuer import AUDIENCE, ISSUER, DevIssuer
+from local.event_bridge import DeadLetterStore, EventBridge, Handler
+from local.minio import MinioError, MinioServer
+from local.ports import free_port, is_listening
+from local.settings import DevSettings
+from local.sqs_poller import SqsPoller
+from local.state import load_secrets
+from local.tools import ToolNotInstalledError, tool_path
 from upvault.keys import STAGING_PREFIX
 from upvault.settings import Settings, load_settings
-from upvault_local.bootstrap import bootstrap_bucket, minio_environment
-from upvault_local.dev_issuer import AUDIENCE, ISSUER, DevIssuer
-from upvault_local.event_bridge import DeadLetterStore, EventBridge, Handler
-from upvault_local.minio import MinioError, MinioServer
-from upvault_local.ports import free_port, is_listening
-from upvault_local.settings import DevSettings
-from upvault_local.sqs_poller import SqsPoller
-from upvault_local.state import load_secrets
-from upvault_local.tools import ToolNotInstalledError, tool_path
 
 # Not under "upvault": Powertools' Logger(service="upvault") filters records of loggers whose
 # name contains its service name out of the root handlers.
@@ -121,8 +121,8 @@ def build_api(settings: Settings) -> Any:
 
     from functions.api.app import create_app
     from infra.config import environment_config
-    from upvault.tokens import TokenVerifier
-    from upvault_local.authorizer import LocalJwtAuthorizer
+    from local.authorizer import LocalJwtAuthorizer
+    from local.tokens import TokenVerifier
 
     if not (settings.auth_issuer and settings.auth_audience and settings.auth_jwks_url):
         raise StackError("the local stack needs UPVAULT_AUTH_ISSUER, _AUDIENCE and _JWKS_URL")

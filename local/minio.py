@@ -35,8 +35,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from upvault_local.ports import LOOPBACK, free_port, is_listening
-from upvault_local.tools import tool_path
+from local.ports import LOOPBACK, free_port, is_listening
+from local.tools import tool_path
 
 #: Polled for readiness: 200 only once the drive accepts writes. ``/minio/health/live`` is 200
 #: as soon as the process listens and ``/ready`` even before storage works, so neither will do.

@@ -13,8 +13,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from local.tokens import TokenVerifier
 from upvault.errors import InvalidIdentity
-from upvault.tokens import TokenVerifier
 
 #: Routes deployed without the authorizer (see the API construct in infra/).
 PUBLIC_PATHS = frozenset({"/v1/health", "/v1/openapi.json", "/v1/docs"})
