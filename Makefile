@@ -39,7 +39,7 @@ test-e2e: venv tools
 
 lint: venv
 	@$(BIN)/ruff check .
-	@$(BIN)/ruff format --check src functions tests bench infra app.py 2>/dev/null || true
+	@$(BIN)/ruff format --check .
 	@$(BIN)/mypy
 
 ## Regenerate docs/openapi.json from the app (a unit test fails when it is stale).

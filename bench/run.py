@@ -64,9 +64,18 @@ def warm_latency() -> dict[str, float]:
     settings = load_settings()
     clients = make_clients(settings)
     handler = make_handler(create_app(settings, clients))
-    event = apigw_event("POST", "/v1/uploads", claims={"sub": "alice"}, body={
-        "filename": "statement.pdf", "content_type": "application/pdf", "size": 48213, "category": "documents",
-        "checksums": {"md5": "1B2M2Y8AsgTpgAmY7PhCfg=="}})
+    event = apigw_event(
+        "POST",
+        "/v1/uploads",
+        claims={"sub": "alice"},
+        body={
+            "filename": "statement.pdf",
+            "content_type": "application/pdf",
+            "size": 48213,
+            "category": "documents",
+            "checksums": {"md5": "1B2M2Y8AsgTpgAmY7PhCfg=="},
+        },
+    )
     context = LocalLambdaContext(function_name="upvault-api")
     assert handler(event, context)["statusCode"] == 201
     devnull = open(os.devnull, "w")  # noqa: SIM115 - Powertools prints one EMF line per call
@@ -77,12 +86,23 @@ def warm_latency() -> dict[str, float]:
     finally:
         sys.stdout = real_stdout
         devnull.close()
-    params = {"Bucket": "upvault-bench", "Key": "staging/alice/documents/01M88A9NNXFE5G0HW0G2XWHCYD/statement.pdf",
-              "ContentType": "application/pdf", "ContentLength": 48213, "ContentMD5": "1B2M2Y8AsgTpgAmY7PhCfg=="}
+    params = {
+        "Bucket": "upvault-bench",
+        "Key": "staging/alice/documents/01M88A9NNXFE5G0HW0G2XWHCYD/statement.pdf",
+        "ContentType": "application/pdf",
+        "ContentLength": 48213,
+        "ContentMD5": "1B2M2Y8AsgTpgAmY7PhCfg==",
+    }
     bare = clients.presign
     bare_p50, bare_p99 = percentiles(lambda: bare.generate_presigned_url("put_object", Params=params, ExpiresIn=900))
-    return {"api_p50": api_p50, "api_p99": api_p99, "bare_p50": bare_p50, "bare_p99": bare_p99,
-            "ratio_p50": api_p50 / bare_p50, "ratio_p99": api_p99 / bare_p99}
+    return {
+        "api_p50": api_p50,
+        "api_p99": api_p99,
+        "bare_p50": bare_p50,
+        "bare_p99": bare_p99,
+        "ratio_p50": api_p50 / bare_p50,
+        "ratio_p99": api_p99 / bare_p99,
+    }
 
 
 def cold_import(statement: str) -> float:
@@ -90,8 +110,14 @@ def cold_import(statement: str) -> float:
     code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
     runs = []
     for _ in range(COLD_RUNS):
-        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT,
-                             env={**os.environ, **ENV, "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"})
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, **ENV, "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"},
+        )
         runs.append(float(out.stdout.strip().splitlines()[-1]) * 1000)
     return statistics.median(runs)
 
@@ -105,42 +131,45 @@ def machine() -> str:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    return (f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}")
+    return (
+        f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    )
 
 
 def render(warm: dict[str, float], api_ms: float, boto_ms: float) -> str:
     """The markdown section."""
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    return "\n".join([
-        START,
-        "## API: warm latency and cold import",
-        "",
-        f"Measured {stamp} on {machine()} by `make bench` (bench/run.py).",
-        "",
-        "### (a) Warm `POST /v1/uploads` vs a bare presign",
-        "",
-        f"{SAMPLES} calls after {WARMUP} warm-up calls, one process. The API path is the real Lambda handler:",
-        "API Gateway v2 event → Powertools (logger, metrics, tracer) → Mangum → FastAPI → core → presign.",
-        "The peer is boto3's `generate_presigned_url` with the same signed headers: a minimal presign Lambda.",
-        "",
-        "| path | p50 (µs) | p99 (µs) |",
-        "|---|---:|---:|",
-        f"| Upvault `POST /v1/uploads` (full handler) | {warm['api_p50']:.0f} | {warm['api_p99']:.0f} |",
-        f"| bare `generate_presigned_url` (peer) | {warm['bare_p50']:.0f} | {warm['bare_p99']:.0f} |",
-        f"| **ratio** | **{warm['ratio_p50']:.2f}×** | {warm['ratio_p99']:.2f}× |",
-        "",
-        "### (b) Cold import",
-        "",
-        f"Median of {COLD_RUNS} fresh interpreters.",
-        "",
-        "| import | ms |",
-        "|---|---:|",
-        f"| `functions.api.handler` (settings, app, clients; no network) | {api_ms:.0f} |",
-        f"| bare `import boto3` (peer) | {boto_ms:.0f} |",
-        f"| **ratio** | **{api_ms / boto_ms:.2f}×** |",
-        END,
-    ])
+    return "\n".join(
+        [
+            START,
+            "## API: warm latency and cold import",
+            "",
+            f"Measured {stamp} on {machine()} by `make bench` (bench/run.py).",
+            "",
+            "### (a) Warm `POST /v1/uploads` vs a bare presign",
+            "",
+            f"{SAMPLES} calls after {WARMUP} warm-up calls, one process. The API path is the real Lambda handler:",
+            "API Gateway v2 event → Powertools (logger, metrics, tracer) → Mangum → FastAPI → core → presign.",
+            "The peer is boto3's `generate_presigned_url` with the same signed headers: a minimal presign Lambda.",
+            "",
+            "| path | p50 (µs) | p99 (µs) |",
+            "|---|---:|---:|",
+            f"| Upvault `POST /v1/uploads` (full handler) | {warm['api_p50']:.0f} | {warm['api_p99']:.0f} |",
+            f"| bare `generate_presigned_url` (peer) | {warm['bare_p50']:.0f} | {warm['bare_p99']:.0f} |",
+            f"| **ratio** | **{warm['ratio_p50']:.2f}×** | {warm['ratio_p99']:.2f}× |",
+            "",
+            "### (b) Cold import",
+            "",
+            f"Median of {COLD_RUNS} fresh interpreters.",
+            "",
+            "| import | ms |",
+            "|---|---:|",
+            f"| `functions.api.handler` (settings, app, clients; no network) | {api_ms:.0f} |",
+            f"| bare `import boto3` (peer) | {boto_ms:.0f} |",
+            f"| **ratio** | **{api_ms / boto_ms:.2f}×** |",
+            END,
+        ]
+    )
 
 
 def main() -> None:
@@ -152,7 +181,7 @@ def main() -> None:
     print(section)
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
     if START in text and END in text:
-        text = text[: text.index(START)] + section + text[text.index(END) + len(END):]
+        text = text[: text.index(START)] + section + text[text.index(END) + len(END) :]
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
     RESULTS.write_text(text)

@@ -53,12 +53,24 @@ def _bearer(scope: Scope) -> str:
 
 
 async def _unauthorized(scope: Scope, send: Send, detail: str) -> None:
-    body = json.dumps({
-        "type": "urn:upvault:problem:unauthorized", "title": "Unauthorized", "status": 401,
-        "detail": detail, "instance": scope["path"],
-    }).encode()
-    await send({"type": "http.response.start", "status": 401, "headers": [
-        (b"content-type", b"application/problem+json"), (b"www-authenticate", b"Bearer"),
-        (b"content-length", str(len(body)).encode()),
-    ]})
+    body = json.dumps(
+        {
+            "type": "urn:upvault:problem:unauthorized",
+            "title": "Unauthorized",
+            "status": 401,
+            "detail": detail,
+            "instance": scope["path"],
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"www-authenticate", b"Bearer"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -88,7 +88,11 @@ def cors_allow_origin(rules: BucketRules) -> str:
 
 
 def minio_environment(
-    rules: BucketRules, *, webhook_endpoint: str, webhook_token: str, queue_dir: Path,
+    rules: BucketRules,
+    *,
+    webhook_endpoint: str,
+    webhook_token: str,
+    queue_dir: Path,
 ) -> dict[str, str]:
     """The server-wide ``MINIO_*`` settings the bucket's shape needs (CORS, stale uploads,
     the webhook target with an auth token and a queue dir so no event is lost)."""
@@ -105,19 +109,25 @@ def minio_environment(
     return env
 
 
-def notification_configuration(rules: BucketRules, *, queue_arn: str,
-                               events: Iterable[str] = CREATED_EVENTS) -> dict[str, Any]:
+def notification_configuration(
+    rules: BucketRules, *, queue_arn: str, events: Iterable[str] = CREATED_EVENTS
+) -> dict[str, Any]:
     """``ObjectCreated`` events under the notification prefix (``staging/``) to the webhook."""
-    return {"QueueConfigurations": [{
-        "Id": NOTIFICATION_ID,
-        "QueueArn": queue_arn,
-        "Events": list(events),
-        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": rules.notification_prefix}]}},
-    }]}
+    return {
+        "QueueConfigurations": [
+            {
+                "Id": NOTIFICATION_ID,
+                "QueueArn": queue_arn,
+                "Events": list(events),
+                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": rules.notification_prefix}]}},
+            }
+        ]
+    }
 
 
-def bootstrap_bucket(s3: Any, bucket: str, rules: BucketRules, *, kms_key_id: str,
-                     queue_arn: str | None = None) -> None:
+def bootstrap_bucket(
+    s3: Any, bucket: str, rules: BucketRules, *, kms_key_id: str, queue_arn: str | None = None
+) -> None:
     """Create and configure ``bucket`` on MinIO; safe to run on every start.
 
     Args:
@@ -131,9 +141,16 @@ def bootstrap_bucket(s3: Any, bucket: str, rules: BucketRules, *, kms_key_id: st
         s3.create_bucket(Bucket=bucket)
     if rules.versioned:
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{
-        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key_id},
-    }]})
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key_id},
+                }
+            ]
+        },
+    )
     lifecycle = minio_lifecycle(rules)
     if lifecycle:
         s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": lifecycle})

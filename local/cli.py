@@ -36,15 +36,23 @@ def _dlq_list(args: argparse.Namespace) -> int:
     _, store = _dead_letters()
     letters = store.list()
     if args.json:
-        json.dump([{"id": d.id, "keys": d.keys, "reason": d.reason, "attempts": d.attempts,
-                    "failed_at": d.failed_at} for d in letters], sys.stdout, indent=2)
+        json.dump(
+            [
+                {"id": d.id, "keys": d.keys, "reason": d.reason, "attempts": d.attempts, "failed_at": d.failed_at}
+                for d in letters
+            ],
+            sys.stdout,
+            indent=2,
+        )
         sys.stdout.write("\n")
         return 0
     if not letters:
         print("no dead letters")
     for letter in letters:
-        print(f"{letter.id}  {letter.failed_at}  attempts={letter.attempts}  {', '.join(letter.keys) or '-'}\n"
-              f"    {letter.reason}")
+        print(
+            f"{letter.id}  {letter.failed_at}  attempts={letter.attempts}  {', '.join(letter.keys) or '-'}\n"
+            f"    {letter.reason}"
+        )
     return 0
 
 

@@ -41,8 +41,9 @@ class DevIssuer:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         self.private_key_path.write_bytes(pem)
         self.private_key_path.chmod(0o600)
         public = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
@@ -54,6 +55,14 @@ class DevIssuer:
         self.ensure_keys()
         kid = json.loads(self.jwks_path.read_text())["keys"][0]["kid"]
         now = int(time.time())
-        payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": user, "iat": now, "nbf": now, "exp": now + ttl,
-                   "token_use": "id", **claims}
+        payload = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": user,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl,
+            "token_use": "id",
+            **claims,
+        }
         return jwt.encode(payload, self.private_key_path.read_bytes(), algorithm="RS256", headers={"kid": kid})

@@ -96,8 +96,9 @@ def service_environment(dev: DevSettings, storage: Storage, issuer: DevIssuer) -
 
 def service_settings(env: Mapping[str, str]) -> Settings:
     """:class:`Settings` from the ``UPVAULT_*`` entries of ``env`` (they win over the process's)."""
-    values = {name.removeprefix("UPVAULT_").lower(): value for name, value in env.items()
-              if name.startswith("UPVAULT_")}
+    values = {
+        name.removeprefix("UPVAULT_").lower(): value for name, value in env.items() if name.startswith("UPVAULT_")
+    }
     return load_settings(**values)
 
 
@@ -126,8 +127,9 @@ def build_api(settings: Settings) -> Any:
 
     if not (settings.auth_issuer and settings.auth_audience and settings.auth_jwks_url):
         raise StackError("the local stack needs UPVAULT_AUTH_ISSUER, _AUDIENCE and _JWKS_URL")
-    verifier = TokenVerifier(issuer=settings.auth_issuer, audience=settings.auth_audience,
-                             jwks_url=settings.auth_jwks_url)
+    verifier = TokenVerifier(
+        issuer=settings.auth_issuer, audience=settings.auth_audience, jwks_url=settings.auth_jwks_url
+    )
     return CORSMiddleware(
         LocalJwtAuthorizer(create_app(settings), verifier),
         allow_origins=list(environment_config("dev").cors_origins),
@@ -140,11 +142,18 @@ def build_api(settings: Settings) -> Any:
 def admin_s3(endpoint_url: str, access_key_id: str, secret_access_key: str, region: str) -> Any:
     """An S3 client for setting the bucket up (SigV4, path style, checksums when required)."""
     return boto3.client(
-        "s3", endpoint_url=endpoint_url, region_name=region, aws_access_key_id=access_key_id,
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=access_key_id,
         aws_secret_access_key=secret_access_key,
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
-                      request_checksum_calculation="when_required", response_checksum_validation="when_required",
-                      retries={"mode": "standard", "max_attempts": 5}),
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            retries={"mode": "standard", "max_attempts": 5},
+        ),
     )
 
 
@@ -161,25 +170,38 @@ def moto_storage(dev: DevSettings) -> Iterator[tuple[Storage, Any, str, str]]:
     server.start()
     try:
         endpoint = f"http://127.0.0.1:{port}"
-        kwargs = {"endpoint_url": endpoint, "region_name": dev.dev_region,
-                  "aws_access_key_id": MOTO_CREDENTIALS[0], "aws_secret_access_key": MOTO_CREDENTIALS[1]}
+        kwargs = {
+            "endpoint_url": endpoint,
+            "region_name": dev.dev_region,
+            "aws_access_key_id": MOTO_CREDENTIALS[0],
+            "aws_secret_access_key": MOTO_CREDENTIALS[1],
+        }
         s3 = boto3.client("s3", **kwargs)
         sqs = boto3.client("sqs", **kwargs)
         s3.create_bucket(Bucket=dev.dev_bucket)
         s3.put_bucket_versioning(Bucket=dev.dev_bucket, VersioningConfiguration={"Status": "Enabled"})
         dlq_url = sqs.create_queue(QueueName="upvault-events-dlq")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        queue_url = sqs.create_queue(QueueName="upvault-events", Attributes={
-            "VisibilityTimeout": "5",
-            "RedrivePolicy": f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"3"}}',
-        })["QueueUrl"]
+        queue_url = sqs.create_queue(
+            QueueName="upvault-events",
+            Attributes={
+                "VisibilityTimeout": "5",
+                "RedrivePolicy": f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"3"}}',
+            },
+        )["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        s3.put_bucket_notification_configuration(Bucket=dev.dev_bucket, NotificationConfiguration={
-            "QueueConfigurations": [{
-                "QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"],
-                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": STAGING_PREFIX}]}},
-            }],
-        })
+        s3.put_bucket_notification_configuration(
+            Bucket=dev.dev_bucket,
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {
+                        "QueueArn": queue_arn,
+                        "Events": ["s3:ObjectCreated:*"],
+                        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": STAGING_PREFIX}]}},
+                    }
+                ],
+            },
+        )
         public = str(dev.public_endpoint_url).rstrip("/") if dev.public_endpoint_url else None
         yield Storage("moto", endpoint, *MOTO_CREDENTIALS, public_endpoint_url=public), sqs, queue_url, queue_arn
     finally:
@@ -197,9 +219,13 @@ def choose_backend(dev: DevSettings) -> str:
     except ToolNotInstalledError as exc:
         if dev.backend == "minio":
             raise StackError(str(exc)) from None
-        print("\n" + "!" * 78 + "\n!! WARNING: MinIO is not installed, so the local stack runs on moto's in-memory\n"
-              "!! S3: files are lost on exit and presigned URLs are NOT verified.\n"
-              f"!! {exc}\n" + "!" * 78 + "\n", file=sys.stderr, flush=True)
+        print(
+            "\n" + "!" * 78 + "\n!! WARNING: MinIO is not installed, so the local stack runs on moto's in-memory\n"
+            "!! S3: files are lost on exit and presigned URLs are NOT verified.\n"
+            f"!! {exc}\n" + "!" * 78 + "\n",
+            file=sys.stderr,
+            flush=True,
+        )
         return "moto"
     return "minio"
 
@@ -218,9 +244,17 @@ class LocalStack:
             as Lambda does (``upvault dev``); tests running two stacks in one process don't.
     """
 
-    def __init__(self, dev: DevSettings, *, service: Mapping[str, str] | None = None,
-                 minio_env: Mapping[str, str] | None = None, event_attempts: int = 3,
-                 event_backoff: float = 0.2, access_log: bool = True, export_env: bool = False) -> None:
+    def __init__(
+        self,
+        dev: DevSettings,
+        *,
+        service: Mapping[str, str] | None = None,
+        minio_env: Mapping[str, str] | None = None,
+        event_attempts: int = 3,
+        event_backoff: float = 0.2,
+        access_log: bool = True,
+        export_env: bool = False,
+    ) -> None:
         self.dev = dev
         self.state_dir = Path(dev.state_dir).resolve()
         self.service_overrides = dict(service or {})
@@ -299,24 +333,37 @@ class LocalStack:
         public = str(self.dev.public_endpoint_url).rstrip("/") if self.dev.public_endpoint_url else None
         settings = self._configure(Storage("minio", endpoint, user, password, public_endpoint_url=public))
         assert self.handler is not None
-        self.bridge = EventBridge(self.handler, token=token, dead_letters=self.dead_letters,
-                                  host=self.dev.bridge_host, port=self.dev.bridge_port, region=settings.region,
-                                  attempts=self.event_attempts, backoff=self.event_backoff).start()
+        self.bridge = EventBridge(
+            self.handler,
+            token=token,
+            dead_letters=self.dead_letters,
+            host=self.dev.bridge_host,
+            port=self.dev.bridge_port,
+            region=settings.region,
+            attempts=self.event_attempts,
+            backoff=self.event_backoff,
+        ).start()
         self._stack.callback(self.bridge.stop)
         if not external:
             minio_dir = self.state_dir / "minio"
-            env = minio_environment(rules, webhook_endpoint=self.bridge.url, webhook_token=token,
-                                    queue_dir=minio_dir / "events-queue")
-            self.minio = MinioServer(minio_dir / "data", root_user=user, root_password=password,
-                                     port=self.dev.minio_port, kms_secret_key=secrets.kms_secret_key,
-                                     env={**env, **self.minio_env}, log_file=minio_dir / "minio.log")
+            env = minio_environment(
+                rules, webhook_endpoint=self.bridge.url, webhook_token=token, queue_dir=minio_dir / "events-queue"
+            )
+            self.minio = MinioServer(
+                minio_dir / "data",
+                root_user=user,
+                root_password=password,
+                port=self.dev.minio_port,
+                kms_secret_key=secrets.kms_secret_key,
+                env={**env, **self.minio_env},
+                log_file=minio_dir / "minio.log",
+            )
             log.info("starting MinIO on %s (data in %s)", endpoint, minio_dir / "data")
             self.minio.start()
             self._stack.callback(self.minio.stop)
         s3 = admin_s3(endpoint, user, password, settings.region)
         bootstrap_bucket(s3, settings.bucket, rules, kms_key_id=kms_key)
-        log.info("bucket %s bootstrapped (versioning, aws:kms, lifecycle, notifications on staging/)",
-                 settings.bucket)
+        log.info("bucket %s bootstrapped (versioning, aws:kms, lifecycle, notifications on staging/)", settings.bucket)
 
     def _start_moto(self) -> None:
         storage, sqs, queue_url, queue_arn = self._stack.enter_context(moto_storage(self.dev))
@@ -329,8 +376,14 @@ class LocalStack:
     def _start_api(self) -> None:
         assert self.settings is not None
         app = build_api(self.settings)
-        config = uvicorn.Config(app, host=self.dev.api_host, port=self.api_port, log_level="info",
-                                access_log=self.access_log, lifespan="off")
+        config = uvicorn.Config(
+            app,
+            host=self.dev.api_host,
+            port=self.api_port,
+            log_level="info",
+            access_log=self.access_log,
+            lifespan="off",
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="uvicorn", daemon=True)
         self._thread.start()
@@ -394,8 +447,11 @@ def run(dev: DevSettings | None = None) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines drown ours
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     dev = dev or DevSettings()
-    for name, value in {"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true",
-                        "POWERTOOLS_SERVICE_NAME": "upvault"}.items():
+    for name, value in {
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "upvault",
+    }.items():
         os.environ.setdefault(name, value)
     stack = LocalStack(dev, export_env=True)
     # `docker stop` and process managers send SIGTERM: stop as cleanly as on Ctrl-C.

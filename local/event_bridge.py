@@ -91,8 +91,14 @@ class DeadLetterStore:
         """Keep ``body`` (an AWS-shaped notification) with why it failed; returns the letter."""
         self.directory.mkdir(parents=True, exist_ok=True)
         now = datetime.now(UTC)
-        letter = DeadLetter(id=f"{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}", body=body, reason=reason,
-                            attempts=attempts, failed_at=now.isoformat(timespec="seconds"), keys=body_keys(body))
+        letter = DeadLetter(
+            id=f"{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}",
+            body=body,
+            reason=reason,
+            attempts=attempts,
+            failed_at=now.isoformat(timespec="seconds"),
+            keys=body_keys(body),
+        )
         self._write(letter)
         return letter
 
@@ -132,16 +138,29 @@ class DeadLetterStore:
                 delivered.append(letter.id)
             else:
                 failed.append(letter.id)
-                self._write(replace(letter, reason=reason, attempts=letter.attempts + 1,
-                                    failed_at=datetime.now(UTC).isoformat(timespec="seconds")))
+                self._write(
+                    replace(
+                        letter,
+                        reason=reason,
+                        attempts=letter.attempts + 1,
+                        failed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                    )
+                )
         return RedriveResult(delivered=delivered, failed=failed)
 
 
 class EventDelivery:
     """Call the processor handler for one notification body, with retries and backoff."""
 
-    def __init__(self, handler: Handler, *, attempts: int = 3, backoff: float = 0.2,
-                 region: str = "us-east-1", queue_arn: str = QUEUE_ARN) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        attempts: int = 3,
+        backoff: float = 0.2,
+        region: str = "us-east-1",
+        queue_arn: str = QUEUE_ARN,
+    ) -> None:
         self.handler = handler
         self.attempts = attempts
         self.backoff = backoff
@@ -188,8 +207,18 @@ class EventBridge:
         attempts, backoff: Retries before dead-lettering (backoff doubles each time).
     """
 
-    def __init__(self, handler: Handler, *, token: str, dead_letters: DeadLetterStore, host: str = LOOPBACK,
-                 port: int = 0, region: str = "us-east-1", attempts: int = 3, backoff: float = 0.2) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        token: str,
+        dead_letters: DeadLetterStore,
+        host: str = LOOPBACK,
+        port: int = 0,
+        region: str = "us-east-1",
+        attempts: int = 3,
+        backoff: float = 0.2,
+    ) -> None:
         self.delivery = EventDelivery(handler, attempts=attempts, backoff=backoff, region=region)
         self.token = token
         self.dead_letters = dead_letters
@@ -256,8 +285,13 @@ class EventBridge:
             log.info("processed %s", ", ".join(keys) or "(no keys)")
             return 200
         letter = self.dead_letters.put(body, reason=reason, attempts=self.delivery.attempts)
-        log.error("dead-lettered %s after %d attempts (%s): `upvault dlq redrive --id %s`",
-                  ", ".join(keys), self.delivery.attempts, reason, letter.id)
+        log.error(
+            "dead-lettered %s after %d attempts (%s): `upvault dlq redrive --id %s`",
+            ", ".join(keys),
+            self.delivery.attempts,
+            reason,
+            letter.id,
+        )
         return 200
 
 

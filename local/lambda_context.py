@@ -23,7 +23,8 @@ class LocalLambdaContext:
 
     def __post_init__(self) -> None:
         self.invoked_function_arn = self.invoked_function_arn or (
-            f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}")
+            f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
+        )
         self._deadline = time.monotonic() + self.timeout_seconds
 
     def get_remaining_time_in_millis(self) -> int:

@@ -46,21 +46,29 @@ def to_aws_record(record: dict[str, Any], *, source: str, region: str = "us-east
         "eventName": event_name,
         "userIdentity": {"principalId": str(record.get("userIdentity", {}).get("principalId", "local"))},
         "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-request-id": uuid.uuid4().hex[:16].upper(),
-                             "x-amz-id-2": uuid.uuid4().hex},
+        "responseElements": {"x-amz-request-id": uuid.uuid4().hex[:16].upper(), "x-amz-id-2": uuid.uuid4().hex},
         "s3": {
             "s3SchemaVersion": "1.0",
             "configurationId": str(s3.get("configurationId", "upvault-staging")),
-            "bucket": {"name": bucket.get("name", ""), "ownerIdentity": {"principalId": "local"},
-                       "arn": f"arn:aws:s3:::{bucket.get('name', '')}"},
+            "bucket": {
+                "name": bucket.get("name", ""),
+                "ownerIdentity": {"principalId": "local"},
+                "arn": f"arn:aws:s3:::{bucket.get('name', '')}",
+            },
             "object": normalized_object,
         },
     }
 
 
-def sqs_record(body: str, *, message_id: str | None = None, receipt_handle: str | None = None,
-               receive_count: int = 1, queue_arn: str = "arn:aws:sqs:us-east-1:000000000000:upvault-events",
-               region: str = "us-east-1") -> dict[str, Any]:
+def sqs_record(
+    body: str,
+    *,
+    message_id: str | None = None,
+    receipt_handle: str | None = None,
+    receive_count: int = 1,
+    queue_arn: str = "arn:aws:sqs:us-east-1:000000000000:upvault-events",
+    region: str = "us-east-1",
+) -> dict[str, Any]:
     """One record of the SQS event Lambda's event source mapping delivers."""
     now = str(int(time.time() * 1000))
     return {

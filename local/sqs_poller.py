@@ -22,8 +22,9 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 class SqsPoller:
     """Deliver batches from ``queue_url`` to ``handler`` until stopped."""
 
-    def __init__(self, sqs: Any, queue_url: str, queue_arn: str, handler: Handler, *, source: str,
-                 batch_size: int = 10) -> None:
+    def __init__(
+        self, sqs: Any, queue_url: str, queue_arn: str, handler: Handler, *, source: str, batch_size: int = 10
+    ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
         self.queue_arn = queue_arn
@@ -45,16 +46,22 @@ class SqsPoller:
     def poll_once(self, wait_seconds: int = 1) -> int:
         """Receive and deliver one batch; return how many messages it held."""
         response = self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=wait_seconds,
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=self.batch_size,
+            WaitTimeSeconds=wait_seconds,
             AttributeNames=["All"],
         )
         messages = response.get("Messages", [])
         if not messages:
             return 0
         records = [
-            sqs_record(normalise_body(m["Body"], source=self.source), message_id=m["MessageId"],
-                       receipt_handle=m["ReceiptHandle"], queue_arn=self.queue_arn,
-                       receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1)))
+            sqs_record(
+                normalise_body(m["Body"], source=self.source),
+                message_id=m["MessageId"],
+                receipt_handle=m["ReceiptHandle"],
+                queue_arn=self.queue_arn,
+                receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
+            )
             for m in messages
         ]
         result = self.handler({"Records": records}, LocalLambdaContext(function_name="upvault-processor"))

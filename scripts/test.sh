@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 started=$(date +%s)
 
-echo "== lint: ruff + mypy"
+echo "== lint: ruff check, ruff format --check, mypy"
 ruff check .
+ruff format --check .
 mypy
 
 echo "== tests: unit, infra, integration, e2e (coverage of the core: src/upvault)"

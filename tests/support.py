@@ -25,13 +25,20 @@ def load_event(name: str) -> dict[str, Any]:
 
 # -- real file samples (the smallest bytes each format's signature needs) ---------------------
 
+
 def png() -> bytes:
     """A valid 1x1 PNG."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
+        + chunk(b"IEND", b"")
+    )
 
 
 def pdf() -> bytes:
@@ -54,17 +61,17 @@ SAMPLES: dict[str, bytes] = {
     "image/png": png(),
     "image/jpeg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 64 + b"\xff\xd9",
     "image/gif": b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,"
-                 b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;",
+    b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;",
     "image/webp": b"RIFF\x1a\x00\x00\x00WEBPVP8 \x0e\x00\x00\x00" + b"\x00" * 14,
     "image/tiff": b"II*\x00\x08\x00\x00\x00" + b"\x00" * 32,
     "image/heic": b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 32,
     "audio/mpeg": b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" + b"\x00" * 64,
     "audio/wav": b"RIFF$\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00D\xac\x00\x00\x88X\x01\x00\x02\x00\x10\x00"
-                 b"data\x00\x00\x00\x00",
+    b"data\x00\x00\x00\x00",
     "audio/ogg": b"OggS\x00\x02" + b"\x00" * 64,
     "audio/flac": b"fLaC\x00\x00\x00\x22" + b"\x00" * 64,
     "audio/webm": b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\xf2\x81\x04\x42\xf3\x81\x08\x42\x82"
-                  b"\x84webm\x42\x87\x81\x04\x42\x85\x81\x02" + b"\x00" * 32,
+    b"\x84webm\x42\x87\x81\x04\x42\x85\x81\x02" + b"\x00" * 32,
     "audio/mp4": b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00M4A mp42isom" + b"\x00" * 32,
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ooxml("word"),
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ooxml("xl"),
@@ -85,6 +92,7 @@ def sha256_b64(data: bytes) -> str:
 
 # -- tiers ------------------------------------------------------------------------------------
 
+
 def mark_tier(items: list[Any], conftest: str, marker: str, timeout: int) -> None:
     """Mark the collected tests under ``conftest``'s folder with ``marker`` and a timeout.
 
@@ -101,8 +109,10 @@ def mark_tier(items: list[Any], conftest: str, marker: str, timeout: int) -> Non
 
 # -- events -------------------------------------------------------------------------------------
 
-def s3_notification(key: str, *, size: int = 0, bucket: str = "upvault-test",
-                    event_name: str = "ObjectCreated:Put") -> str:
+
+def s3_notification(
+    key: str, *, size: int = 0, bucket: str = "upvault-test", event_name: str = "ObjectCreated:Put"
+) -> str:
     """The S3 notification body AWS puts on SQS for ``key`` (from the sam fixture)."""
     record = json.loads(load_event("sqs-s3-put.json")["Records"][0]["body"])["Records"][0]
     record["eventName"] = event_name
@@ -125,8 +135,15 @@ def sqs_event(*bodies: str) -> dict[str, Any]:
     return {"Records": records}
 
 
-def apigw_event(method: str, path: str, *, claims: dict[str, Any] | None = None, body: Any = None,
-                query: str = "", headers: dict[str, str] | None = None) -> dict[str, Any]:
+def apigw_event(
+    method: str,
+    path: str,
+    *,
+    claims: dict[str, Any] | None = None,
+    body: Any = None,
+    query: str = "",
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """An API Gateway HTTP API (payload 2.0) event as the JWT authorizer forwards it."""
     event = load_event("apigw-http-api-proxy.json")
     event["rawPath"] = path

@@ -30,8 +30,9 @@ STATUS: list[tuple[type[errors.UpvaultError], int, str]] = [
 logger = Logger(child=True)
 
 
-def problem(status: int, title: str, detail: str, code: str, request: Request | None = None,
-            **extra: Any) -> JSONResponse:
+def problem(
+    status: int, title: str, detail: str, code: str, request: Request | None = None, **extra: Any
+) -> JSONResponse:
     """Build a problem response."""
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE + code,
@@ -65,15 +66,21 @@ def _validation(request: Request, exc: Exception) -> JSONResponse:
         field_errors.append({"field": ".".join(location) or "body", "message": str(error.get("msg"))})
         if error.get("type") == "json_invalid":
             return problem(400, "Malformed request", "request body is not valid JSON", "malformed-json", request)
-    return problem(422, "Validation failed", "request has invalid fields", "validation-error", request,
-                   errors=field_errors)
+    return problem(
+        422, "Validation failed", "request has invalid fields", "validation-error", request, errors=field_errors
+    )
 
 
 def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     titles = {404: "Not found", 405: "Method not allowed"}
-    return problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail),
-                   "not-found" if exc.status_code == 404 else "http-error", request)
+    return problem(
+        exc.status_code,
+        titles.get(exc.status_code, "Error"),
+        str(exc.detail),
+        "not-found" if exc.status_code == 404 else "http-error",
+        request,
+    )
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:

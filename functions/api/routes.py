@@ -91,13 +91,22 @@ def health(request: Request) -> HealthOut:
     return HealthOut()
 
 
-@router.post("/uploads", status_code=status.HTTP_201_CREATED, response_model=UploadCreated,
-             responses=_problems(400, 413, 415), tags=["uploads"])
+@router.post(
+    "/uploads",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UploadCreated,
+    responses=_problems(400, 413, 415),
+    tags=["uploads"],
+)
 async def create_upload(body: UploadCreate, user: User, service: Uploads) -> Response:
     """Declare a file; get a presigned PUT, or a multipart plan above the threshold."""
     request = UploadRequest(
-        filename=body.filename, content_type=body.content_type, size=body.size, category=body.category,
-        checksums=Checksums(md5=body.checksums.md5, sha256=body.checksums.sha256), metadata=body.metadata,
+        filename=body.filename,
+        content_type=body.content_type,
+        size=body.size,
+        category=body.category,
+        checksums=Checksums(md5=body.checksums.md5, sha256=body.checksums.sha256),
+        metadata=body.metadata,
     )
     if service.is_multipart(body.size):
         # Starting a multipart upload calls storage: keep it off the event loop.
@@ -107,40 +116,54 @@ async def create_upload(body: UploadCreate, user: User, service: Uploads) -> Res
     metrics.add_metric(name="UploadsStarted", unit=MetricUnit.Count, value=1)
     plan = None
     if ticket.multipart:
-        plan = MultipartPlanOut(part_size=ticket.multipart.part_size, part_count=ticket.multipart.part_count,
-                                parts_url=f"/v1/uploads/{ticket.upload_id}/parts")
-    created = UploadCreated(file_id=ticket.file_id, upload_id=ticket.upload_id, expires_at=ticket.expires_at,
-                            upload=PresignedOut.of(ticket.single) if ticket.single else None, multipart=plan)
+        plan = MultipartPlanOut(
+            part_size=ticket.multipart.part_size,
+            part_count=ticket.multipart.part_count,
+            parts_url=f"/v1/uploads/{ticket.upload_id}/parts",
+        )
+    created = UploadCreated(
+        file_id=ticket.file_id,
+        upload_id=ticket.upload_id,
+        expires_at=ticket.expires_at,
+        upload=PresignedOut.of(ticket.single) if ticket.single else None,
+        multipart=plan,
+    )
     return _json(created, status.HTTP_201_CREATED)
 
 
-@router.get("/uploads/{upload_id}/parts", response_model=UploadPartsOut, responses=_problems(404, 409),
-            tags=["uploads"])
+@router.get(
+    "/uploads/{upload_id}/parts", response_model=UploadPartsOut, responses=_problems(404, 409), tags=["uploads"]
+)
 def list_parts(upload_id: str, user: User, service: Uploads) -> UploadPartsOut:
     """Parts already stored and fresh URLs for the missing ones (start or resume)."""
     return UploadPartsOut.of(service.progress(user, upload_id))
 
 
-@router.post("/uploads/{upload_id}/parts", response_model=UploadPartsOut, responses=_problems(400, 404, 409),
-             tags=["uploads"])
+@router.post(
+    "/uploads/{upload_id}/parts", response_model=UploadPartsOut, responses=_problems(400, 404, 409), tags=["uploads"]
+)
 def sign_parts(upload_id: str, body: PartsRequest, user: User, service: Uploads) -> UploadPartsOut:
     """Sign URLs for the given parts, binding each part's MD5 when given."""
     md5s = {part.part_number: part.md5 for part in body.parts if part.md5}
-    return UploadPartsOut.of(service.progress(user, upload_id, md5s=md5s,
-                                              only=[part.part_number for part in body.parts]))
+    return UploadPartsOut.of(
+        service.progress(user, upload_id, md5s=md5s, only=[part.part_number for part in body.parts])
+    )
 
 
-@router.post("/uploads/{upload_id}/complete", response_model=FileOut, responses=_problems(400, 404, 409),
-             tags=["uploads"])
-def complete_upload(upload_id: str, body: CompleteRequest, user: User, service: Uploads,
-                    file_service: Files) -> FileOut:
+@router.post(
+    "/uploads/{upload_id}/complete", response_model=FileOut, responses=_problems(400, 404, 409), tags=["uploads"]
+)
+def complete_upload(
+    upload_id: str, body: CompleteRequest, user: User, service: Uploads, file_service: Files
+) -> FileOut:
     """Assemble the uploaded parts; the file is then pending validation."""
     service.complete(user, upload_id, [(part.part_number, part.etag) for part in body.parts])
     return FileOut.of(file_service.get(user, upload_id))
 
 
-@router.delete("/uploads/{upload_id}", status_code=status.HTTP_204_NO_CONTENT,
-               responses=_problems(404, 409), tags=["uploads"])
+@router.delete(
+    "/uploads/{upload_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_problems(404, 409), tags=["uploads"]
+)
 def abort_upload(upload_id: str, user: User, service: Uploads) -> Response:
     """Abort a running multipart upload."""
     service.abort(user, upload_id)
@@ -171,18 +194,15 @@ def get_file(file_id: str, user: User, service: Files) -> FileOut:
     return FileOut.of(service.get(user, file_id))
 
 
-@router.get("/files/{file_id}/download", response_model=DownloadOut, responses=_problems(404, 409),
-            tags=["files"])
+@router.get("/files/{file_id}/download", response_model=DownloadOut, responses=_problems(404, 409), tags=["files"])
 def download_file(file_id: str, user: User, service: Files, request: Request) -> DownloadOut:
     """A short-lived URL that downloads the file under its original name."""
     presigned = service.download(user, file_id)
-    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(
-        seconds=request.app.state.settings.get_url_expiry)
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=request.app.state.settings.get_url_expiry)
     return DownloadOut(url=presigned.url, expires_at=expires)
 
 
-@router.delete("/files/{file_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_problems(404),
-               tags=["files"])
+@router.delete("/files/{file_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_problems(404), tags=["files"])
 def delete_file(file_id: str, user: User, service: Files) -> Response:
     """Delete a file; previous versions stay recoverable with ``restore``."""
     service.delete(user, file_id)

@@ -122,8 +122,13 @@ class UploadPartsOut(BaseModel):
             part_count=progress.plan.part_count,
             parts=[StoredPartOut(part_number=p.part_number, etag=p.etag, size=p.size) for p in progress.stored],
             missing=[
-                PartUrlOut(part_number=m.part_number, size=m.size, method=m.request.method,
-                           url=m.request.url, headers=dict(m.request.headers))
+                PartUrlOut(
+                    part_number=m.part_number,
+                    size=m.size,
+                    method=m.request.method,
+                    url=m.request.url,
+                    headers=dict(m.request.headers),
+                )
                 for m in progress.missing
             ],
             expires_at=progress.expires_at,

@@ -28,6 +28,7 @@ logger = Logger(service="upvault")
 metrics = Metrics(namespace="Upvault", service="upvault")
 tracer = Tracer(service="upvault")
 
+
 class MalformedNotification(ValueError):
     """The SQS body is not an S3 notification: fail this record alone (it will dead-letter)."""
 
@@ -80,8 +81,9 @@ def make_handler(processor: Processor) -> Callable[[dict[str, Any], LambdaContex
     @tracer.capture_lambda_handler
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         """Process an SQS batch and report partial failures."""
-        response = process_partial_response(event=event, record_handler=record_handler, processor=batch,
-                                            context=context)
+        response = process_partial_response(
+            event=event, record_handler=record_handler, processor=batch, context=context
+        )
         return dict(response)
 
     return handler

@@ -66,15 +66,24 @@ def bucket_rules(
 ) -> BucketRules:
     """Build the bucket rules for one environment."""
     lifecycle = (
-        LifecycleRule(id="abort-incomplete-multipart", prefix="",
-                      abort_incomplete_multipart_days=abort_multipart_days),
-        LifecycleRule(id="expire-staging", prefix=STAGING_PREFIX, expiration_days=staging_expiry_days,
-                      noncurrent_expiration_days=staging_expiry_days),
-        LifecycleRule(id="expire-quarantine", prefix=QUARANTINE_PREFIX,
-                      expiration_days=quarantine_expiry_days,
-                      noncurrent_expiration_days=quarantine_expiry_days),
-        LifecycleRule(id="expire-noncurrent-files", prefix=FILES_PREFIX,
-                      noncurrent_expiration_days=noncurrent_retention_days,
-                      intelligent_tiering_days=intelligent_tiering_days),
+        LifecycleRule(id="abort-incomplete-multipart", prefix="", abort_incomplete_multipart_days=abort_multipart_days),
+        LifecycleRule(
+            id="expire-staging",
+            prefix=STAGING_PREFIX,
+            expiration_days=staging_expiry_days,
+            noncurrent_expiration_days=staging_expiry_days,
+        ),
+        LifecycleRule(
+            id="expire-quarantine",
+            prefix=QUARANTINE_PREFIX,
+            expiration_days=quarantine_expiry_days,
+            noncurrent_expiration_days=quarantine_expiry_days,
+        ),
+        LifecycleRule(
+            id="expire-noncurrent-files",
+            prefix=FILES_PREFIX,
+            noncurrent_expiration_days=noncurrent_retention_days,
+            intelligent_tiering_days=intelligent_tiering_days,
+        ),
     )
     return BucketRules(lifecycle=lifecycle, cors=CorsRule(allowed_origins=cors_origins))

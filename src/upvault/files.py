@@ -95,8 +95,15 @@ class FileService:
                 raise FileNotFound(file_id)
         return _info_from_head(key, obj)
 
-    def list(self, user: str, *, category: Category | None = None, status: Status | None = None,
-             cursor: str | None = None, limit: int = 100) -> FilePage:
+    def list(
+        self,
+        user: str,
+        *,
+        category: Category | None = None,
+        status: Status | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> FilePage:
         """A page of the user's files, ordered by category then file id (upload time)."""
         if not 1 <= limit <= MAX_PAGE:
             raise field_error("limit", f"must be within 1..{MAX_PAGE}")
@@ -129,14 +136,15 @@ class FileService:
         """A short-lived URL that downloads a ready file as an attachment with its name."""
         key = self._locate(user, file_id)
         if key.status is not Status.READY:
-            raise Conflict(f"file {file_id} is {key.status.value}, only ready files can be downloaded",
-                           file_status=key.status.value)
+            raise Conflict(
+                f"file {file_id} is {key.status.value}, only ready files can be downloaded",
+                file_status=key.status.value,
+            )
         obj = self.store.head(str(key))
         if obj is None:
             raise FileNotFound(file_id)
         name = object_metadata.display_name(obj.metadata, key.safe_name)
-        return self.store.presign_get(str(key), disposition=content_disposition(name),
-                                      content_type=obj.content_type)
+        return self.store.presign_get(str(key), disposition=content_disposition(name), content_type=obj.content_type)
 
     def delete(self, user: str, file_id: str) -> None:
         """Delete a file in any state; on a versioned bucket the data stays recoverable.

@@ -42,7 +42,7 @@ def declared_size(metadata: dict[str, str]) -> int | None:
 
 def client_metadata(metadata: dict[str, str]) -> dict[str, str]:
     """The client's own metadata map, as it sent it."""
-    return {key[len(CLIENT_PREFIX):]: value for key, value in metadata.items() if key.startswith(CLIENT_PREFIX)}
+    return {key[len(CLIENT_PREFIX) :]: value for key, value in metadata.items() if key.startswith(CLIENT_PREFIX)}
 
 
 def is_placeholder(metadata: dict[str, str]) -> bool:

@@ -69,8 +69,9 @@ class Processor:
         if declared is None:
             reason: str | None = "upload carries no size declaration"
         else:
-            reason = verify_content(declared_type=obj.content_type, declared_size=declared,
-                                    actual_size=obj.size, head=head)
+            reason = verify_content(
+                declared_type=obj.content_type, declared_size=declared, actual_size=obj.size, head=head
+            )
         if reason is None:
             reason = self.scanner.scan(self.store, obj, head)
 
@@ -80,8 +81,9 @@ class Processor:
         else:
             destination, action = parsed.moved_to(Status.REJECTED), Action.QUARANTINED
             metadata[object_metadata.REASON] = encode_header_value(reason)[:512]
-        self.store.copy(key, str(destination), content_type=obj.content_type, metadata=metadata,
-                        source_version=obj.version_id)
+        self.store.copy(
+            key, str(destination), content_type=obj.content_type, metadata=metadata, source_version=obj.version_id
+        )
         self.store.purge_up_to(key, obj.version_id)
         return Outcome(action, key, size=obj.size, reason=reason)
 

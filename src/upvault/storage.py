@@ -81,9 +81,7 @@ def make_clients(settings: Settings, session: boto3.session.Session | None = Non
     endpoint = str(settings.endpoint_url).rstrip("/") if settings.endpoint_url else None
     api = session.client("s3", endpoint_url=endpoint, config=config, **credentials)
     signing = settings.signing_endpoint_url
-    presign = api if signing == endpoint else session.client(
-        "s3", endpoint_url=signing, config=config, **credentials
-    )
+    presign = api if signing == endpoint else session.client("s3", endpoint_url=signing, config=config, **credentials)
     health_config = _client_config(settings, connect_timeout=1.0, read_timeout=1.0).merge(
         Config(retries={"mode": "standard", "max_attempts": 1})
     )
@@ -118,22 +116,31 @@ class _QuerySigner:
         # Resolved on first use, not at cold start: building the app must need no credentials.
         if self._base is None:
             probe = self._client.generate_presigned_url(
-                "get_object", Params={"Bucket": self._bucket, "Key": "_"}, ExpiresIn=60)
+                "get_object", Params={"Bucket": self._bucket, "Key": "_"}, ExpiresIn=60
+            )
             base = probe.split("?", 1)[0]
             if not base.endswith("/_"):
                 raise ValueError(f"unexpected presigned URL layout: {base}")
             self._base = base[:-1]
         return self._base
 
-    def sign(self, method: str, key: str, *, expires: int, headers: dict[str, str] | None = None,
-             params: dict[str, str] | None = None) -> str:
+    def sign(
+        self,
+        method: str,
+        key: str,
+        *,
+        expires: int,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> str:
         """A presigned URL for ``method`` on ``key`` whose signature covers ``headers``."""
         prefix = self._key_url_prefix()
         credentials = self._credentials
         if credentials is None:
             raise NoCredentialsError()
-        request = AWSRequest(method=method, url=prefix + quote(key, safe="/~"), headers=headers or {},
-                             params=params or {})
+        request = AWSRequest(
+            method=method, url=prefix + quote(key, safe="/~"), headers=headers or {}, params=params or {}
+        )
         signer = S3SigV4QueryAuth(credentials.get_frozen_credentials(), "s3", self._region, expires=expires)
         signer.add_auth(request)
         url: str = request.prepare().url
@@ -233,14 +240,23 @@ class ObjectStore:
         headers = {"Content-Length": str(content_length)}
         if md5:
             headers["Content-MD5"] = md5
-        url = self._query_signer.sign("PUT", key, headers=headers, expires=self.settings.put_url_expiry,
-                                      params={"uploadId": upload_id, "partNumber": str(part_number)})
+        url = self._query_signer.sign(
+            "PUT",
+            key,
+            headers=headers,
+            expires=self.settings.put_url_expiry,
+            params={"uploadId": upload_id, "partNumber": str(part_number)},
+        )
         return PresignedRequest("PUT", url, headers)
 
     def presign_get(self, key: str, *, disposition: str, content_type: str) -> PresignedRequest:
         """Presign a download that the browser saves under the given name."""
-        url = self._query_signer.sign("GET", key, expires=self.settings.get_url_expiry, params={
-            "response-content-disposition": disposition, "response-content-type": content_type})
+        url = self._query_signer.sign(
+            "GET",
+            key,
+            expires=self.settings.get_url_expiry,
+            params={"response-content-disposition": disposition, "response-content-type": content_type},
+        )
         return PresignedRequest("GET", url)
 
     # -- objects ----------------------------------------------------------------------------
@@ -290,8 +306,15 @@ class ObjectStore:
         ]
         return items, bool(response.get("IsTruncated"))
 
-    def copy(self, source_key: str, dest_key: str, *, content_type: str | None = None,
-             metadata: dict[str, str] | None = None, source_version: str | None = None) -> None:
+    def copy(
+        self,
+        source_key: str,
+        dest_key: str,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        source_version: str | None = None,
+    ) -> None:
         """Server-side copy (multipart copy for large objects); replaces metadata when given."""
         source: dict[str, str] = {"Bucket": self.bucket, "Key": source_key}
         if source_version:
@@ -307,8 +330,7 @@ class ObjectStore:
     def put_placeholder(self, key: str, *, content_type: str, metadata: dict[str, str]) -> None:
         """Write a zero-byte object carrying metadata (a multipart upload's declaration)."""
         with _storage_call():
-            self._s3.put_object(Bucket=self.bucket, Key=key, Body=b"", ContentType=content_type,
-                                Metadata=metadata)
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=b"", ContentType=content_type, Metadata=metadata)
 
     def purge_up_to(self, key: str, version_id: str | None) -> None:
         """Permanently remove ``version_id`` of ``key`` and every older version.
@@ -362,8 +384,9 @@ class ObjectStore:
         """The (key, storage upload id) of the multipart upload under a file's prefix."""
         # MinIO lists multipart uploads by exact key only: ask for the placeholder's key.
         with _storage_call():
-            response = self._s3.list_multipart_uploads(Bucket=self.bucket, Prefix=self.first_key(prefix) or prefix,
-                                                       MaxUploads=10)
+            response = self._s3.list_multipart_uploads(
+                Bucket=self.bucket, Prefix=self.first_key(prefix) or prefix, MaxUploads=10
+            )
         uploads = response.get("Uploads", [])
         if not uploads:
             return None
@@ -378,8 +401,7 @@ class ObjectStore:
                 paginator = self._s3.get_paginator("list_parts")
                 for page in paginator.paginate(Bucket=self.bucket, Key=key, UploadId=upload_id):
                     parts.extend(
-                        StoredPart(int(p["PartNumber"]), str(p["ETag"]), int(p["Size"]))
-                        for p in page.get("Parts", [])
+                        StoredPart(int(p["PartNumber"]), str(p["ETag"]), int(p["Size"])) for p in page.get("Parts", [])
                     )
         except ClientError as exc:
             if _is_missing(exc):

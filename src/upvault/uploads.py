@@ -51,25 +51,34 @@ class UploadService:
         """Validate a declaration and hand out where and how to upload it."""
         name = clean_display_name(request.filename)
         content_type = normalize_content_type(request.content_type)
-        check_upload(self.settings, category=request.category, content_type=content_type,
-                     size=request.size, display_name=name)
+        check_upload(
+            self.settings, category=request.category, content_type=content_type, size=request.size, display_name=name
+        )
         check_checksums(request.checksums)
         check_metadata(self.settings, request.metadata)
 
         file_id = new_file_id(request.category)
         key = ObjectKey(Status.PENDING, user, request.category, file_id, safe_key_name(name))
-        metadata = object_metadata.build(display_name=name, size=request.size,
-                                         sha256=request.checksums.sha256, client=request.metadata)
+        metadata = object_metadata.build(
+            display_name=name, size=request.size, sha256=request.checksums.sha256, client=request.metadata
+        )
         if not self.is_multipart(request.size):
             single = self.store.presign_put(
-                str(key), content_type=content_type, content_length=request.size, metadata=metadata,
-                md5=request.checksums.md5, sha256=request.checksums.sha256,
+                str(key),
+                content_type=content_type,
+                content_length=request.size,
+                metadata=metadata,
+                md5=request.checksums.md5,
+                sha256=request.checksums.sha256,
             )
             return UploadTicket(file_id=file_id, upload_id=file_id, expires_at=self._expiry(), single=single)
 
         plan = plan_parts(request.size, self.settings.part_size)
-        self.store.put_placeholder(str(key), content_type=content_type, metadata={
-            **metadata, object_metadata.PLACEHOLDER: "1", object_metadata.PART_SIZE: str(plan.part_size)})
+        self.store.put_placeholder(
+            str(key),
+            content_type=content_type,
+            metadata={**metadata, object_metadata.PLACEHOLDER: "1", object_metadata.PART_SIZE: str(plan.part_size)},
+        )
         self.store.create_multipart(str(key), content_type=content_type, metadata=metadata)
         return UploadTicket(file_id=file_id, upload_id=file_id, expires_at=self._expiry(), multipart=plan)
 
@@ -100,8 +109,9 @@ class UploadService:
         recorded = placeholder.metadata.get(object_metadata.PART_SIZE, "")
         return plan_parts(size, int(recorded) if recorded.isdigit() else self.settings.part_size)
 
-    def progress(self, user: str, upload_id: str, *, md5s: dict[int, str] | None = None,
-                 only: list[int] | None = None) -> UploadProgress:
+    def progress(
+        self, user: str, upload_id: str, *, md5s: dict[int, str] | None = None, only: list[int] | None = None
+    ) -> UploadProgress:
         """Parts already stored and fresh URLs for the missing ones (to start or resume)."""
         key, storage_id, placeholder = self._open_upload(user, upload_id)
         plan = self._plan_of(placeholder)
@@ -115,12 +125,14 @@ class UploadService:
         have = {part.part_number for part in stored if part.size == plan.part_length(part.part_number)}
         wanted = only if only else [n for n in range(1, plan.part_count + 1) if n not in have]
         missing = [
-            PartUrl(n, plan.part_length(n),
-                    self.store.presign_part(key, storage_id, n, plan.part_length(n), md5s.get(n)))
+            PartUrl(
+                n, plan.part_length(n), self.store.presign_part(key, storage_id, n, plan.part_length(n), md5s.get(n))
+            )
             for n in wanted
         ]
-        return UploadProgress(upload_id=upload_id, file_id=upload_id, plan=plan, stored=stored,
-                              missing=missing, expires_at=self._expiry())
+        return UploadProgress(
+            upload_id=upload_id, file_id=upload_id, plan=plan, stored=stored, missing=missing, expires_at=self._expiry()
+        )
 
     def complete(self, user: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
         """Assemble the parts after checking them against the plan and what storage holds."""

@@ -90,8 +90,12 @@ def fetch_bytes(url: str) -> bytes:
 def record_part_lists(page: Page) -> list[Request]:
     """Every ``GET /v1/uploads/{id}/parts`` the page sends, as it sends them."""
     requests: list[Request] = []
-    page.on("request", lambda request: (
-        requests.append(request) if request.method == "GET" and request.url.endswith("/parts") else None))
+    page.on(
+        "request",
+        lambda request: (
+            requests.append(request) if request.method == "GET" and request.url.endswith("/parts") else None
+        ),
+    )
     return requests
 
 

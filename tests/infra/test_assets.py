@@ -87,7 +87,6 @@ def test_trimmed_layer_still_presigns_with_botocore_at_least_1_36(layer: Path) -
         "url = s3.generate_presigned_url('put_object', Params={'Bucket': 'b', 'Key': 'staging/k'})\n"
         "assert 'X-Amz-Signature=' in url, url\n"
         "for service in ('kms', 'sqs', 'sts'): boto3.client(service, region_name='eu-west-1')\n"
-
         "print('ok')\n"
     )
     # When it presigns an S3 PUT (PyJWT is not in the layer: API Gateway verifies tokens on AWS)

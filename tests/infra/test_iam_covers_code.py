@@ -106,7 +106,7 @@ def _covered(call: Call, policy: dict[tuple[str, str], Any], bucket_arn: str) ->
     for (granted, resource), condition in policy.items():
         if granted != action:
             continue
-        if key and resource.startswith(bucket_arn + "/") and fnmatch.fnmatchcase(key, resource[len(bucket_arn) + 1:]):
+        if key and resource.startswith(bucket_arn + "/") and fnmatch.fnmatchcase(key, resource[len(bucket_arn) + 1 :]):
             return True
         if not key and resource == bucket_arn:
             patterns = ((condition or {}).get("StringLikeIfExists") or {}).get("s3:prefix")
@@ -135,20 +135,26 @@ def recorded() -> dict[str, set[Call]]:
         for client in (clients.api, clients.health):
             client.meta.events.register("before-parameter-build.s3", recorder.on_call)
         store = ObjectStore(settings, clients)
-        uploads, files, processor = UploadService(settings, store), FileService(settings, store), Processor(settings, store)
+        uploads, files, processor = (
+            UploadService(settings, store),
+            FileService(settings, store),
+            Processor(settings, store),
+        )
         _flows(recorder, uploads, files, processor, store)
     return recorder.calls
 
 
 def _put(url: str, data: bytes, headers: dict[str, str]) -> str:
-    response = requests.put(url, data=data, headers={k: v for k, v in headers.items() if k != "Content-Length"},
-                            timeout=10)
+    response = requests.put(
+        url, data=data, headers={k: v for k, v in headers.items() if k != "Content-Length"}, timeout=10
+    )
     assert response.status_code == 200
     return str(response.headers["ETag"])
 
 
-def _flows(recorder: Recorder, uploads: UploadService, files: FileService, processor: Processor,
-           store: ObjectStore) -> None:
+def _flows(
+    recorder: Recorder, uploads: UploadService, files: FileService, processor: Processor, store: ObjectStore
+) -> None:
     pdf, png = SAMPLES["application/pdf"], SAMPLES["image/png"]
     staged = []
     for data, content_type in ((pdf, "application/pdf"), (png, "application/pdf"), (pdf, "application/pdf")):
@@ -161,8 +167,10 @@ def _flows(recorder: Recorder, uploads: UploadService, files: FileService, proce
     with recorder.acting_as("api"):
         multipart = uploads.start_upload("alice", UploadRequest("a.mp3", "audio/mpeg", len(big), Category.AUDIO))
         progress = uploads.progress("alice", multipart.upload_id)
-    etags = [(p.part_number, _put(p.request.url, big[(p.part_number - 1) * 5 * MIB:][:p.size], p.request.headers))
-             for p in progress.missing]
+    etags = [
+        (p.part_number, _put(p.request.url, big[(p.part_number - 1) * 5 * MIB :][: p.size], p.request.headers))
+        for p in progress.missing
+    ]
     with recorder.acting_as("api"):
         uploads.complete("alice", multipart.upload_id, etags)
         aborted = uploads.start_upload("alice", UploadRequest("b.mp3", "audio/mpeg", len(big), Category.AUDIO))

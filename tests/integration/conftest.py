@@ -111,6 +111,7 @@ def bucket(minio: MinioServer, minio_s3: Any) -> str:
 
 # -- the local stack (API + event path + storage), in process on free ports ---------------------
 
+
 @pytest.fixture(scope="session")
 def minio_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """The local stack on MinIO (the one ``make dev`` runs), for the whole session."""

@@ -24,16 +24,20 @@ SERVICE_SETTINGS = {
 
 def stack_settings(state_dir: Path, backend: str) -> DevSettings:
     """Knobs of a test stack: its own state dir, free ports, and never a silent fallback."""
-    return DevSettings(state_dir=state_dir, api_port=free_port(), minio_port=free_port(),
-                       backend=backend)  # type: ignore[arg-type]
+    return DevSettings(state_dir=state_dir, api_port=free_port(), minio_port=free_port(), backend=backend)  # type: ignore[arg-type]
 
 
 def start_stack(state_dir: Path, backend: str, **kwargs: Any) -> LocalStack:
     """A started :class:`LocalStack` (MinIO must be installed for ``minio``: never falls back)."""
     if backend == "minio":
         tool_path("minio")  # raises, naming `make tools`: a test stack never falls back
-    return LocalStack(stack_settings(state_dir, backend), service={**SERVICE_SETTINGS, **kwargs.pop("service", {})},
-                      access_log=False, event_backoff=0.05, **kwargs).start()
+    return LocalStack(
+        stack_settings(state_dir, backend),
+        service={**SERVICE_SETTINGS, **kwargs.pop("service", {})},
+        access_log=False,
+        event_backoff=0.05,
+        **kwargs,
+    ).start()
 
 
 class Client:
@@ -43,14 +47,18 @@ class Client:
     def __init__(self, stack: LocalStack, user: str) -> None:
         self.stack = stack
         self.user = user
-        self.http = httpx.Client(base_url=stack.api_url + "/v1", timeout=30,
-                                 headers={"Authorization": f"Bearer {stack.token(user)}"})
+        self.http = httpx.Client(
+            base_url=stack.api_url + "/v1", timeout=30, headers={"Authorization": f"Bearer {stack.token(user)}"}
+        )
 
-    def declare(self, data: bytes, content_type: str, *, category: str = "documents",
-                filename: str = "file.bin", **extra: Any) -> httpx.Response:
+    def declare(
+        self, data: bytes, content_type: str, *, category: str = "documents", filename: str = "file.bin", **extra: Any
+    ) -> httpx.Response:
         """POST /v1/uploads for ``data``."""
-        return self.http.post("/uploads", json={"filename": filename, "content_type": content_type,
-                                                "size": len(data), "category": category, **extra})
+        return self.http.post(
+            "/uploads",
+            json={"filename": filename, "content_type": content_type, "size": len(data), "category": category, **extra},
+        )
 
     def upload(self, data: bytes, content_type: str, **kwargs: Any) -> str:
         """Declare and PUT ``data`` (single request); returns the file id."""
@@ -102,8 +110,9 @@ def error_code(response: httpx.Response) -> str:
 def storage_keys(stack: LocalStack, prefix: str) -> list[str]:
     """Object keys under ``prefix`` in the stack's bucket (read with the admin credentials)."""
     assert stack.storage is not None and stack.settings is not None
-    s3 = admin_s3(stack.storage.endpoint_url, stack.storage.access_key_id, stack.storage.secret_access_key,
-                  stack.settings.region)
+    s3 = admin_s3(
+        stack.storage.endpoint_url, stack.storage.access_key_id, stack.storage.secret_access_key, stack.settings.region
+    )
     return [o["Key"] for o in s3.list_objects_v2(Bucket=stack.settings.bucket, Prefix=prefix).get("Contents", [])]
 
 

@@ -29,8 +29,9 @@ from local.devstack import LocalStack, admin_s3
 def stack_s3(stack: LocalStack) -> Any:
     """An admin S3 client for the stack's MinIO."""
     assert stack.storage is not None
-    return admin_s3(stack.storage.endpoint_url, stack.storage.access_key_id, stack.storage.secret_access_key,
-                    "us-east-1")
+    return admin_s3(
+        stack.storage.endpoint_url, stack.storage.access_key_id, stack.storage.secret_access_key, "us-east-1"
+    )
 
 
 def test_local_lifecycle_is_the_cloud_lifecycle_minus_what_minio_cannot_take(minio_stack: LocalStack) -> None:
@@ -38,8 +39,9 @@ def test_local_lifecycle_is_the_cloud_lifecycle_minus_what_minio_cannot_take(min
     rules = environment_config("dev").bucket_rules()
     cloud = {rule["ID"]: rule for rule in s3_lifecycle(rules)}
     s3 = stack_s3(minio_stack)
-    local = {rule["ID"]: rule for rule in
-             s3.get_bucket_lifecycle_configuration(Bucket=minio_stack.dev.dev_bucket)["Rules"]}
+    local = {
+        rule["ID"]: rule for rule in s3.get_bucket_lifecycle_configuration(Bucket=minio_stack.dev.dev_bucket)["Rules"]
+    }
     # Then every cloud rule with an action MinIO supports is there, unchanged but for the
     # unsupported actions, and only the abort-only rule is missing
     for rule_id, rule in cloud.items():
@@ -114,7 +116,13 @@ def test_cors_preflight_follows_the_rules_origins(minio_stack: LocalStack, origi
     assert minio_stack.storage is not None
     url = f"{minio_stack.storage.endpoint_url}/{minio_stack.dev.dev_bucket}/staging/x"
     # When it sends the CORS preflight
-    response = httpx.options(url, headers={"Origin": origin, "Access-Control-Request-Method": "PUT",
-                                           "Access-Control-Request-Headers": "content-type,content-md5"})
+    response = httpx.options(
+        url,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "content-type,content-md5",
+        },
+    )
     # Then only the dev origins of the shared rules are allowed
     assert (response.headers.get("access-control-allow-origin") == origin) is allowed

@@ -61,8 +61,9 @@ class DevProcess:
     """``upvault dev`` in the background, its output collected line by line."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen([*UPVAULT, "dev"], env=env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True, bufsize=1)
+        self.process = subprocess.Popen(
+            [*UPVAULT, "dev"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
         assert self.process.stdout is not None
@@ -103,8 +104,12 @@ class DevProcess:
 def dev_env(tmp_path: Path) -> dict[str, str]:
     """Environment of a ``make dev`` on free ports in a temp state dir."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("UPVAULT_", "MINIO_"))}
-    env.update(UPVAULT_STATE_DIR=str(tmp_path / "state"), UPVAULT_API_PORT=str(free_port()),
-               UPVAULT_MINIO_PORT=str(free_port()), PYTHONUNBUFFERED="1")
+    env.update(
+        UPVAULT_STATE_DIR=str(tmp_path / "state"),
+        UPVAULT_API_PORT=str(free_port()),
+        UPVAULT_MINIO_PORT=str(free_port()),
+        PYTHONUNBUFFERED="1",
+    )
     if "UPVAULT_TOOLS_DIR" in os.environ:
         env["UPVAULT_TOOLS_DIR"] = os.environ["UPVAULT_TOOLS_DIR"]
     return env
@@ -114,8 +119,9 @@ def dev_env(tmp_path: Path) -> dict[str, str]:
 def dev(dev_env: dict[str, str]) -> Iterator[DevProcess]:
     """``upvault dev`` on MinIO (never a fallback), URLs signed for ``localhost``."""
     tool_path("minio")
-    dev_env.update(UPVAULT_BACKEND="minio",
-                   UPVAULT_PUBLIC_ENDPOINT_URL=f"http://localhost:{dev_env['UPVAULT_MINIO_PORT']}")
+    dev_env.update(
+        UPVAULT_BACKEND="minio", UPVAULT_PUBLIC_ENDPOINT_URL=f"http://localhost:{dev_env['UPVAULT_MINIO_PORT']}"
+    )
     process = DevProcess(dev_env)
     yield process
     if process.process.poll() is None:
@@ -135,8 +141,9 @@ def test_make_dev_serves_a_full_upload_and_ctrl_c_leaves_no_process(dev: DevProc
     # When a browser app uploads a file with that token
     http = httpx.Client(base_url=f"{api}/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30)
     data = SAMPLES["image/png"]
-    created = http.post("/uploads", json={"filename": "cat.png", "content_type": "image/png", "size": len(data),
-                                          "category": "images"})
+    created = http.post(
+        "/uploads", json={"filename": "cat.png", "content_type": "image/png", "size": len(data), "category": "images"}
+    )
     assert created.status_code == 201, created.text
     upload = created.json()["upload"]
     # Then the URL is signed for the public endpoint (the host the browser reaches)
@@ -167,9 +174,13 @@ def test_files_persist_across_make_dev_runs(dev_env: dict[str, str]) -> None:
         api = f"http://127.0.0.1:{dev_env['UPVAULT_API_PORT']}/v1"
         http = httpx.Client(base_url=api, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         data = SAMPLES["text/plain"]
-        created = http.post("/uploads", json={"filename": "notes.txt", "content_type": "text/plain",
-                                              "size": len(data), "category": "documents"}).json()
-        assert httpx.put(created["upload"]["url"], content=data, headers=created["upload"]["headers"]).status_code == 200
+        created = http.post(
+            "/uploads",
+            json={"filename": "notes.txt", "content_type": "text/plain", "size": len(data), "category": "documents"},
+        ).json()
+        assert (
+            httpx.put(created["upload"]["url"], content=data, headers=created["upload"]["headers"]).status_code == 200
+        )
         assert first.interrupt() == 0
     finally:
         if first.process.poll() is None:
@@ -201,8 +212,14 @@ def test_missing_minio_falls_back_to_moto_loudly_only_when_auto(dev_env: dict[st
     # Given a machine where MinIO was never built
     dev_env["UPVAULT_TOOLS_DIR"] = str(tmp_path / "no-tools")
     # When `upvault dev` runs with UPVAULT_BACKEND=minio
-    strict = subprocess.run([*UPVAULT, "dev"], env={**dev_env, "UPVAULT_BACKEND": "minio"}, capture_output=True,
-                            text=True, timeout=60, check=False)
+    strict = subprocess.run(
+        [*UPVAULT, "dev"],
+        env={**dev_env, "UPVAULT_BACKEND": "minio"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     # Then it refuses, naming the fix
     assert strict.returncode != 0
     assert "make tools" in strict.stderr

@@ -54,8 +54,9 @@ def minio_payload(bucket: str, key: str, size: int) -> bytes:
 def post_to_bridge(stack: LocalStack, body: bytes, token: str | None = None) -> httpx.Response:
     """POST a webhook body to the stack's bridge, as MinIO does."""
     assert stack.bridge is not None
-    return httpx.post(stack.bridge.url, content=body, timeout=30,
-                      headers={"Authorization": f"Bearer {token or stack.bridge.token}"})
+    return httpx.post(
+        stack.bridge.url, content=body, timeout=30, headers={"Authorization": f"Bearer {token or stack.bridge.token}"}
+    )
 
 
 def cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -153,8 +154,9 @@ def test_payload_that_is_not_an_event_is_kept_not_lost(tmp_path: Path) -> None:
     # Given a bridge whose processor would accept anything
     calls: list[Any] = []
     store = DeadLetterStore(tmp_path / "dlq")
-    with EventBridge(lambda event, ctx: calls.append(event) or {"batchItemFailures": []}, token="t",
-                     dead_letters=store) as bridge:
+    with EventBridge(
+        lambda event, ctx: calls.append(event) or {"batchItemFailures": []}, token="t", dead_letters=store
+    ) as bridge:
         # When something posts a body that is no MinIO event
         response = httpx.post(bridge.url, content=b"not json", headers={"Authorization": "Bearer t"})
     # Then it is acknowledged but kept in the dead-letter store, and the processor never saw it
@@ -167,11 +169,13 @@ def test_bridge_hands_the_processor_exactly_what_aws_sends(tmp_path: Path) -> No
     # Given a bridge recording what the processor handler receives
     seen: list[dict[str, Any]] = []
     store = DeadLetterStore(tmp_path / "dlq")
-    with EventBridge(lambda event, ctx: seen.append(event) or {"batchItemFailures": []}, token="t",
-                     dead_letters=store) as bridge:
+    with EventBridge(
+        lambda event, ctx: seen.append(event) or {"batchItemFailures": []}, token="t", dead_letters=store
+    ) as bridge:
         # When MinIO's captured payload arrives
-        response = httpx.post(bridge.url, content=(EVENTS / "minio-webhook-put.json").read_bytes(),
-                              headers={"Authorization": "Bearer t"})
+        response = httpx.post(
+            bridge.url, content=(EVENTS / "minio-webhook-put.json").read_bytes(), headers={"Authorization": "Bearer t"}
+        )
     assert response.status_code == 200
     # Then it gets one SQS record whose body is an S3 notification in AWS's shape
     (event,) = seen
@@ -184,7 +188,8 @@ def test_bridge_hands_the_processor_exactly_what_aws_sends(tmp_path: Path) -> No
     assert s3_record["eventName"] == "ObjectCreated:Put"
     assert s3_record["awsRegion"] == "us-east-1"
     assert s3_record["s3"]["object"]["key"] == (
-        "staging/user-1/documents/01M889VFNKRG0TFTBWVX4HJ68D/my+report%2Bv2+%C3%A9%F0%9F%98%80.pdf")
+        "staging/user-1/documents/01M889VFNKRG0TFTBWVX4HJ68D/my+report%2Bv2+%C3%A9%F0%9F%98%80.pdf"
+    )
     assert set(json.loads(load_event("sqs-s3-put.json")["Records"][0]["body"])["Records"][0]) <= set(s3_record)
 
 
@@ -192,11 +197,17 @@ def test_bridge_answers_5xx_when_it_cannot_keep_a_failed_event(tmp_path: Path) -
     # Given a processor that always fails and a dead-letter store that cannot be written
     (tmp_path / "not-a-dir").write_text("")
     store = DeadLetterStore(tmp_path / "not-a-dir" / "dlq")
-    with EventBridge(lambda event, ctx: {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]},
-                     token="t", dead_letters=store, attempts=2, backoff=0.01) as bridge:
+    with EventBridge(
+        lambda event, ctx: {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]},
+        token="t",
+        dead_letters=store,
+        attempts=2,
+        backoff=0.01,
+    ) as bridge:
         # When MinIO posts an event
-        response = httpx.post(bridge.url, content=(EVENTS / "minio-webhook-put.json").read_bytes(),
-                              headers={"Authorization": "Bearer t"})
+        response = httpx.post(
+            bridge.url, content=(EVENTS / "minio-webhook-put.json").read_bytes(), headers={"Authorization": "Bearer t"}
+        )
     # Then MinIO is told to keep it and retry (its queue dir holds it), rather than a 2xx that loses it
     assert response.status_code == 503
 

@@ -32,8 +32,12 @@ def client(live: LocalStack) -> Iterator[Client]:
 def test_single_put_flow_to_download_delete_and_restore(client: Client) -> None:
     # Given a real PDF declared with its checksums
     data = SAMPLES["application/pdf"]
-    response = client.declare(data, "application/pdf", filename="Kontoauszug Oktober.pdf",
-                              checksums={"md5": md5_b64(data), "sha256": sha256_b64(data)})
+    response = client.declare(
+        data,
+        "application/pdf",
+        filename="Kontoauszug Oktober.pdf",
+        checksums={"md5": md5_b64(data), "sha256": sha256_b64(data)},
+    )
     assert response.status_code == 201, response.text
     created = response.json()
     file_id = created["file_id"]
@@ -79,13 +83,13 @@ def test_multipart_upload_resumes_after_a_dropped_part(client: Client) -> None:
     parts = client.http.get(f"/uploads/{file_id}/parts").json()
     urls = {part["part_number"]: part for part in parts["missing"]}
     size = plan["part_size"]
-    chunks = {n: data[(n - 1) * size:n * size] for n in (1, 2, 3)}
+    chunks = {n: data[(n - 1) * size : n * size] for n in (1, 2, 3)}
     # When part 1 arrives and the connection drops in the middle of part 2
     first = put_presigned(urls[1], chunks[1])
     assert first.status_code == 200
 
     def dropped() -> Iterator[bytes]:
-        yield chunks[2][: MIB]
+        yield chunks[2][:MIB]
         raise ConnectionResetError("network gone")
 
     with pytest.raises((httpx.HTTPError, ConnectionResetError)):
@@ -102,8 +106,9 @@ def test_multipart_upload_resumes_after_a_dropped_part(client: Client) -> None:
         assert put.status_code == 200, put.text
         etags[part["part_number"]] = put.headers["etag"]
     # When the client completes with the ETags storage answered
-    done = client.http.post(f"/uploads/{file_id}/complete",
-                            json={"parts": [{"part_number": n, "etag": etags[n]} for n in (1, 2, 3)]})
+    done = client.http.post(
+        f"/uploads/{file_id}/complete", json={"parts": [{"part_number": n, "etag": etags[n]} for n in (1, 2, 3)]}
+    )
     assert done.status_code == 200, done.text
     # Then the assembled object is validated, ready, and downloads byte for byte
     assert client.wait_final(file_id)["status"] == "ready"

@@ -49,12 +49,19 @@ def test_fuzz(api_schema: Any, minio_stack: LocalStack, method: str, path: str) 
     # (an operation whose every input is valid yields no invalid ones), with a valid token
     operation = api_schema[path][method]
     headers = {"Authorization": f"Bearer {minio_stack.token('fuzzer')}"}
-    cases = st.one_of(operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
-                      operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+    cases = st.one_of(
+        operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+        operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
+    )
 
     @given(case=cases)
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 20, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=EXAMPLES <= 20,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     def fuzz(case: Any) -> None:
         # When each reaches the running stack
         # Then the answer is never a server error and always matches the documented responses

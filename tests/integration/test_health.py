@@ -41,11 +41,13 @@ def test_health_503_while_minio_is_down_and_upload_resumes_after(tmp_path: Path)
         etags = {1: progress["parts"][0]["etag"]}
         for part in progress["missing"]:
             n = part["part_number"]
-            put = put_presigned(part, data[(n - 1) * size:n * size])
+            put = put_presigned(part, data[(n - 1) * size : n * size])
             assert put.status_code == 200, put.text
             etags[n] = put.headers["etag"]
-        done = client.http.post(f"/uploads/{file_id}/complete",
-                                json={"parts": [{"part_number": n, "etag": e} for n, e in sorted(etags.items())]})
+        done = client.http.post(
+            f"/uploads/{file_id}/complete",
+            json={"parts": [{"part_number": n, "etag": e} for n, e in sorted(etags.items())]},
+        )
         assert done.status_code == 200, done.text
         assert client.wait_final(file_id)["status"] == "ready"
         got = httpx.get(client.http.get(f"/files/{file_id}/download").json()["url"], timeout=60)

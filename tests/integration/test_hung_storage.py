@@ -50,9 +50,16 @@ def test_health_answers_while_another_request_hangs_on_storage(hung_storage: str
     # Given the local API server (uvicorn, as `make dev` runs it) whose storage hangs
     issuer = DevIssuer(tmp_path)
     issuer.ensure_keys()
-    settings = Settings(bucket="upvault-test", endpoint_url=hung_storage, access_key_id="k", secret_access_key="s",
-                        storage_read_timeout=5, auth_issuer=ISSUER, auth_audience=AUDIENCE,
-                        auth_jwks_url=issuer.jwks_url)
+    settings = Settings(
+        bucket="upvault-test",
+        endpoint_url=hung_storage,
+        access_key_id="k",
+        secret_access_key="s",
+        storage_read_timeout=5,
+        auth_issuer=ISSUER,
+        auth_audience=AUDIENCE,
+        auth_jwks_url=issuer.jwks_url,
+    )
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(build_api(settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -62,8 +69,12 @@ def test_health_answers_while_another_request_hangs_on_storage(hung_storage: str
     token = issuer.mint("alice")
     try:
         # When a listing is stuck waiting for storage (3 attempts x 5 s)
-        stuck = threading.Thread(target=lambda: httpx.get(f"http://127.0.0.1:{port}/v1/files", timeout=60,
-                                                          headers={"Authorization": f"Bearer {token}"}), daemon=True)
+        stuck = threading.Thread(
+            target=lambda: httpx.get(
+                f"http://127.0.0.1:{port}/v1/files", timeout=60, headers={"Authorization": f"Bearer {token}"}
+            ),
+            daemon=True,
+        )
         stuck.start()
         time.sleep(0.5)
         # Then a health check still answers 503 within its own short timeout

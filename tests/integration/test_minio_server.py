@@ -167,8 +167,13 @@ def test_tool_pins_match_the_install_scripts(name: str) -> None:
     assert re.search(rf"^go_tool {tool.name} ", script, re.MULTILINE)
     # And go_tool's folder for the script's version is the one tools.py looks in
     pins = "\n".join(line for line in script.splitlines() if line.startswith(("commit=", "version=")))
-    folder = subprocess.run(["bash", "-c", f'{pins}\nsource "{SCRIPTS}/common.sh"\necho "$(pin_folder "$version")"'],
-                            capture_output=True, text=True, check=True, env={**os.environ, "UPVAULT_TOOLS_DIR": "/tmp"})
+    folder = subprocess.run(
+        ["bash", "-c", f'{pins}\nsource "{SCRIPTS}/common.sh"\necho "$(pin_folder "$version")"'],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "UPVAULT_TOOLS_DIR": "/tmp"},
+    )
     assert f"{tool.name}-{folder.stdout.strip()}" == tool.folder
     assert tool_path(name).name == tool.binary
 

@@ -30,11 +30,22 @@ def walkthrough() -> str:
 def test_readme_walkthrough_works_as_written(tmp_path: Path, backend: str) -> None:
     # Given `upvault dev` running on free ports with its own state dir
     port = free_port()
-    env = {**os.environ, "UPVAULT_API_PORT": str(port), "UPVAULT_STATE_DIR": str(tmp_path / "state"),
-           "UPVAULT_MINIO_PORT": str(free_port()), "UPVAULT_BACKEND": backend}
+    env = {
+        **os.environ,
+        "UPVAULT_API_PORT": str(port),
+        "UPVAULT_STATE_DIR": str(tmp_path / "state"),
+        "UPVAULT_MINIO_PORT": str(free_port()),
+        "UPVAULT_BACKEND": backend,
+    }
     log = (tmp_path / "dev.log").open("w")
-    stack = subprocess.Popen([str(ROOT / ".venv" / "bin" / "upvault"), "dev"], env=env, cwd=ROOT, stdout=log,
-                             stderr=subprocess.STDOUT, start_new_session=True)
+    stack = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "upvault"), "dev"],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     work = tmp_path / "work"
     work.mkdir()
     (work / ".venv").symlink_to(ROOT / ".venv")
@@ -45,8 +56,14 @@ def test_readme_walkthrough_works_as_written(tmp_path: Path, backend: str) -> No
             assert time.monotonic() < deadline, "local stack did not start"
             time.sleep(0.2)
         # When the README block runs, as a user would paste it
-        result = subprocess.run(["bash", "-euo", "pipefail", "-c", walkthrough()], cwd=work, timeout=120,
-                                env={**env, "API": f"http://127.0.0.1:{port}"}, capture_output=True, text=True)
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", walkthrough()],
+            cwd=work,
+            timeout=120,
+            env={**env, "API": f"http://127.0.0.1:{port}"},
+            capture_output=True,
+            text=True,
+        )
         # Then every step succeeds: bytes round-trip, delete is 204, restore brings the file back
         assert result.returncode == 0, result.stdout + result.stderr + (tmp_path / "dev.log").read_text()[-3000:]
         assert "bytes equal" in result.stdout

@@ -47,10 +47,22 @@ class Emulated:
         self.log = log
         self._log = log.open("wb")
         self.process = subprocess.Popen(
-            [str(rie_binary()), "--runtime-interface-emulator-address", f"127.0.0.1:{self.port}",
-             "--runtime-api-address", f"127.0.0.1:{free_port()}",
-             sys.executable, "-m", "awslambdaric", handler],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(rie_binary()),
+                "--runtime-interface-emulator-address",
+                f"127.0.0.1:{self.port}",
+                "--runtime-api-address",
+                f"127.0.0.1:{free_port()}",
+                sys.executable,
+                "-m",
+                "awslambdaric",
+                handler,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 30
         while not is_listening(self.port):
@@ -82,10 +94,16 @@ def lambda_env(minio: MinioServer, minio_s3: Any, bucket: str) -> dict[str, str]
     minio_s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     env = {k: v for k, v in os.environ.items() if not k.startswith(("UPVAULT_", "AWS_"))}
     env.update(
-        UPVAULT_BUCKET=bucket, UPVAULT_REGION="us-east-1", UPVAULT_ENDPOINT_URL=minio.endpoint_url,
-        UPVAULT_ACCESS_KEY_ID=minio.root_user, UPVAULT_SECRET_ACCESS_KEY=minio.root_password,
-        AWS_DEFAULT_REGION="us-east-1", POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_SERVICE_NAME="upvault",
-        POWERTOOLS_METRICS_NAMESPACE="Upvault", PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")]),
+        UPVAULT_BUCKET=bucket,
+        UPVAULT_REGION="us-east-1",
+        UPVAULT_ENDPOINT_URL=minio.endpoint_url,
+        UPVAULT_ACCESS_KEY_ID=minio.root_user,
+        UPVAULT_SECRET_ACCESS_KEY=minio.root_password,
+        AWS_DEFAULT_REGION="us-east-1",
+        POWERTOOLS_TRACE_DISABLED="true",
+        POWERTOOLS_SERVICE_NAME="upvault",
+        POWERTOOLS_METRICS_NAMESPACE="Upvault",
+        PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")]),
     )
     return env
 
@@ -114,13 +132,26 @@ def test_handler_strings_are_the_stacks(api: Emulated) -> None:
 
 
 def test_api_and_processor_under_rie_presign_upload_and_promote(
-    api: Emulated, processor: Emulated, minio: MinioServer, minio_s3: Any, bucket: str,
+    api: Emulated,
+    processor: Emulated,
+    minio: MinioServer,
+    minio_s3: Any,
+    bucket: str,
 ) -> None:
     # Given an API Gateway v2 event (from sam's fixture) declaring a PDF, with JWT claims
     data = SAMPLES["application/pdf"]
-    event = apigw_event("POST", "/v1/uploads", claims={"sub": "rie-user", "iss": "https://issuer.example"},
-                        body={"filename": "report.pdf", "content_type": "application/pdf", "size": len(data),
-                              "category": "documents", "checksums": {"md5": md5_b64(data)}})
+    event = apigw_event(
+        "POST",
+        "/v1/uploads",
+        claims={"sub": "rie-user", "iss": "https://issuer.example"},
+        body={
+            "filename": "report.pdf",
+            "content_type": "application/pdf",
+            "size": len(data),
+            "category": "documents",
+            "checksums": {"md5": md5_b64(data)},
+        },
+    )
     # When the API function handles it under the emulator
     result = api.invoke(event)
     # Then it answers 201 with a URL presigned against MinIO

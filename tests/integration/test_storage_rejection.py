@@ -56,8 +56,14 @@ CASES: dict[str, Any] = {
     "another content type": lambda up: put_presigned(up, DATA, **{"Content-Type": "text/plain"}),
     "another Content-MD5": lambda up: put_presigned(up, DATA, **{"Content-MD5": md5_b64(b"other")}),
     "tampered signature": lambda up: put_presigned(
-        {**up, "url": with_query(up["url"], "X-Amz-Signature",
-                                 other_signature(up["url"].rsplit("X-Amz-Signature=", 1)[1].split("&")[0]))}, DATA),
+        {
+            **up,
+            "url": with_query(
+                up["url"], "X-Amz-Signature", other_signature(up["url"].rsplit("X-Amz-Signature=", 1)[1].split("&")[0])
+            ),
+        },
+        DATA,
+    ),
 }
 
 

@@ -67,8 +67,17 @@ class Api:
     def __init__(self, handler: Any) -> None:
         self.handler = handler
 
-    def call(self, method: str, path: str, *, user: str | None = "alice", body: Any = None, query: str = "",
-             claims: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Response:
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        user: str | None = "alice",
+        body: Any = None,
+        query: str = "",
+        claims: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
         if claims is None and user is not None:
             claims = {"sub": user, "iss": "https://issuer.example", "aud": "upvault"}
         event = apigw_event(method, path, claims=claims, body=body, query=query, headers=headers)
@@ -77,11 +86,23 @@ class Api:
         parsed = json.loads(raw) if raw else None
         return Response(result["statusCode"], {k.lower(): v for k, v in result.get("headers", {}).items()}, parsed)
 
-    def upload(self, data: bytes, *, content_type: str, category: str = "documents", filename: str = "file.pdf",
-               user: str = "alice", **extra: Any) -> Response:
+    def upload(
+        self,
+        data: bytes,
+        *,
+        content_type: str,
+        category: str = "documents",
+        filename: str = "file.pdf",
+        user: str = "alice",
+        **extra: Any,
+    ) -> Response:
         """Declare an upload (POST /v1/uploads)."""
-        return self.call("POST", "/v1/uploads", user=user, body={
-            "filename": filename, "content_type": content_type, "size": len(data), "category": category, **extra})
+        return self.call(
+            "POST",
+            "/v1/uploads",
+            user=user,
+            body={"filename": filename, "content_type": content_type, "size": len(data), "category": category, **extra},
+        )
 
 
 @pytest.fixture
@@ -105,6 +126,7 @@ def process(processor: Processor) -> Any:
         event = sqs_event(*(s3_notification(key) for key in keys))
         result: dict[str, Any] = handler(event, LocalLambdaContext(function_name="upvault-processor"))
         return result
+
     return deliver
 
 
@@ -130,12 +152,19 @@ def all_keys(s3: Any) -> list[str]:
 @pytest.fixture
 def ready_file(api: Api, s3: Any, process: Any) -> Any:
     """Upload and process a file, returning its id (the full happy path)."""
-    def make(data: bytes, content_type: str = "application/pdf", filename: str = "statement.pdf",
-             category: str = "documents", user: str = "alice") -> str:
+
+    def make(
+        data: bytes,
+        content_type: str = "application/pdf",
+        filename: str = "statement.pdf",
+        category: str = "documents",
+        user: str = "alice",
+    ) -> str:
         response = api.upload(data, content_type=content_type, filename=filename, category=category, user=user)
         assert response.status == 201, response.body
         assert put_presigned(response.body["upload"], data).status_code == 200
         key = next(k for k in all_keys(s3) if response.body["file_id"] in k)
         process(key)
         return str(response.body["file_id"])
+
     return make

@@ -82,6 +82,7 @@ def test_download_of_a_pending_file_is_409(api: Api) -> None:
     # Given a declared and uploaded, not yet processed, file
     response = api.upload(PDF, content_type="application/pdf")
     from tests.unit.conftest import put_presigned
+
     put_presigned(response.body["upload"], PDF)
     # When downloading it
     download = api.call("GET", f"/v1/files/{response.body['file_id']}/download")

@@ -37,8 +37,7 @@ HOSTILE_UPLOADS = [
     ("size as float", declare(size=1.5), 422, "size"),
     ("huge size", declare(size=10**15), 413, None),
     ("over the category limit", declare(size=51 * MIB), 413, None),
-    ("over 5 GiB", declare(size=5 * GIB + 1, category="audio", content_type="audio/mpeg", filename="a.mp3"),
-     413, None),
+    ("over 5 GiB", declare(size=5 * GIB + 1, category="audio", content_type="audio/mpeg", filename="a.mp3"), 413, None),
     ("type not allowed for category", declare(content_type="application/x-msdownload"), 415, None),
     ("audio type in documents", declare(content_type="audio/mpeg", filename="a.mp3"), 415, None),
     ("extension contradicts type", declare(filename="photo.png"), 422, "filename"),
@@ -58,8 +57,9 @@ HOSTILE_UPLOADS = [
 
 
 @pytest.mark.parametrize(("case", "body", "status", "field"), HOSTILE_UPLOADS, ids=[c[0] for c in HOSTILE_UPLOADS])
-def test_hostile_upload_declarations(api: Api, s3: Any, case: str, body: dict[str, Any], status: int,
-                                     field: str | None) -> None:
+def test_hostile_upload_declarations(
+    api: Api, s3: Any, case: str, body: dict[str, Any], status: int, field: str | None
+) -> None:
     # Given an existing file
     before = all_keys(s3)
     # When a client declares a hostile upload
@@ -116,10 +116,16 @@ def test_missing_or_unusable_identity_is_401(api: Api, claims: dict[str, Any] | 
     assert response.body["type"] == "urn:upvault:problem:unauthorized"
 
 
-@pytest.mark.parametrize("path", [
-    "/v1/files/not-an-id", "/v1/files/..%2F..%2Fetc", "/v1/files/01M88A9NNXFE5G0HW0G2XWHCYX",
-    "/v1/files/" + "A" * 300, "/v1/nowhere",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/files/not-an-id",
+        "/v1/files/..%2F..%2Fetc",
+        "/v1/files/01M88A9NNXFE5G0HW0G2XWHCYX",
+        "/v1/files/" + "A" * 300,
+        "/v1/nowhere",
+    ],
+)
 def test_unknown_ids_and_paths_are_404_problems(api: Api, path: str) -> None:
     # Given / When unknown ids (malformed, wrong category code, long) or paths
     response = api.call("GET", path)
@@ -134,8 +140,10 @@ def test_wrong_method_is_405_problem(api: Api) -> None:
     assert response.headers["content-type"] == "application/problem+json"
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=1001", "limit=abc", "status=lost", "category=secrets",
-                                   "cursor=%%%", "cursor=ZG9jdW1lbnRz"])
+@pytest.mark.parametrize(
+    "query",
+    ["limit=0", "limit=1001", "limit=abc", "status=lost", "category=secrets", "cursor=%%%", "cursor=ZG9jdW1lbnRz"],
+)
 def test_bad_list_queries_are_422(api: Api, query: str) -> None:
     response = api.call("GET", "/v1/files", query=query)
     assert response.status == 422, response.body

@@ -70,22 +70,31 @@ def test_large_upload_gets_a_multipart_plan(api: Api, s3: Any) -> None:
     # Given a file over the (test) 5 MiB threshold
     size = 11 * MIB
     # When declared
-    response = api.call("POST", "/v1/uploads", body={
-        "filename": "call.mp3", "content_type": "audio/mpeg", "size": size, "category": "audio"})
+    response = api.call(
+        "POST",
+        "/v1/uploads",
+        body={"filename": "call.mp3", "content_type": "audio/mpeg", "size": size, "category": "audio"},
+    )
     # Then the answer is a plan: 5 MiB parts, 3 of them, and where to get part URLs
     assert response.status == 201
     plan = response.body["multipart"]
     assert response.body["upload"] is None
-    assert plan == {"part_size": 5 * MIB, "part_count": 3,
-                    "parts_url": f"/v1/uploads/{response.body['upload_id']}/parts"}
+    assert plan == {
+        "part_size": 5 * MIB,
+        "part_count": 3,
+        "parts_url": f"/v1/uploads/{response.body['upload_id']}/parts",
+    }
     # and only a placeholder exists yet (the upload is pending, not visible)
     listing = api.call("GET", "/v1/files", query="status=ready")
     assert listing.body["items"] == []
 
 
 def _multipart(api: Api, data: bytes) -> tuple[str, dict[str, Any]]:
-    response = api.call("POST", "/v1/uploads", body={
-        "filename": "call.mp3", "content_type": "audio/mpeg", "size": len(data), "category": "audio"})
+    response = api.call(
+        "POST",
+        "/v1/uploads",
+        body={"filename": "call.mp3", "content_type": "audio/mpeg", "size": len(data), "category": "audio"},
+    )
     assert response.status == 201, response.body
     upload_id = response.body["upload_id"]
     parts = api.call("GET", f"/v1/uploads/{upload_id}/parts")
@@ -112,11 +121,14 @@ def test_multipart_upload_resumes_and_completes(api: Api, s3: Any, process: Any)
     assert resumed.body["missing"][1]["size"] == MIB
     for part in resumed.body["missing"]:
         start = (part["part_number"] - 1) * 5 * MIB
-        put = requests.put(part["url"], data=data[start:start + part["size"]], timeout=10)
+        put = requests.put(part["url"], data=data[start : start + part["size"]], timeout=10)
         etags[part["part_number"]] = put.headers["ETag"]
     # When it completes with the ETags
-    done = api.call("POST", f"/v1/uploads/{upload_id}/complete",
-                    body={"parts": [{"part_number": n, "etag": etags[n]} for n in sorted(etags)]})
+    done = api.call(
+        "POST",
+        f"/v1/uploads/{upload_id}/complete",
+        body={"parts": [{"part_number": n, "etag": etags[n]} for n in sorted(etags)]},
+    )
     # Then the file is pending, and after processing it is ready with all bytes
     assert done.status == 200, done.body
     assert done.body["status"] == "pending"
@@ -128,8 +140,11 @@ def test_multipart_upload_resumes_and_completes(api: Api, s3: Any, process: Any)
     final = next(k for k in all_keys(s3) if k.startswith("files/"))
     assert s3.get_object(Bucket="upvault-test", Key=final)["Body"].read() == data
     # and completing twice is a conflict, not a second object
-    again = api.call("POST", f"/v1/uploads/{upload_id}/complete",
-                     body={"parts": [{"part_number": n, "etag": etags[n]} for n in sorted(etags)]})
+    again = api.call(
+        "POST",
+        f"/v1/uploads/{upload_id}/complete",
+        body={"parts": [{"part_number": n, "etag": etags[n]} for n in sorted(etags)]},
+    )
     assert again.status == 409
     assert again.body["type"] == "urn:upvault:problem:conflict"
 
@@ -138,8 +153,9 @@ def test_sign_parts_binds_the_part_md5(api: Api) -> None:
     # Given a multipart upload
     upload_id, _ = _multipart(api, _audio(11 * MIB))
     # When the client asks for part 2's URL with its MD5
-    signed = api.call("POST", f"/v1/uploads/{upload_id}/parts",
-                      body={"parts": [{"part_number": 2, "md5": md5_b64(b"x" * 5 * MIB)}]})
+    signed = api.call(
+        "POST", f"/v1/uploads/{upload_id}/parts", body={"parts": [{"part_number": 2, "md5": md5_b64(b"x" * 5 * MIB)}]}
+    )
     # Then exactly that part is signed, with Content-MD5 and its length in the signature
     assert signed.status == 200
     [part] = signed.body["missing"]
@@ -148,16 +164,25 @@ def test_sign_parts_binds_the_part_md5(api: Api) -> None:
     assert part["headers"]["Content-MD5"] == md5_b64(b"x" * 5 * MIB)
 
 
-@pytest.mark.parametrize(("parts", "detail"), [
-    ([{"part_number": 1, "etag": "x"}], "expected parts 1..3"),
-    ([{"part_number": 0, "etag": "x"}, {"part_number": 2, "etag": "x"}, {"part_number": 3, "etag": "x"}], "1..3"),
-    ([{"part_number": 1, "etag": "x"}, {"part_number": 2, "etag": "x"}, {"part_number": 10001, "etag": "x"}],
-     "1..3"),
-    ([{"part_number": 1, "etag": "x"}, {"part_number": 2, "etag": "x"}, {"part_number": 3, "etag": "x"}],
-     "not been uploaded"),
-    ([{"part_number": 2, "etag": "x"}, {"part_number": 1, "etag": "x"}, {"part_number": 3, "etag": "x"}],
-     "ascending"),
-])
+@pytest.mark.parametrize(
+    ("parts", "detail"),
+    [
+        ([{"part_number": 1, "etag": "x"}], "expected parts 1..3"),
+        ([{"part_number": 0, "etag": "x"}, {"part_number": 2, "etag": "x"}, {"part_number": 3, "etag": "x"}], "1..3"),
+        (
+            [{"part_number": 1, "etag": "x"}, {"part_number": 2, "etag": "x"}, {"part_number": 10001, "etag": "x"}],
+            "1..3",
+        ),
+        (
+            [{"part_number": 1, "etag": "x"}, {"part_number": 2, "etag": "x"}, {"part_number": 3, "etag": "x"}],
+            "not been uploaded",
+        ),
+        (
+            [{"part_number": 2, "etag": "x"}, {"part_number": 1, "etag": "x"}, {"part_number": 3, "etag": "x"}],
+            "ascending",
+        ),
+    ],
+)
 def test_complete_rejects_bad_part_lists(api: Api, parts: list[dict[str, Any]], detail: str) -> None:
     # Given a multipart upload with nothing uploaded yet
     upload_id, _ = _multipart(api, _audio(11 * MIB))
@@ -177,12 +202,16 @@ def test_complete_rejects_wrong_etags(api: Api) -> None:
     etags = {}
     for part in progress["missing"]:
         start = (part["part_number"] - 1) * 5 * MIB
-        etags[part["part_number"]] = requests.put(part["url"], data=data[start:start + part["size"]],
-                                                  timeout=10).headers["ETag"]
+        etags[part["part_number"]] = requests.put(
+            part["url"], data=data[start : start + part["size"]], timeout=10
+        ).headers["ETag"]
     # When the client sends a wrong ETag for part 2
     etags[2] = '"00000000000000000000000000000000"'
-    response = api.call("POST", f"/v1/uploads/{upload_id}/complete",
-                        body={"parts": [{"part_number": n, "etag": etags[n]} for n in sorted(etags)]})
+    response = api.call(
+        "POST",
+        f"/v1/uploads/{upload_id}/complete",
+        body={"parts": [{"part_number": n, "etag": etags[n]} for n in sorted(etags)]},
+    )
     # Then 400 names the part
     assert response.status == 400
     assert "ETag of part 2" in response.body["detail"]
@@ -217,8 +246,9 @@ def test_another_user_cannot_see_or_touch_an_upload(api: Api) -> None:
     # When bob asks for its parts, completes or aborts it
     responses = [
         api.call("GET", f"/v1/uploads/{upload_id}/parts", user="bob"),
-        api.call("POST", f"/v1/uploads/{upload_id}/complete", user="bob",
-                 body={"parts": [{"part_number": 1, "etag": "x"}]}),
+        api.call(
+            "POST", f"/v1/uploads/{upload_id}/complete", user="bob", body={"parts": [{"part_number": 1, "etag": "x"}]}
+        ),
         api.call("DELETE", f"/v1/uploads/{upload_id}", user="bob"),
     ]
     # Then each is 404, exactly like an unknown id, and alice's upload is intact
@@ -242,6 +272,7 @@ def test_resume_keeps_the_part_size_the_upload_started_with(api: Api, settings: 
     # When the service is redeployed with another part size and the client resumes
     from functions.api.app import create_app
     from functions.api.handler import make_handler
+
     redeployed = Api(make_handler(create_app(settings.model_copy(update={"part_size": 8 * MIB}), clients)))
     resumed = redeployed.call("GET", f"/v1/uploads/{upload_id}/parts")
     # Then the plan is unchanged, so parts already uploaded still fit

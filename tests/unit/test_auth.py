@@ -36,6 +36,7 @@ def verifier(issuer: DevIssuer) -> TokenVerifier:
 def _unsigned(claims: dict[str, Any]) -> str:
     def part(data: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
     return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
 
 
@@ -43,6 +44,7 @@ def _hs256_with_public_key(issuer: DevIssuer, now: int) -> str:
     # The classic algorithm-confusion attack: HMAC-sign with the issuer's *public* key.
     def part(data: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
     kid = json.loads(issuer.jwks_path.read_text())["keys"][0]["kid"]
     signing_input = f"{part({'alg': 'HS256', 'kid': kid})}.{part({'sub': 'alice', 'iss': ISSUER, 'aud': AUDIENCE, 'exp': now + 60})}"
     signature = hmac.new(issuer.jwks_path.read_bytes(), signing_input.encode(), hashlib.sha256).digest()
@@ -60,8 +62,20 @@ def test_cognito_access_token_audience_is_client_id(issuer: DevIssuer, verifier:
     assert verifier.verify(token)["sub"] == "alice"
 
 
-@pytest.mark.parametrize("case", ["expired", "not yet valid", "wrong audience", "wrong issuer", "no sub",
-                                  "alg none", "other key", "garbage", "HS256 with public key"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "expired",
+        "not yet valid",
+        "wrong audience",
+        "wrong issuer",
+        "no sub",
+        "alg none",
+        "other key",
+        "garbage",
+        "HS256 with public key",
+    ],
+)
 def test_bad_tokens_are_rejected(issuer: DevIssuer, verifier: TokenVerifier, tmp_path: Path, case: str) -> None:
     now = int(time.time())
     tokens = {
@@ -79,8 +93,9 @@ def test_bad_tokens_are_rejected(issuer: DevIssuer, verifier: TokenVerifier, tmp
         verifier.verify(tokens[case]())
 
 
-def test_local_authorizer_puts_claims_where_api_gateway_does(issuer: DevIssuer, verifier: TokenVerifier,
-                                                             settings: Settings, clients: S3Clients) -> None:
+def test_local_authorizer_puts_claims_where_api_gateway_does(
+    issuer: DevIssuer, verifier: TokenVerifier, settings: Settings, clients: S3Clients
+) -> None:
     # Given the app behind the local authorizer
     client = TestClient(LocalJwtAuthorizer(create_app(settings, clients), verifier))
     # When called without, with a bad, and with a good token

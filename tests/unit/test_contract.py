@@ -25,8 +25,9 @@ def test_committed_openapi_is_current() -> None:
 
 def test_health_is_503_quickly_when_storage_is_unreachable() -> None:
     # Given storage on a port nothing listens on
-    settings = Settings(bucket="upvault-test", endpoint_url="http://127.0.0.1:9", access_key_id="k",
-                        secret_access_key="s")
+    settings = Settings(
+        bucket="upvault-test", endpoint_url="http://127.0.0.1:9", access_key_id="k", secret_access_key="s"
+    )
     api = Api(make_handler(create_app(settings, make_clients(settings))))
     # When health is checked
     started = time.monotonic()
@@ -43,6 +44,7 @@ def test_health_is_503_quickly_when_storage_is_unreachable() -> None:
 def test_no_network_at_import_and_handler_strings_resolve() -> None:
     # Given the handler strings the CDK stack uses, When imported (no storage exists), Then they resolve
     from importlib import import_module
+
     for dotted in ("functions.api.handler.handler", "functions.processor.handler.handler"):
         module, _, name = dotted.rpartition(".")
         assert callable(getattr(import_module(module), name))

@@ -14,6 +14,7 @@ from upvault.validation import verify_content
 
 # -- settings -------------------------------------------------------------------------------------
 
+
 def test_settings_defaults() -> None:
     settings = Settings(bucket="upvault-test")
     assert (settings.put_url_expiry, settings.get_url_expiry) == (900, 300)
@@ -37,15 +38,18 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.signing_endpoint_url == "http://localhost:9000"
 
 
-@pytest.mark.parametrize(("variable", "value"), [
-    ("UPVAULT_PUT_URL_EXPIRY", str(7 * 24 * 3600 + 1)),
-    ("UPVAULT_GET_URL_EXPIRY", "0"),
-    ("UPVAULT_BUCKET", "Not_A_Bucket"),
-    ("UPVAULT_PART_SIZE", "1024"),
-    ("UPVAULT_AUDIO_MAX_SIZE", str(6 * GIB)),
-    ("UPVAULT_ENDPOINT_URL", "not a url"),
-    ("UPVAULT_DOCUMENTS_TYPES", ""),
-])
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("UPVAULT_PUT_URL_EXPIRY", str(7 * 24 * 3600 + 1)),
+        ("UPVAULT_GET_URL_EXPIRY", "0"),
+        ("UPVAULT_BUCKET", "Not_A_Bucket"),
+        ("UPVAULT_PART_SIZE", "1024"),
+        ("UPVAULT_AUDIO_MAX_SIZE", str(6 * GIB)),
+        ("UPVAULT_ENDPOINT_URL", "not a url"),
+        ("UPVAULT_DOCUMENTS_TYPES", ""),
+    ],
+)
 def test_bad_settings_fail_fast_naming_the_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
     monkeypatch.setenv("UPVAULT_BUCKET", "my-bucket")
     monkeypatch.setenv(variable, value)
@@ -62,6 +66,7 @@ def test_missing_bucket_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # -- keys ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("category", list(Category))
 def test_file_ids_are_sortable_ulids_carrying_their_category(category: Category) -> None:
     first, second = keys.new_file_id(category), keys.new_file_id(category)
@@ -70,8 +75,17 @@ def test_file_ids_are_sortable_ulids_carrying_their_category(category: Category)
     assert keys.created_at(first) <= keys.created_at(second)
 
 
-@pytest.mark.parametrize("file_id", ["", "x", "01M88A9NNXFE5G0HW0G2XWHCYX", "81M88A9NNXFE5G0HW0G2XWHCYD",
-                                     "01m88a9nnxfe5g0hw0g2xwhcyd", "../../etc/passwd"])
+@pytest.mark.parametrize(
+    "file_id",
+    [
+        "",
+        "x",
+        "01M88A9NNXFE5G0HW0G2XWHCYX",
+        "81M88A9NNXFE5G0HW0G2XWHCYD",
+        "01m88a9nnxfe5g0hw0g2xwhcyd",
+        "../../etc/passwd",
+    ],
+)
 def test_foreign_ids_are_not_found(file_id: str) -> None:
     with pytest.raises(FileNotFound):
         keys.category_of(file_id)
@@ -92,28 +106,37 @@ def test_object_key_round_trip_and_rejections() -> None:
     key = keys.ObjectKey(keys.Status.PENDING, "alice", Category.AUDIO, file_id, "call.mp3")
     assert keys.ObjectKey.parse(str(key)) == key
     assert str(key.moved_to(keys.Status.READY)).startswith("files/alice/audio/")
-    for bad in ["staging/a/b", "other/alice/audio/x/y", f"staging/alice/images/{file_id}/x",
-                f"staging/alice/music/{file_id}/x", f"staging//audio/{file_id}/x"]:
+    for bad in [
+        "staging/a/b",
+        "other/alice/audio/x/y",
+        f"staging/alice/images/{file_id}/x",
+        f"staging/alice/music/{file_id}/x",
+        f"staging//audio/{file_id}/x",
+    ]:
         with pytest.raises(ValueError, match="key"):
             keys.ObjectKey.parse(bad)
 
 
 # -- file names -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("name", "display", "safe"), [
-    ("report.pdf", "report.pdf", "report.pdf"),
-    ("../../etc/passwd", "passwd", "passwd"),
-    ("C:\\Users\\x\\a.PDF", "a.PDF", "a.pdf"),
-    ("CON.txt", "CON.txt", "_CON.txt"),
-    ("nul", "nul", "_nul"),
-    ("ﬁle.pdf", "ﬁle.pdf", "file.pdf"),  # ligature folds
-    ("Ｒｅｐｏｒｔ.pdf", "Ｒｅｐｏｒｔ.pdf", "Report.pdf"),  # full width folds
-    ("e\u0301.pdf", "é.pdf", "e.pdf"),  # NFC for display, accents dropped in keys
-    ("...hidden", "...hidden", "hidden"),
-    ("日本語.pdf", "日本語.pdf", "file.pdf"),
-    ("a" * 250 + ".pdf", "a" * 250 + ".pdf", "a" * 96 + ".pdf"),
-    ("zero\u200bwidth.pdf", "zero\u200bwidth.pdf", "zerowidth.pdf"),
-])
+
+@pytest.mark.parametrize(
+    ("name", "display", "safe"),
+    [
+        ("report.pdf", "report.pdf", "report.pdf"),
+        ("../../etc/passwd", "passwd", "passwd"),
+        ("C:\\Users\\x\\a.PDF", "a.PDF", "a.pdf"),
+        ("CON.txt", "CON.txt", "_CON.txt"),
+        ("nul", "nul", "_nul"),
+        ("ﬁle.pdf", "ﬁle.pdf", "file.pdf"),  # ligature folds
+        ("Ｒｅｐｏｒｔ.pdf", "Ｒｅｐｏｒｔ.pdf", "Report.pdf"),  # full width folds
+        ("e\u0301.pdf", "é.pdf", "e.pdf"),  # NFC for display, accents dropped in keys
+        ("...hidden", "...hidden", "hidden"),
+        ("日本語.pdf", "日本語.pdf", "file.pdf"),
+        ("a" * 250 + ".pdf", "a" * 250 + ".pdf", "a" * 96 + ".pdf"),
+        ("zero\u200bwidth.pdf", "zero\u200bwidth.pdf", "zerowidth.pdf"),
+    ],
+)
 def test_names_are_normalised(name: str, display: str, safe: str) -> None:
     assert clean_display_name(name) == display
     assert safe_key_name(display) == safe
@@ -127,23 +150,23 @@ def test_names_are_rejected(name: str) -> None:
 
 def test_content_disposition_has_ascii_fallback_and_utf8() -> None:
     assert content_disposition('a"b €.pdf') == (
-        "attachment; filename=\"a_b.pdf\"; filename*=UTF-8''a%22b%20%E2%82%AC.pdf")
+        "attachment; filename=\"a_b.pdf\"; filename*=UTF-8''a%22b%20%E2%82%AC.pdf"
+    )
 
 
 # -- validation ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("content_type", sorted(SAMPLES))
 def test_every_accepted_type_is_recognised_from_its_bytes(content_type: str) -> None:
     data = SAMPLES[content_type]
-    assert verify_content(declared_type=content_type, declared_size=len(data), actual_size=len(data),
-                          head=data) is None
+    assert verify_content(declared_type=content_type, declared_size=len(data), actual_size=len(data), head=data) is None
 
 
 def test_truncated_utf8_at_the_sniff_window_is_not_an_error() -> None:
     text = ("€" * 3000).encode()
     head = text[:8192]  # cuts a 3-byte character
-    assert verify_content(declared_type="text/plain", declared_size=len(text), actual_size=len(text),
-                          head=head) is None
+    assert verify_content(declared_type="text/plain", declared_size=len(text), actual_size=len(text), head=head) is None
     assert verify_content(declared_type="text/plain", declared_size=3, actual_size=3, head=b"\xff\xfe\xfa") is not None
 
 

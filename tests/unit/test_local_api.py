@@ -15,8 +15,12 @@ from upvault.settings import Settings
 def _settings(tmp_path: Path) -> Settings:
     issuer = DevIssuer(tmp_path)
     issuer.ensure_keys()
-    return Settings(bucket="upvault-test", auth_issuer="urn:upvault:dev-issuer", auth_audience="upvault-local",
-                    auth_jwks_url=issuer.jwks_url)
+    return Settings(
+        bucket="upvault-test",
+        auth_issuer="urn:upvault:dev-issuer",
+        auth_audience="upvault-local",
+        auth_jwks_url=issuer.jwks_url,
+    )
 
 
 def test_cors_preflight_needs_no_token_and_only_allows_dev_origins(tmp_path: Path) -> None:
@@ -37,8 +41,12 @@ def test_cors_preflight_needs_no_token_and_only_allows_dev_origins(tmp_path: Pat
 
 def test_local_stack_can_use_a_real_issuer(tmp_path: Path) -> None:
     # Given the deployed Cognito pool's settings in the environment of `make dev`
-    dev = DevSettings(state_dir=tmp_path, auth_issuer="https://cognito-idp.eu-central-1.amazonaws.com/pool",
-                      auth_audience="client-id", auth_jwks_url="https://cognito-idp.eu-central-1.amazonaws.com/pool/.well-known/jwks.json")
+    dev = DevSettings(
+        state_dir=tmp_path,
+        auth_issuer="https://cognito-idp.eu-central-1.amazonaws.com/pool",
+        auth_audience="client-id",
+        auth_jwks_url="https://cognito-idp.eu-central-1.amazonaws.com/pool/.well-known/jwks.json",
+    )
     storage = Storage("moto", "http://127.0.0.1:1", "k", "s")
     # When the handlers' environment is built, Then it verifies that issuer's tokens, not the dev issuer's
     env = service_environment(dev, storage, DevIssuer(tmp_path))
@@ -46,5 +54,7 @@ def test_local_stack_can_use_a_real_issuer(tmp_path: Path) -> None:
     assert env["UPVAULT_AUTH_AUDIENCE"] == "client-id"
     assert env["UPVAULT_AUTH_JWKS_URL"].endswith("/pool/.well-known/jwks.json")
     # and without them it uses the built-in dev issuer
-    assert service_environment(DevSettings(state_dir=tmp_path), storage, DevIssuer(tmp_path))[
-        "UPVAULT_AUTH_ISSUER"] == "urn:upvault:dev-issuer"
+    assert (
+        service_environment(DevSettings(state_dir=tmp_path), storage, DevIssuer(tmp_path))["UPVAULT_AUTH_ISSUER"]
+        == "urn:upvault:dev-issuer"
+    )

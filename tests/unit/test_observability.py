@@ -22,7 +22,9 @@ def emitted(output: str) -> dict[str, float]:
             assert directive["Namespace"] == "Upvault"
             for metric in directive["Metrics"]:
                 values = record[metric["Name"]]
-                totals[metric["Name"]] = totals.get(metric["Name"], 0) + sum(values if isinstance(values, list) else [values])
+                totals[metric["Name"]] = totals.get(metric["Name"], 0) + sum(
+                    values if isinstance(values, list) else [values]
+                )
     return totals
 
 

@@ -21,8 +21,13 @@ def pair(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> tup
     if request.param == "aws":
         settings = Settings(bucket="upvault-test", region="eu-central-1")
     else:
-        settings = Settings(bucket="upvault-test", endpoint_url="http://127.0.0.1:9000",
-                            public_endpoint_url="http://localhost:9000", access_key_id="k", secret_access_key="s")
+        settings = Settings(
+            bucket="upvault-test",
+            endpoint_url="http://127.0.0.1:9000",
+            public_endpoint_url="http://localhost:9000",
+            access_key_id="k",
+            secret_access_key="s",
+        )
     clients = make_clients(settings)
     return ObjectStore(settings, clients), clients.presign
 
@@ -35,13 +40,27 @@ def test_put_url_is_identical_to_boto3(pair: tuple[ObjectStore, Any]) -> None:
     store, client = pair
     metadata = {"upvault-name": "Kontoauszug%20%C3%9C.pdf", "upvault-size": "123"}
     with _same_instant():
-        ours = store.presign_put(KEY, content_type="application/pdf", content_length=123, metadata=metadata,
-                                 md5="1B2M2Y8AsgTpgAmY7PhCfg==",
-                                 sha256="47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
-        theirs = client.generate_presigned_url("put_object", ExpiresIn=900, Params={
-            "Bucket": "upvault-test", "Key": KEY, "ContentType": "application/pdf", "ContentLength": 123,
-            "ContentMD5": "1B2M2Y8AsgTpgAmY7PhCfg==", "ChecksumSHA256": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
-            "Metadata": metadata})
+        ours = store.presign_put(
+            KEY,
+            content_type="application/pdf",
+            content_length=123,
+            metadata=metadata,
+            md5="1B2M2Y8AsgTpgAmY7PhCfg==",
+            sha256="47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+        )
+        theirs = client.generate_presigned_url(
+            "put_object",
+            ExpiresIn=900,
+            Params={
+                "Bucket": "upvault-test",
+                "Key": KEY,
+                "ContentType": "application/pdf",
+                "ContentLength": 123,
+                "ContentMD5": "1B2M2Y8AsgTpgAmY7PhCfg==",
+                "ChecksumSHA256": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+                "Metadata": metadata,
+            },
+        )
     assert ours.url == theirs
 
 
@@ -49,9 +68,18 @@ def test_part_url_is_identical_to_boto3(pair: tuple[ObjectStore, Any]) -> None:
     store, client = pair
     with _same_instant():
         ours = store.presign_part(KEY, "upload/id+=", 7, 5 * 1024 * 1024, md5="1B2M2Y8AsgTpgAmY7PhCfg==")
-        theirs = client.generate_presigned_url("upload_part", ExpiresIn=900, Params={
-            "Bucket": "upvault-test", "Key": KEY, "UploadId": "upload/id+=", "PartNumber": 7,
-            "ContentLength": 5 * 1024 * 1024, "ContentMD5": "1B2M2Y8AsgTpgAmY7PhCfg=="})
+        theirs = client.generate_presigned_url(
+            "upload_part",
+            ExpiresIn=900,
+            Params={
+                "Bucket": "upvault-test",
+                "Key": KEY,
+                "UploadId": "upload/id+=",
+                "PartNumber": 7,
+                "ContentLength": 5 * 1024 * 1024,
+                "ContentMD5": "1B2M2Y8AsgTpgAmY7PhCfg==",
+            },
+        )
     assert ours.url == theirs
 
 
@@ -60,7 +88,14 @@ def test_get_url_is_identical_to_boto3(pair: tuple[ObjectStore, Any]) -> None:
     disposition = "attachment; filename=\"a.pdf\"; filename*=UTF-8''%C3%9C.pdf"
     with _same_instant():
         ours = store.presign_get(KEY, disposition=disposition, content_type="application/pdf")
-        theirs = client.generate_presigned_url("get_object", ExpiresIn=300, Params={
-            "Bucket": "upvault-test", "Key": KEY, "ResponseContentDisposition": disposition,
-            "ResponseContentType": "application/pdf"})
+        theirs = client.generate_presigned_url(
+            "get_object",
+            ExpiresIn=300,
+            Params={
+                "Bucket": "upvault-test",
+                "Key": KEY,
+                "ResponseContentDisposition": disposition,
+                "ResponseContentType": "application/pdf",
+            },
+        )
     assert ours.url == theirs

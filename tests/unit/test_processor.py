@@ -14,8 +14,17 @@ from tests.unit.conftest import BUCKET, Api, all_keys, put_presigned
 from upvault.processing import Action, Processor
 
 
-def stage(api: Api, data: bytes, *, content_type: str, declared: bytes | None = None, filename: str = "f",
-          category: str = "documents", s3: Any = None, body: bytes | None = None) -> str:
+def stage(
+    api: Api,
+    data: bytes,
+    *,
+    content_type: str,
+    declared: bytes | None = None,
+    filename: str = "f",
+    category: str = "documents",
+    s3: Any = None,
+    body: bytes | None = None,
+) -> str:
     """Declare ``declared`` (default ``data``) and store ``body`` (default ``data``) at its staging key."""
     declared = data if declared is None else declared
     response = api.upload(declared, content_type=content_type, filename=filename, category=category)
@@ -27,16 +36,20 @@ def stage(api: Api, data: bytes, *, content_type: str, declared: bytes | None = 
     return next(k for k in all_keys(s3) if response.body["file_id"] in k)
 
 
-@pytest.mark.parametrize(("content_type", "category", "filename"), [
-    ("application/pdf", "documents", "a.pdf"),
-    ("image/png", "images", "a.png"),
-    ("audio/mpeg", "audio", "a.mp3"),
-    ("audio/wav", "audio", "a.wav"),
-    ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "documents", "a.docx"),
-    ("text/csv", "documents", "a.csv"),
-])
-def test_valid_uploads_become_ready(api: Api, s3: Any, process: Any, content_type: str, category: str,
-                                    filename: str) -> None:
+@pytest.mark.parametrize(
+    ("content_type", "category", "filename"),
+    [
+        ("application/pdf", "documents", "a.pdf"),
+        ("image/png", "images", "a.png"),
+        ("audio/mpeg", "audio", "a.mp3"),
+        ("audio/wav", "audio", "a.wav"),
+        ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "documents", "a.docx"),
+        ("text/csv", "documents", "a.csv"),
+    ],
+)
+def test_valid_uploads_become_ready(
+    api: Api, s3: Any, process: Any, content_type: str, category: str, filename: str
+) -> None:
     # Given a staged, genuine file
     data = SAMPLES[content_type]
     key = stage(api, data, content_type=content_type, category=category, filename=filename, s3=s3)
@@ -50,16 +63,25 @@ def test_valid_uploads_become_ready(api: Api, s3: Any, process: Any, content_typ
     assert s3.head_object(Bucket=BUCKET, Key=final)["ContentType"] == content_type
 
 
-@pytest.mark.parametrize(("case", "data", "content_type", "declared", "reason"), [
-    ("png renamed .pdf", SAMPLES["image/png"], "application/pdf", None, "content is image/png"),
-    ("zero bytes", b"", "application/pdf", b"%", "size mismatch"),
-    ("size mismatch", SAMPLES["application/pdf"], "application/pdf", SAMPLES["application/pdf"] + b"xx",
-     "size mismatch"),
-    ("binary as text", b"\x00\x01\x02binary", "text/plain", None, "NUL"),
-    ("random bytes as pdf", b"\x13\x37" * 64, "application/pdf", None, "no known file signature"),
-])
-def test_invalid_uploads_go_to_quarantine(api: Api, s3: Any, process: Any, case: str, data: bytes,
-                                          content_type: str, declared: bytes | None, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "data", "content_type", "declared", "reason"),
+    [
+        ("png renamed .pdf", SAMPLES["image/png"], "application/pdf", None, "content is image/png"),
+        ("zero bytes", b"", "application/pdf", b"%", "size mismatch"),
+        (
+            "size mismatch",
+            SAMPLES["application/pdf"],
+            "application/pdf",
+            SAMPLES["application/pdf"] + b"xx",
+            "size mismatch",
+        ),
+        ("binary as text", b"\x00\x01\x02binary", "text/plain", None, "NUL"),
+        ("random bytes as pdf", b"\x13\x37" * 64, "application/pdf", None, "no known file signature"),
+    ],
+)
+def test_invalid_uploads_go_to_quarantine(
+    api: Api, s3: Any, process: Any, case: str, data: bytes, content_type: str, declared: bytes | None, reason: str
+) -> None:
     # Given a staged object that does not match its declaration (storage let it through)
     filename = "a.txt" if content_type == "text/plain" else "a.pdf"
     key = stage(api, data, content_type=content_type, declared=declared, s3=s3, filename=filename)
@@ -123,11 +145,18 @@ def test_malformed_record_fails_alone(api: Api, s3: Any, processor: Processor) -
 
 def test_s3_test_event_is_ignored(processor: Processor) -> None:
     # Given the TestEvent S3 sends when a notification is configured
-    body = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-11-25T00:00:00Z",
-                       "Bucket": BUCKET, "RequestId": "R", "HostId": "H"})
+    body = json.dumps(
+        {
+            "Service": "Amazon S3",
+            "Event": "s3:TestEvent",
+            "Time": "2026-11-25T00:00:00Z",
+            "Bucket": BUCKET,
+            "RequestId": "R",
+            "HostId": "H",
+        }
+    )
     # When processed, Then it succeeds without doing anything
-    assert make_handler(processor)(sqs_event(body), LocalLambdaContext(function_name="p")) == {
-        "batchItemFailures": []}
+    assert make_handler(processor)(sqs_event(body), LocalLambdaContext(function_name="p")) == {"batchItemFailures": []}
 
 
 @pytest.mark.parametrize("name", ["my report+final.pdf", "Überweisung €.pdf", "a  b.pdf"])
@@ -152,11 +181,14 @@ def test_removal_events_are_ignored() -> None:
     assert notification_keys(body) == []
 
 
-@pytest.mark.parametrize("key", [
-    "files/alice/documents/01M88A9NNXFE5G0HW0G2XWHCYD/a.pdf",
-    "quarantine/alice/documents/01M88A9NNXFE5G0HW0G2XWHCYD/a.pdf",
-    "staging/not-our-layout.pdf",
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "files/alice/documents/01M88A9NNXFE5G0HW0G2XWHCYD/a.pdf",
+        "quarantine/alice/documents/01M88A9NNXFE5G0HW0G2XWHCYD/a.pdf",
+        "staging/not-our-layout.pdf",
+    ],
+)
 def test_processor_never_acts_on_its_own_output_or_foreign_keys(processor: Processor, key: str) -> None:
     # Given an event for a key outside staging/ or outside our layout
     # When processed, Then it is ignored (so the processor can never trigger itself)
@@ -165,8 +197,11 @@ def test_processor_never_acts_on_its_own_output_or_foreign_keys(processor: Proce
 
 def test_placeholder_of_running_multipart_is_ignored(api: Api, s3: Any, processor: Processor) -> None:
     # Given a multipart upload in progress (its placeholder emits a creation event)
-    response = api.call("POST", "/v1/uploads", body={
-        "filename": "a.mp3", "content_type": "audio/mpeg", "size": 11 * 1024 * 1024, "category": "audio"})
+    response = api.call(
+        "POST",
+        "/v1/uploads",
+        body={"filename": "a.mp3", "content_type": "audio/mpeg", "size": 11 * 1024 * 1024, "category": "audio"},
+    )
     key = all_keys(s3)[0]
     # When the placeholder's event is processed, Then it stays pending
     assert processor.process(key).action is Action.IGNORED
