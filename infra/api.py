@@ -19,16 +19,15 @@ from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from functions.api import surface
 from infra.config import EnvironmentConfig
 from infra.functions import log_retention, upvault_function
 from infra.identity import Identity
 from infra.storage import AREAS, Storage
 from upvault.keys import FILES_PREFIX, STAGING_PREFIX
 
-API_PREFIX = "/v1"
 #: Routes anyone may call: load balancers and client generators must reach them without a token.
-PUBLIC_ROUTES = (f"{API_PREFIX}/health", f"{API_PREFIX}/openapi.json")
-PROTECTED_ROUTE = f"{API_PREFIX}/{{proxy+}}"
+PROTECTED_ROUTE = f"{surface.API_PREFIX}/{{proxy+}}"
 
 #: What the API function does with objects, per area (see the issue's permission table).
 API_OBJECT_GRANTS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
@@ -130,15 +129,9 @@ class Api(Construct):
             create_default_stage=False,
             cors_preflight=apigwv2.CorsPreflightOptions(
                 allow_origins=list(config.cors_origins),
-                allow_methods=[
-                    apigwv2.CorsHttpMethod.GET,
-                    apigwv2.CorsHttpMethod.POST,
-                    apigwv2.CorsHttpMethod.DELETE,
-                    apigwv2.CorsHttpMethod.OPTIONS,
-                ],
-                # The API takes a bearer token and JSON; it reads no other request header.
-                allow_headers=["authorization", "content-type"],
-                max_age=Duration.hours(1),
+                allow_methods=[apigwv2.CorsHttpMethod[m] for m in (*surface.CORS_METHODS, "OPTIONS")],
+                allow_headers=list(surface.CORS_HEADERS),
+                max_age=Duration.seconds(surface.CORS_MAX_AGE_SECONDS),
             ),
         )
         self.access_logs = logs.LogGroup(
@@ -169,7 +162,7 @@ class Api(Construct):
             authorizer=authorizers.HttpJwtAuthorizer("Jwt", issuer, jwt_audience=audience),
         )
         self.public_routes: list[apigwv2.HttpRoute] = []
-        for path in PUBLIC_ROUTES:
+        for path in surface.PUBLIC_PATHS:
             self.public_routes += self.http_api.add_routes(
                 path=path,
                 methods=[apigwv2.HttpMethod.GET],

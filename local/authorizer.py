@@ -13,11 +13,12 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from functions.api import surface
 from local.tokens import TokenVerifier
 from upvault.errors import InvalidIdentity
 
 #: Routes deployed without the authorizer (see the API construct in infra/).
-PUBLIC_PATHS = frozenset({"/v1/health", "/v1/openapi.json", "/v1/docs"})
+PUBLIC_PATHS = frozenset(surface.PUBLIC_PATHS)
 
 
 class LocalJwtAuthorizer:
@@ -55,7 +56,7 @@ def _bearer(scope: Scope) -> str:
 async def _unauthorized(scope: Scope, send: Send, detail: str) -> None:
     body = json.dumps(
         {
-            "type": "urn:upvault:problem:unauthorized",
+            "type": surface.PROBLEM_TYPE + "unauthorized",
             "title": "Unauthorized",
             "status": 401,
             "detail": detail,

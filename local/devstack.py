@@ -30,6 +30,7 @@ import boto3
 import uvicorn
 from botocore.config import Config
 
+from functions.api import surface
 from local.bootstrap import bootstrap_bucket, minio_environment
 from local.dev_issuer import AUDIENCE, ISSUER, DevIssuer
 from local.event_bridge import DeadLetterStore, EventBridge, Handler
@@ -133,9 +134,9 @@ def build_api(settings: Settings) -> Any:
     return CORSMiddleware(
         LocalJwtAuthorizer(create_app(settings), verifier),
         allow_origins=list(environment_config("dev").cors_origins),
-        allow_methods=["GET", "POST", "DELETE"],
-        allow_headers=["authorization", "content-type"],
-        max_age=3600,  # as the HTTP API's CORS in infra/api.py
+        allow_methods=list(surface.CORS_METHODS),
+        allow_headers=list(surface.CORS_HEADERS),
+        max_age=surface.CORS_MAX_AGE_SECONDS,
     )
 
 

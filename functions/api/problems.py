@@ -10,9 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from functions.api import surface
 from upvault import errors
 
-PROBLEM_TYPE = "urn:upvault:problem:"
+PROBLEM_TYPE = surface.PROBLEM_TYPE
 MEDIA_TYPE = "application/problem+json"
 
 #: Status and title of each domain error (most specific class first).

@@ -28,7 +28,7 @@ def test_every_route_but_health_and_openapi_requires_a_jwt(dev: Template, stagin
         assert set(routes) == PUBLIC | {"ANY /v1/{proxy+}"}
         for key, route in routes.items():
             if key in PUBLIC:
-                # And only health and the OpenAPI document are public
+                # And only health and the OpenAPI document (and its docs page) are public
                 assert route["AuthorizationType"] == "NONE", key
                 assert "AuthorizerId" not in route
             else:
