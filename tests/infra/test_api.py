@@ -9,7 +9,7 @@ from infra.config import environment_config
 from tests.infra.conftest import EXTERNAL_AUDIENCE, EXTERNAL_ISSUER
 from tests.infra.support import Template, env_of, logical_id, only, props, ref_name, resources
 
-PUBLIC = {"GET /v1/health", "GET /v1/openapi.json"}
+PUBLIC = {"GET /v1/health", "GET /v1/openapi.json", "GET /v1/docs"}
 
 
 def _routes(template: Template) -> dict[str, dict[str, Any]]:
