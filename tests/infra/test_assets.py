@@ -147,6 +147,27 @@ def test_sam_can_locate_every_function(dev: Template) -> None:
             assert fn["Properties"]["Layers"]
 
 
+#: What a local run must be able to point the functions at (a MinIO instead of S3).
+SAM_LOCAL_VARIABLES = (
+    "UPVAULT_ENDPOINT_URL",
+    "UPVAULT_PUBLIC_ENDPOINT_URL",
+    "UPVAULT_ACCESS_KEY_ID",
+    "UPVAULT_SECRET_ACCESS_KEY",
+)
+
+
+def test_functions_declare_the_storage_variables_sam_local_can_set(dev: Template) -> None:
+    # Given our functions in the dev template (SAM passes a function only the variables its
+    # template declares: `--env-vars` cannot add one)
+    for name, fn in resources(dev, "AWS::Lambda::Function").items():
+        if name.startswith(("ApiFunction", "ProcessingFunction")):
+            variables = fn["Properties"]["Environment"]["Variables"]
+            # Then each declares the storage endpoint and keys, empty: unset on AWS (Settings
+            # treats an empty value as unset), settable by `sam local --env-vars`
+            declared = {key: variables.get(key) for key in SAM_LOCAL_VARIABLES}
+            assert declared == dict.fromkeys(SAM_LOCAL_VARIABLES, ""), name
+
+
 def test_event_fixtures_for_sam_local_exist() -> None:
     # Given the events docs/infrastructure.md tells users to pass to `sam local invoke -e`
     docs = (ROOT / "docs" / "infrastructure.md").read_text()
