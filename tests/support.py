@@ -8,6 +8,9 @@ import hashlib
 import io
 import json
 import struct
+import subprocess
+import sys
+import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -88,6 +91,34 @@ def md5_b64(data: bytes) -> str:
 def sha256_b64(data: bytes) -> str:
     """Base64 SHA-256, as ``x-amz-checksum-sha256`` wants it."""
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+# -- the dependencies layer for another platform ------------------------------------------------
+
+
+def layer_variant(platform: str, python_version: str) -> Path:
+    """The dependencies layer (same lockfile, same pruning) built for ``platform``, cached per hash.
+
+    Returns the layer's root (holding ``python/``). Lambda gets the arm64 build; the tests build
+    the same package set for this machine (``manylinux2014_x86_64``) to import it here or run
+    it in an x86_64 container.
+    """
+    from infra import bundling
+
+    cached = bundling.LAYER_CACHE / f"{bundling.layer_hash()}-{platform}-{python_version}"
+    if not (cached / "python").is_dir():
+        bundling.LAYER_CACHE.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=bundling.LAYER_CACHE, prefix=".building-") as tmp:
+            build = [sys.executable, str(bundling.LAYER_DIR / "build.py"), tmp, str(bundling.ROOT / "requirements.txt")]
+            subprocess.run(
+                [*build, "--platform", platform, "--python-version", python_version],
+                check=True,
+                capture_output=True,
+            )
+            # rename is atomic: a killed build never leaves a half-filled cache entry
+            Path(tmp).rename(cached)
+            Path(tmp).mkdir()  # TemporaryDirectory removes this (now empty) path on exit
+    return cached
 
 
 # -- tiers ------------------------------------------------------------------------------------

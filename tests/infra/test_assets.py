@@ -13,6 +13,7 @@ import pytest
 from infra import bundling
 from tests.infra.conftest import ROOT, Assembly
 from tests.infra.support import Template, only, resources
+from tests.support import layer_variant
 
 LAYER_TARGET_BYTES = 25 * 1000 * 1000
 
@@ -218,23 +219,7 @@ def host_layer() -> Path:
     Lambda's arm64 wheels cannot load here; the host build proves the *package set* is enough.
     """
     tag = f"{sys.version_info.major}.{sys.version_info.minor}"
-    cached = bundling.LAYER_CACHE / f"{bundling.layer_hash()}-host-{tag}"
-    if not (cached / "python").is_dir():
-        subprocess.run(
-            [
-                sys.executable,
-                str(bundling.LAYER_DIR / "build.py"),
-                str(cached),
-                str(ROOT / "requirements.txt"),
-                "--platform",
-                "manylinux2014_x86_64",
-                "--python-version",
-                tag,
-            ],
-            check=True,
-            capture_output=True,
-        )
-    return cached / "python"
+    return layer_variant("manylinux2014_x86_64", tag) / "python"
 
 
 def _run_packaged(code: Path, layer: Path, module: str, event: str, template: Template, function: str) -> Any:
