@@ -61,7 +61,7 @@ PY
 # a PUT of those bytes to the returned URL succeeds.
 PYTHONPATH=. "$PYTHON" - <<'PY'
 import json
-from tests.support import SAMPLES, apigw_event, sha256_b64
+from tests.support import SAMPLES, apigw_event, upload_declaration
 
 def write(name, event):
     with open(f"events/{name}", "w") as f:
@@ -69,18 +69,12 @@ def write(name, event):
         f.write("\n")
     print(f"   events/{name}")
 
-data = SAMPLES["application/pdf"]
+pdf = SAMPLES["application/pdf"]
 write("api-health.json", apigw_event("GET", "/v1/health"))
 write("api-create-upload.json", apigw_event(
     "POST",
     "/v1/uploads",
     claims={"sub": "sam-local-user", "iss": "https://issuer.example", "aud": "upvault-web"},
-    body={
-        "filename": "statement.pdf",
-        "content_type": "application/pdf",
-        "size": len(data),
-        "category": "documents",
-        "checksums": {"sha256": sha256_b64(data)},
-    },
+    body=upload_declaration(pdf, filename="statement.pdf", content_type="application/pdf", category="documents"),
 ))
 PY

@@ -13,9 +13,9 @@ bash scripts/install-tools.sh minio node docker sam
 [ "$(id -u)" -eq 0 ] || { echo "make sam-arm64 needs root (qemu-user-static, binfmt_misc)" >&2; exit 1; }
 if [ "$(uname -m)" != aarch64 ]; then
   if [ ! -x /usr/libexec/qemu-binfmt/aarch64-binfmt-P ] || ! command -v update-binfmts >/dev/null; then
-    echo "== installing qemu-user-static and binfmt-support from Debian packages (first time only)" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-user-static binfmt-support >/dev/null
+    # shellcheck source=scripts/tools/common.sh
+    source scripts/tools/common.sh
+    apt_install --no-install-recommends qemu-user-static binfmt-support
   fi
   binfmt=/proc/sys/fs/binfmt_misc
   cleanup=()

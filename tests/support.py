@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import hashlib
 import io
 import json
+import os
+import signal
 import struct
 import subprocess
 import sys
@@ -93,6 +96,17 @@ def sha256_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
+def upload_declaration(data: bytes, *, filename: str, content_type: str, category: str) -> dict[str, Any]:
+    """The ``POST /v1/uploads`` body declaring ``data`` by size and SHA-256."""
+    return {
+        "filename": filename,
+        "content_type": content_type,
+        "size": len(data),
+        "category": category,
+        "checksums": {"sha256": sha256_b64(data)},
+    }
+
+
 # -- the dependencies layer for another platform ------------------------------------------------
 
 
@@ -119,6 +133,21 @@ def layer_variant(platform: str, python_version: str) -> Path:
             Path(tmp).rename(cached)
             Path(tmp).mkdir()  # TemporaryDirectory removes this (now empty) path on exit
     return cached
+
+
+# -- processes ----------------------------------------------------------------------------------
+
+
+def stop_group(process: subprocess.Popen[Any], sig: signal.Signals = signal.SIGINT, timeout: float = 20) -> None:
+    """Signal a process started with ``start_new_session=True`` and its group (SIGINT: a Ctrl-C),
+    wait up to ``timeout`` seconds, then SIGKILL the group."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 # -- tiers ------------------------------------------------------------------------------------

@@ -22,22 +22,14 @@ if ! command -v dockerd >/dev/null && ! docker info >/dev/null 2>&1; then
   packages+=(docker.io)
 fi
 command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || packages+=(debootstrap)
+# The stand-in image is Debian trixie: debootstrap checks its release files against this keyring
+# (already there on Debian; Ubuntu, e.g. CI runners, needs the package).
+[ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || packages+=(debian-archive-keyring)
 if [ "${#packages[@]}" -eq 0 ]; then exit 0; fi
 
-if [ "$(id -u)" -eq 0 ]; then
-  as_root=()
-elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
-  as_root=(sudo -n)
-else
-  echo "The SAM tier needs Docker and debootstrap, and installing them needs root:" >&2
+apt_install --no-install-recommends "${packages[@]}" || {
+  echo "The SAM tier needs Docker and debootstrap, and installing them needs root and apt-get:" >&2
   echo "  sudo apt-get install -y ${packages[*]}" >&2
   echo "or skip the tier: make test SKIP_SAM=1 (see docs/sam-local.md)" >&2
   exit 1
-fi
-command -v apt-get >/dev/null || {
-  echo "apt-get not found: install ${packages[*]} by hand, or skip the tier: make test SKIP_SAM=1" >&2
-  exit 1
 }
-echo "== installing ${packages[*]} from Debian packages (first time only, about a minute)" >&2
-"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null

@@ -20,25 +20,23 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from local.bootstrap import bootstrap_bucket, minio_environment
+from local.devstack import admin_s3
 from local.event_bridge import DeadLetterStore, EventBridge
 from local.minio import MinioServer, generate_kms_secret_key
 from local.tools import ToolNotInstalledError, tool_path
 from tests.sam.support import (
     DockerDaemon,
+    Notifications,
     Sam,
     SamTierError,
+    Storage,
     ensure_image,
     function_id,
     recorded_tool,
@@ -144,43 +142,6 @@ def template(sam_dir: Path) -> tuple[Path, dict[str, Any]]:
 # -- storage and its event path -------------------------------------------------------------
 
 
-@dataclass
-class Notifications:
-    """The SQS events the event bridge built from MinIO's real notifications, as Lambda gets them."""
-
-    events: list[dict[str, Any]] = field(default_factory=list)
-    _arrived: threading.Condition = field(default_factory=threading.Condition)
-
-    def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        """Stands in for the processor in the bridge: keep the event, report no failure."""
-        with self._arrived:
-            self.events.append(event)
-            self._arrived.notify_all()
-        return {"batchItemFailures": []}
-
-    def for_key(self, key: str, timeout: float = 30.0) -> dict[str, Any]:
-        """The SQS event whose S3 notification names ``key`` (waits for MinIO to deliver it)."""
-        deadline = time.monotonic() + timeout
-        with self._arrived:
-            while True:
-                for event in self.events:
-                    if any(key in record["body"] for record in event["Records"]):
-                        return event
-                remaining = deadline - time.monotonic()
-                assert remaining > 0, f"no notification for {key} within {timeout:.0f} s"
-                self._arrived.wait(remaining)
-
-
-@dataclass(frozen=True)
-class Storage:
-    """The tier's MinIO as the functions in containers and the tests on the host see it."""
-
-    server: MinioServer
-    bucket: str
-    s3: Any
-    notifications: Notifications
-
-
 def sam_env_example() -> dict[str, str]:
     """The ``Parameters`` of events/sam-env.json, the example docs/sam-local.md gives users."""
     parameters: dict[str, str] = json.loads((EVENTS / "sam-env.json").read_text())["Parameters"]
@@ -215,19 +176,7 @@ def storage(docker: DockerDaemon, sam_dir: Path) -> Iterator[Storage]:
     bucket = sam_env_example()["UPVAULT_BUCKET"]
     try:
         server.start()
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=server.endpoint_url,
-            region_name=sam_env_example()["UPVAULT_REGION"],
-            aws_access_key_id=server.root_user,
-            aws_secret_access_key=server.root_password,
-            config=Config(
-                signature_version="s3v4",
-                s3={"addressing_style": "path"},
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-            ),
-        )
+        s3 = admin_s3(server.endpoint_url, server.root_user, server.root_password, sam_env_example()["UPVAULT_REGION"])
         bootstrap_bucket(s3, bucket, rules, kms_key_id=KMS_KEY_NAME)
         yield Storage(server, bucket, s3, notifications)
     finally:

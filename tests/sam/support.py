@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,8 +25,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from infra.functions import handler_path
+from local.minio import MinioServer
 from local.ports import LOOPBACK, free_port, is_listening
 from local.tools import tools_dir
+from tests.support import stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE_DIR = Path(__file__).resolve().parent / "image"
@@ -60,6 +63,18 @@ def recorded_tool(name: str) -> str:
     if not recorded.is_file():
         raise SamTierError(f"{recorded} is missing: run `make tools` (scripts/tools/{name}.sh), {SKIP_HINT}")
     return recorded.read_text().strip()
+
+
+def root_command() -> list[str] | None:
+    """How to run a command as root: directly (root), through ``sudo -n`` (CI runners), or not at all."""
+    if os.geteuid() == 0:
+        return []
+    if (
+        shutil.which("sudo")
+        and subprocess.run(["sudo", "-n", "true"], capture_output=True, check=False).returncode == 0
+    ):
+        return ["sudo", "-n", "--preserve-env=PYTHON,DEBOOTSTRAP_CACHE"]
+    return None
 
 
 # -- the Docker daemon --------------------------------------------------------------------------
@@ -159,7 +174,9 @@ class DockerDaemon:
         stand-in (SAM rebuilds its image on every invoke when the template has a layer), and the
         build cache."""
         label = f"label={IMAGE_LABEL}"
-        containers = run(["docker", "ps", "--all", "--quiet", "--filter", label]).split()
+        # Stopped ones only: a running container belongs to a SAM still at work (another run).
+        finished = ["--filter", "status=exited", "--filter", "status=created"]
+        containers = run(["docker", "ps", "--all", "--quiet", "--filter", label, *finished]).split()
         if containers:
             run(["docker", "rm", "--force", *containers])
         run(["docker", "image", "prune", "--force", "--filter", "dangling=true", "--filter", label], timeout=120)
@@ -194,7 +211,8 @@ def ensure_image(arch: str, log_file: Path) -> str:
     tag = image_tag(arch)
     if subprocess.run(["docker", "image", "inspect", tag], capture_output=True, check=False).returncode == 0:
         return tag
-    if os.geteuid() != 0:
+    as_root = root_command()
+    if as_root is None:
         raise SamTierError(f"building the stand-in Lambda image {tag} needs root (debootstrap), {SKIP_HINT}")
     env = {
         **os.environ,
@@ -204,7 +222,7 @@ def ensure_image(arch: str, log_file: Path) -> str:
     }
     with log_file.open("ab") as log:
         done = subprocess.run(
-            ["bash", str(IMAGE_DIR / "build.sh"), arch, tag, awslambdaric_version()],
+            [*as_root, "bash", str(IMAGE_DIR / "build.sh"), arch, tag, awslambdaric_version()],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -267,6 +285,46 @@ def sam_template(
     derived = source.with_name(name)
     derived.write_text(json.dumps(template, indent=1))
     return derived, template
+
+
+# -- storage as the tests see it ----------------------------------------------------------------
+
+
+@dataclass
+class Notifications:
+    """The SQS events the event bridge built from MinIO's real notifications, as Lambda gets them."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    _arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """Stands in for the processor in the bridge: keep the event, report no failure."""
+        with self._arrived:
+            self.events.append(event)
+            self._arrived.notify_all()
+        return {"batchItemFailures": []}
+
+    def for_key(self, key: str, timeout: float = 30.0) -> dict[str, Any]:
+        """The SQS event whose S3 notification names ``key`` (waits for MinIO to deliver it)."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while True:
+                for event in self.events:
+                    if any(key in record["body"] for record in event["Records"]):
+                        return event
+                remaining = deadline - time.monotonic()
+                assert remaining > 0, f"no notification for {key} within {timeout:.0f} s"
+                self._arrived.wait(remaining)
+
+
+@dataclass(frozen=True)
+class Storage:
+    """The tier's MinIO as the functions in containers and the tests on the host see it."""
+
+    server: MinioServer
+    bucket: str
+    s3: Any
+    notifications: Notifications
 
 
 # -- SAM CLI --------------------------------------------------------------------------------------
@@ -364,10 +422,4 @@ class Sam:
                 yield f"http://{LOOPBACK}:{port}"
             finally:
                 # SIGINT is SAM's Ctrl-C: it stops and removes the warm containers before exiting.
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGINT)
-                try:
-                    process.wait(60)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+                stop_group(process, signal.SIGINT, timeout=60)

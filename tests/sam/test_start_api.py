@@ -10,11 +10,10 @@ from __future__ import annotations
 import httpx
 
 from functions.api.surface import PUBLIC_PATHS
-from tests.sam.conftest import Storage
 from tests.sam.support import Sam
 
 
-def test_start_api_serves_public_routes_and_refuses_authenticated_ones(sam: Sam, storage: Storage) -> None:
+def test_start_api_serves_public_routes_and_refuses_authenticated_ones(sam: Sam) -> None:
     # Given SAM serving the template's HTTP API
     with sam.start_api() as base_url, httpx.Client(base_url=base_url, timeout=sam.timeout) as client:
         # When the public routes are called without a token
