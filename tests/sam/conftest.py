@@ -51,6 +51,8 @@ ARCH = os.environ.get("UPVAULT_SAM_ARCH", "x86_64")
 TEST_TIMEOUT = {"x86_64": 900, "arm64": 3600}[ARCH]
 #: One ``sam local invoke`` (SAM's image build, container start, cold start, the call).
 INVOKE_TIMEOUT = {"x86_64": 180, "arm64": 900}[ARCH]
+#: How long SAM waits for the emulator in a new container to listen.
+CONNECT_TIMEOUT = {"x86_64": 60, "arm64": 300}[ARCH]
 #: Our functions' timeout in the arm64 template: emulated cold starts outlast the real ones.
 EMULATED_FUNCTION_TIMEOUT = 600
 KMS_KEY_NAME = "upvault-sam"
@@ -208,7 +210,15 @@ def env_vars(storage: Storage, sam_dir: Path) -> Path:
 @pytest.fixture(scope="package")
 def sam(sam_binary: Path, template: tuple[Path, dict[str, Any]], env_vars: Path, image: str, sam_dir: Path) -> Sam:
     """SAM CLI on the tier's template, variables and stand-in image."""
-    return Sam(sam_binary, template[0], env_vars, image, sam_dir / "runs", timeout=INVOKE_TIMEOUT)
+    return Sam(
+        sam_binary,
+        template[0],
+        env_vars,
+        image,
+        sam_dir / "runs",
+        timeout=INVOKE_TIMEOUT,
+        connect_timeout=CONNECT_TIMEOUT,
+    )
 
 
 @pytest.fixture(scope="package")

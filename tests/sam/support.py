@@ -117,8 +117,16 @@ class DockerDaemon:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_file.open("ab")
         # Its own session: a Ctrl-C of pytest does not reach it before the fixture stops it.
+        # No userland proxy: published ports are plain NAT, so a connection to a container whose
+        # emulator does not listen yet is refused and SAM keeps waiting for it. docker-proxy
+        # accepts at once and then drops the connection, and SAM gives up after three quick
+        # tries ("No response from invoke container"): under qemu the emulator starts slower.
         self.process = subprocess.Popen(
-            [dockerd], stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            [dockerd, "--userland-proxy=false"],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + self.startup_timeout
         while not self.answers():
@@ -341,12 +349,15 @@ class Sam:
     workdir: Path
     #: One ``sam local invoke`` (image build, container start, cold start, the call).
     timeout: float = 180.0
+    #: How long SAM waits for a container's emulator to accept connections.
+    connect_timeout: float = 60.0
 
     def environment(self) -> dict[str, str]:
         """SAM's own environment: no telemetry, and no 7 s wait for an STS call that cannot succeed."""
         return {
             **os.environ,
             "SAM_CLI_TELEMETRY": "0",
+            "SAM_CLI_CONTAINER_CONNECTION_TIMEOUT": str(self.connect_timeout),
             "AWS_ENDPOINT_URL_STS": "http://127.0.0.1:9",
             "AWS_MAX_ATTEMPTS": "1",
         }
@@ -383,7 +394,15 @@ class Sam:
             )
         lines = done.stdout.strip().splitlines()
         if done.returncode != 0 or not lines:
-            raise AssertionError(f"sam local invoke {function} exited {done.returncode}:\n{log.read_text()[-4000:]}")
+            output = log.read_text()
+            hint = ""
+            if "No response from invoke container" in output:
+                hint = (
+                    "\n(the emulator in the container did not answer in time: with Docker's userland proxy, SAM "
+                    "stops waiting at once; run dockerd with --userland-proxy=false, as the tier does when it "
+                    "starts the daemon itself)"
+                )
+            raise AssertionError(f"sam local invoke {function} exited {done.returncode}:\n{output[-4000:]}{hint}")
         result: dict[str, Any] = json.loads(lines[-1])
         return result
 
