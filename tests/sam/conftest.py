@@ -32,6 +32,7 @@ from local.event_bridge import DeadLetterStore, EventBridge
 from local.minio import MinioServer, generate_kms_secret_key
 from local.tools import ToolNotInstalledError, tool_path
 from tests.sam.support import (
+    PACKAGES,
     DockerDaemon,
     Notifications,
     Sam,
@@ -224,4 +225,4 @@ def sam(sam_binary: Path, template: tuple[Path, dict[str, Any]], env_vars: Path,
 @pytest.fixture(scope="package")
 def functions(template: tuple[Path, dict[str, Any]]) -> dict[str, str]:
     """Logical ids of our functions in the template (what ``sam local invoke`` takes)."""
-    return {package: function_id(template[1], package) for package in ("api", "processor")}
+    return {package: function_id(template[1], package) for package in PACKAGES}

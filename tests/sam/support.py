@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from infra.functions import handler_path
 from local.minio import MinioServer
 from local.ports import LOOPBACK, free_port, is_listening
 from local.tools import tools_dir
@@ -259,13 +258,21 @@ def synthesize(outdir: Path, node_path: str) -> Path:
     return outdir / "Upvault-dev.template.json"
 
 
+#: Our functions, by ``functions/<package>/``.
+PACKAGES = ("api", "processor")
+
+
 def function_id(template: dict[str, Any], package: str) -> str:
-    """Logical id of the function that runs ``functions/<package>/handler.py`` (what SAM invokes)."""
+    """Logical id of the function that runs ``functions/<package>/handler.py`` (what SAM invokes).
+
+    Found by the handler string the template gives Lambda (``infra.functions.handler_path``'s
+    form; not imported: that module loads the CDK, seconds the tier does not need).
+    """
     (found,) = [
         name
         for name, resource in template["Resources"].items()
         if resource["Type"] == "AWS::Lambda::Function"
-        and resource["Properties"].get("Handler") == handler_path(package)
+        and resource["Properties"].get("Handler") == f"functions.{package}.handler.handler"
     ]
     return found
 
@@ -280,7 +287,7 @@ def sam_template(
     timeouts for emulation. Nothing else changes: SAM reads the template CloudFormation gets.
     """
     template: dict[str, Any] = json.loads(source.read_text())
-    ours = {function_id(template, package) for package in ("api", "processor")}
+    ours = {function_id(template, package) for package in PACKAGES}
     for logical_id, resource in template["Resources"].items():
         properties = resource["Properties"]
         if logical_id in ours:
