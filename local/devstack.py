@@ -109,7 +109,7 @@ def processor_handler(settings: Settings) -> Handler:
     from upvault.processing import Processor
     from upvault.storage import ObjectStore, make_clients
 
-    return make_handler(Processor(settings, ObjectStore(settings, make_clients(settings))))
+    return make_handler(Processor(ObjectStore(settings, make_clients(settings))))
 
 
 def build_api(settings: Settings) -> Any:

@@ -60,10 +60,9 @@ def create_app(settings: Settings, clients: S3Clients | None = None) -> FastAPI:
         redoc_url=None,
     )
     store = ObjectStore(settings, clients or make_clients(settings))
-    app.state.settings = settings
     app.state.store = store
     app.state.uploads = UploadService(settings, store)
-    app.state.files = FileService(settings, store)
+    app.state.files = FileService(store)
     problems.install(app)
     app.include_router(router)
     app.add_middleware(CorrelationId)

@@ -90,4 +90,4 @@ def make_handler(processor: Processor) -> Callable[[dict[str, Any], LambdaContex
 
 
 settings = load_settings()
-handler = make_handler(Processor(settings, ObjectStore(settings, make_clients(settings))))
+handler = make_handler(Processor(ObjectStore(settings, make_clients(settings))))

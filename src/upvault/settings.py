@@ -7,12 +7,13 @@ reads the environment. Invalid values fail fast with a message naming the variab
 
 from __future__ import annotations
 
-from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any
 
 from pydantic import AnyHttpUrl, BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from upvault.models import Category
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -28,14 +29,6 @@ MAX_PARTS = 10_000
 MAX_SINGLE_PUT = 5 * GIB
 
 ENV_PREFIX = "UPVAULT_"
-
-
-class Category(StrEnum):
-    """What a user uploads; each category has its own allowed types and size limit."""
-
-    DOCUMENTS = "documents"
-    AUDIO = "audio"
-    IMAGES = "images"
 
 
 class CategoryPolicy(BaseModel):

@@ -182,7 +182,7 @@ class StagingPoller:
     """
 
     def __init__(self, settings: Settings, s3: Any, interval: float = 0.2) -> None:
-        self.processor = Processor(settings, ObjectStore(settings, make_clients(settings)))
+        self.processor = Processor(ObjectStore(settings, make_clients(settings)))
         self.bucket = settings.bucket
         self.s3 = s3
         self.interval = interval

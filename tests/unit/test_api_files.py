@@ -58,8 +58,8 @@ def test_list_paginates_with_a_cursor(api: Api, ready_file: Any) -> None:
         cursor = page["cursor"]
         if not cursor:
             break
-    # Then every file appears once, in upload order
-    assert seen == sorted(ids)
+    # Then every file appears once, newest first
+    assert seen == sorted(ids, reverse=True)
 
 
 def test_download_is_an_attachment_with_the_original_name(api: Api, ready_file: Any) -> None:

@@ -8,7 +8,8 @@ from tests.support import SAMPLES
 from upvault import keys
 from upvault.errors import FileNotFound, InvalidIdentity, InvalidInput
 from upvault.filenames import clean_display_name, content_disposition, safe_key_name
-from upvault.settings import GIB, MIB, Category, Settings, SettingsError, load_settings
+from upvault.models import Category
+from upvault.settings import GIB, MIB, Settings, SettingsError, load_settings
 from upvault.uploads import plan_parts
 from upvault.validation import verify_content
 
@@ -160,14 +161,21 @@ def test_content_disposition_has_ascii_fallback_and_utf8() -> None:
 @pytest.mark.parametrize("content_type", sorted(SAMPLES))
 def test_every_accepted_type_is_recognised_from_its_bytes(content_type: str) -> None:
     data = SAMPLES[content_type]
-    assert verify_content(declared_type=content_type, declared_size=len(data), actual_size=len(data), head=data) is None
+    assert (
+        verify_content(declared_type=content_type, declared_size=len(data), actual_size=len(data), leading=data) is None
+    )
 
 
 def test_truncated_utf8_at_the_sniff_window_is_not_an_error() -> None:
     text = ("€" * 3000).encode()
-    head = text[:8192]  # cuts a 3-byte character
-    assert verify_content(declared_type="text/plain", declared_size=len(text), actual_size=len(text), head=head) is None
-    assert verify_content(declared_type="text/plain", declared_size=3, actual_size=3, head=b"\xff\xfe\xfa") is not None
+    leading = text[:8192]  # cuts a 3-byte character
+    assert (
+        verify_content(declared_type="text/plain", declared_size=len(text), actual_size=len(text), leading=leading)
+        is None
+    )
+    assert (
+        verify_content(declared_type="text/plain", declared_size=3, actual_size=3, leading=b"\xff\xfe\xfa") is not None
+    )
 
 
 def test_part_plans_grow_past_ten_thousand_parts() -> None:
