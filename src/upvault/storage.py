@@ -136,8 +136,10 @@ class _QuerySigner:
         expires: int,
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
-    ) -> str:
-        """A presigned URL for ``method`` on ``key`` whose signature covers ``headers``."""
+    ) -> PresignedRequest:
+        """A presigned request for ``method`` on ``key`` whose signature covers ``headers``."""
+        # Taken before signing and truncated like X-Amz-Date: never later than the real expiry.
+        expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=expires)
         prefix = self._key_url_prefix()
         credentials = self._credentials
         if credentials is None:
@@ -147,8 +149,7 @@ class _QuerySigner:
         )
         signer = S3SigV4QueryAuth(credentials.get_frozen_credentials(), "s3", self._region, expires=expires)
         signer.add_auth(request)
-        url: str = request.prepare().url
-        return url
+        return PresignedRequest(method, str(request.prepare().url), expires_at, dict(headers or {}))
 
 
 def _is_missing(error: ClientError) -> bool:
@@ -177,20 +178,6 @@ class ObjectStore:
         self._transfer = TransferConfig(multipart_threshold=4 * 1024**3, multipart_chunksize=512 * 1024**2)
 
     # -- presigning (no network) ------------------------------------------------------------
-    def _presign(
-        self,
-        method: str,
-        key: str,
-        *,
-        expires: int,
-        headers: dict[str, str] | None = None,
-        params: dict[str, str] | None = None,
-    ) -> PresignedRequest:
-        # Taken before signing and truncated like X-Amz-Date: never later than the real expiry.
-        expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=expires)
-        url = self._query_signer.sign(method, key, headers=headers, params=params, expires=expires)
-        return PresignedRequest(method, url, expires_at, dict(headers or {}))
-
     def presign_put(
         self,
         key: str,
@@ -208,7 +195,7 @@ class ObjectStore:
         if sha256:
             headers["x-amz-checksum-sha256"] = sha256
         headers.update({f"x-amz-meta-{name}": value for name, value in metadata.items()})
-        return self._presign("PUT", key, headers=headers, expires=self.settings.put_url_expiry)
+        return self._query_signer.sign("PUT", key, headers=headers, expires=self.settings.put_url_expiry)
 
     def presign_part(
         self, key: str, multipart_id: str, part_number: int, content_length: int, md5: str | None = None
@@ -217,7 +204,7 @@ class ObjectStore:
         headers = {"Content-Length": str(content_length)}
         if md5:
             headers["Content-MD5"] = md5
-        return self._presign(
+        return self._query_signer.sign(
             "PUT",
             key,
             headers=headers,
@@ -227,7 +214,7 @@ class ObjectStore:
 
     def presign_get(self, key: str, *, disposition: str, content_type: str) -> PresignedRequest:
         """Presign a download that the browser saves under the given name."""
-        return self._presign(
+        return self._query_signer.sign(
             "GET",
             key,
             expires=self.settings.get_url_expiry,

@@ -120,7 +120,7 @@ def recorded() -> dict[str, set[Call]]:
     recorder = Recorder()
     signer_sign = storage_module._QuerySigner.sign
 
-    def recording_sign(self: Any, method: str, key: str, **kwargs: Any) -> str:
+    def recording_sign(self: Any, method: str, key: str, **kwargs: Any) -> Any:
         recorder.on_presign(method, key, kwargs.get("params"))
         return signer_sign(self, method, key, **kwargs)
 
