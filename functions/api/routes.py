@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
+from functions.api.problems import documented
 from functions.api.schemas import (
     UPLOAD_ID,
     CompleteRequest,
@@ -21,10 +22,18 @@ from functions.api.schemas import (
     MultipartPlanOut,
     PartsRequest,
     PresignedOut,
-    Problem,
     UploadCreate,
     UploadCreated,
     UploadPartsOut,
+)
+from upvault.errors import (
+    BadPartList,
+    Conflict,
+    FileNotFound,
+    InvalidInput,
+    TooLarge,
+    TypeNotAllowed,
+    UploadNotFound,
 )
 from upvault.files import FileService
 from upvault.identity import user_of
@@ -32,10 +41,6 @@ from upvault.models import Category, Checksums, Status, UploadRequest
 from upvault.uploads import UploadService
 
 metrics = Metrics(namespace="Upvault", service="upvault")
-
-
-def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": Problem, "content": {"application/problem+json": {}}} for code in codes}
 
 
 def _json(model: BaseModel, status_code: int = 200) -> Response:
@@ -80,10 +85,10 @@ Files = Annotated[FileService, Depends(files)]
 # the hop costs microseconds next to a storage round trip. Dependencies and the single-PUT
 # path of POST /v1/uploads do no I/O and stay `async def`: that hot path is pure signing,
 # and the thread hop would be a large share of its latency (see docs/benchmarks.md).
-router = APIRouter(prefix="/v1", responses=_problems(401, 422))
+router = APIRouter(prefix="/v1")
 
 
-@router.get("/health", response_model=HealthOut, responses=_problems(503), tags=["health"])
+@router.get("/health", response_model=HealthOut, responses=documented(public=True), tags=["health"])
 def health(request: Request) -> HealthOut:
     """200 when storage answers, 503 problem when it does not (fails within about a second)."""
     request.app.state.store.ping()
@@ -94,7 +99,7 @@ def health(request: Request) -> HealthOut:
     "/uploads",
     status_code=status.HTTP_201_CREATED,
     response_model=UploadCreated,
-    responses=_problems(400, 413, 415),
+    responses=documented(TooLarge, TypeNotAllowed, InvalidInput, body=True),
     tags=["uploads"],
 )
 async def create_upload(body: UploadCreate, user: User, service: Uploads) -> Response:
@@ -131,7 +136,10 @@ async def create_upload(body: UploadCreate, user: User, service: Uploads) -> Res
 
 
 @router.get(
-    "/uploads/{upload_id}/parts", response_model=UploadPartsOut, responses=_problems(404, 409), tags=["uploads"]
+    "/uploads/{upload_id}/parts",
+    response_model=UploadPartsOut,
+    responses=documented(UploadNotFound, Conflict),
+    tags=["uploads"],
 )
 def list_parts(upload_id: UploadId, user: User, service: Uploads) -> UploadPartsOut:
     """Parts already stored and fresh URLs for the missing ones (start or resume)."""
@@ -139,7 +147,10 @@ def list_parts(upload_id: UploadId, user: User, service: Uploads) -> UploadParts
 
 
 @router.post(
-    "/uploads/{upload_id}/parts", response_model=UploadPartsOut, responses=_problems(400, 404, 409), tags=["uploads"]
+    "/uploads/{upload_id}/parts",
+    response_model=UploadPartsOut,
+    responses=documented(UploadNotFound, Conflict, BadPartList, body=True),
+    tags=["uploads"],
 )
 def sign_parts(upload_id: UploadId, body: PartsRequest, user: User, service: Uploads) -> UploadPartsOut:
     """Sign URLs for the given parts, binding each part's MD5 when given."""
@@ -150,7 +161,10 @@ def sign_parts(upload_id: UploadId, body: PartsRequest, user: User, service: Upl
 
 
 @router.post(
-    "/uploads/{upload_id}/complete", response_model=FileOut, responses=_problems(400, 404, 409), tags=["uploads"]
+    "/uploads/{upload_id}/complete",
+    response_model=FileOut,
+    responses=documented(UploadNotFound, Conflict, BadPartList, body=True),
+    tags=["uploads"],
 )
 def complete_upload(
     upload_id: UploadId, body: CompleteRequest, user: User, service: Uploads, file_service: Files
@@ -161,7 +175,10 @@ def complete_upload(
 
 
 @router.delete(
-    "/uploads/{upload_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_problems(404, 409), tags=["uploads"]
+    "/uploads/{upload_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=documented(UploadNotFound, Conflict),
+    tags=["uploads"],
 )
 def abort_upload(upload_id: UploadId, user: User, service: Uploads) -> Response:
     """Abort a running multipart upload."""
@@ -169,7 +186,7 @@ def abort_upload(upload_id: UploadId, user: User, service: Uploads) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/files", response_model=FileListOut, tags=["files"])
+@router.get("/files", response_model=FileListOut, responses=documented(InvalidInput, query=True), tags=["files"])
 def list_files(
     user: User,
     service: Files,
@@ -188,27 +205,36 @@ def list_files(
     return FileListOut(items=[FileSummaryOut.of(item) for item in page.items], cursor=page.cursor)
 
 
-@router.get("/files/{file_id}", response_model=FileOut, responses=_problems(404), tags=["files"])
+@router.get("/files/{file_id}", response_model=FileOut, responses=documented(FileNotFound), tags=["files"])
 def get_file(file_id: str, user: User, service: Files) -> FileOut:
     """One file's details and status (pending, ready, or rejected with the reason)."""
     return FileOut.of(service.get(user, file_id))
 
 
-@router.get("/files/{file_id}/download", response_model=DownloadOut, responses=_problems(404, 409), tags=["files"])
+@router.get(
+    "/files/{file_id}/download",
+    response_model=DownloadOut,
+    responses=documented(FileNotFound, Conflict),
+    tags=["files"],
+)
 def download_file(file_id: str, user: User, service: Files) -> DownloadOut:
     """A short-lived URL that downloads the file under its original name."""
     presigned = service.download(user, file_id)
     return DownloadOut(url=presigned.url, expires_at=presigned.expires_at)
 
 
-@router.delete("/files/{file_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_problems(404), tags=["files"])
+@router.delete(
+    "/files/{file_id}", status_code=status.HTTP_204_NO_CONTENT, responses=documented(FileNotFound), tags=["files"]
+)
 def delete_file(file_id: str, user: User, service: Files) -> Response:
     """Delete a file; previous versions stay recoverable with ``restore``."""
     service.delete(user, file_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/files/{file_id}/restore", response_model=FileOut, responses=_problems(404, 409), tags=["files"])
+@router.post(
+    "/files/{file_id}/restore", response_model=FileOut, responses=documented(FileNotFound, Conflict), tags=["files"]
+)
 def restore_file(file_id: str, user: User, service: Files) -> FileOut:
     """Bring back the last deleted version of a file."""
     return FileOut.of(service.restore(user, file_id))
