@@ -8,15 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Tracer
 from fastapi import FastAPI
 from mangum import Mangum
 
-from functions.api.app import create_app, logger
-from functions.api.routes import metrics
+from functions.api.app import create_app
+from functions.observability import logger, metrics, tracer
 from upvault.settings import load_settings
 
-tracer = Tracer(service="upvault")
 #: Bodies API Gateway passes as text; problem+json must be among them, not base64.
 TEXT_MIME_TYPES = ["application/json", "application/problem+json", "text/"]
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from functions.api import surface
+from functions.observability import logger
 from upvault import errors
 
 PROBLEM_TYPE = surface.PROBLEM_TYPE
@@ -27,8 +27,6 @@ STATUS: list[tuple[type[errors.UpvaultError], int, str]] = [
     (errors.BadPartList, 400, "Bad part list"),
     (errors.StorageUnavailable, 503, "Storage unavailable"),
 ]
-
-logger = Logger(child=True)
 
 
 def problem(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -26,6 +25,7 @@ from functions.api.schemas import (
     UploadCreated,
     UploadPartsOut,
 )
+from functions.observability import metrics
 from upvault.files import FileService
 from upvault.identity import user_of
 from upvault.keys import Status
@@ -33,8 +33,6 @@ from upvault.models import UploadRequest
 from upvault.settings import Category
 from upvault.uploads import UploadService
 from upvault.validation import Checksums
-
-metrics = Metrics(namespace="Upvault", service="upvault")
 
 
 def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:

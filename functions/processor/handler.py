@@ -13,20 +13,16 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser.models import S3Model
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.observability import logger, metrics, tracer
 from upvault.processing import Action, Outcome, Processor
 from upvault.settings import load_settings
 from upvault.storage import ObjectStore, make_clients
-
-logger = Logger(service="upvault")
-metrics = Metrics(namespace="Upvault", service="upvault")
-tracer = Tracer(service="upvault")
 
 
 class MalformedNotification(ValueError):
