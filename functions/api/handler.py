@@ -1,11 +1,15 @@
 """Lambda entry point of the API: ``functions.api.handler.handler``.
 
-Settings are validated once per cold start; clients are created without any network call.
+Importing this module reads no configuration: :func:`cold_start` reads and validates the
+settings and builds the app on the first invocation, once per execution environment, and
+creates clients without any network call. Tests and the local stack call the factories
+(:func:`functions.api.app.create_app`, :func:`make_handler`) with their own settings instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from fastapi import FastAPI
@@ -28,6 +32,12 @@ def make_handler(app: FastAPI) -> Callable[[dict[str, Any], Any], dict[str, Any]
     return wrapped
 
 
-settings = load_settings()
-app = create_app(settings)
-handler = make_handler(app)
+@cache
+def cold_start() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The deployed API: settings from the environment, validated once, wrapped as a handler."""
+    return make_handler(create_app(load_settings()))
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Serve one API Gateway event (the app is built on the first call and reused)."""
+    return cold_start()(event, context)

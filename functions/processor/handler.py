@@ -4,12 +4,17 @@ SQS delivers S3 ``ObjectCreated`` notifications for ``staging/``. Each SQS recor
 on its own with Powertools' ``BatchProcessor``: a record that fails (malformed body, storage
 error) is reported back as a partial batch failure, retried by SQS and finally dead-lettered,
 while the rest of the batch succeeds.
+
+Importing this module reads no configuration: :func:`cold_start` builds the processor from
+the settings on the first invocation, once per execution environment. Tests and the local
+stack call :func:`make_handler` with a processor of their own.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -85,5 +90,13 @@ def make_handler(processor: Processor) -> Callable[[dict[str, Any], LambdaContex
     return handler
 
 
-settings = load_settings()
-handler = make_handler(Processor(settings, ObjectStore(settings, make_clients(settings))))
+@cache
+def cold_start() -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The deployed processor: settings from the environment, validated once, its clients."""
+    settings = load_settings()
+    return make_handler(Processor(settings, ObjectStore(settings, make_clients(settings))))
+
+
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Process one SQS batch (the processor is built on the first call and reused)."""
+    return cold_start()(event, context)
