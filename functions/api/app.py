@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import uuid
 
-from aws_lambda_powertools import Logger
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from functions.api import problems
 from functions.api.routes import router
+from functions.observability import logger
 from upvault.files import FileService
 from upvault.settings import Settings
 from upvault.storage import ObjectStore, S3Clients, make_clients
 from upvault.uploads import UploadService
-
-logger = Logger(service="upvault")
 
 DESCRIPTION = """Presigned uploads and downloads for user files (documents, audio, images).
 

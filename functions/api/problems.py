@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -17,6 +16,7 @@ from starlette.exceptions import HTTPException
 
 from functions.api import surface
 from functions.api.schemas import Problem
+from functions.observability import logger
 from upvault import errors
 
 PROBLEM_TYPE = surface.PROBLEM_TYPE
@@ -36,8 +36,6 @@ STATUS: list[tuple[type[errors.UpvaultError], int, str]] = [
 
 #: Malformed JSON in a request body (the body never reached a model).
 MALFORMED_JSON = 400
-
-logger = Logger(child=True)
 
 
 def status_of(error: type[errors.UpvaultError]) -> int:

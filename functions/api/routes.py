@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -26,6 +25,7 @@ from functions.api.schemas import (
     UploadCreated,
     UploadPartsOut,
 )
+from functions.observability import metrics
 from upvault.errors import (
     BadPartList,
     Conflict,
@@ -39,8 +39,6 @@ from upvault.files import FileService
 from upvault.identity import user_of
 from upvault.models import Category, Checksums, Status, UploadRequest
 from upvault.uploads import UploadService
-
-metrics = Metrics(namespace="Upvault", service="upvault")
 
 
 def _json(model: BaseModel, status_code: int = 200) -> Response:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,9 +13,11 @@ from typing import Any
 
 import pytest
 
+from functions.api import handler as api_entry
 from functions.api.app import create_app
 from functions.api.handler import make_handler
-from tests.support import SAMPLES
+from local.lambda_context import LocalLambdaContext
+from tests.support import SAMPLES, apigw_event
 from tests.unit.conftest import Api, put_presigned
 from upvault.settings import MIB, Settings
 from upvault.storage import make_clients
@@ -195,3 +200,39 @@ def test_every_route_answers_503_when_storage_is_down(down_api: Api, method: str
     # Then it is a 503 problem, never a 500
     assert response.status == 503, response.body
     assert response.body["type"] == "urn:upvault:problem:storage-unavailable"
+
+
+#: Imports both Lambda entry modules, then invokes the API's, in a fresh interpreter.
+_IMPORT_THEN_INVOKE = """
+import functions.api.handler, functions.processor.handler
+print("imported", flush=True)
+functions.api.handler.handler({}, None)
+"""
+
+
+def test_importing_a_handler_reads_no_configuration() -> None:
+    # Given an environment without any UPVAULT_* variable (the bucket is required)
+    env = {name: value for name, value in os.environ.items() if not name.startswith("UPVAULT_")}
+    # When the handler modules are imported, then the API handler is invoked
+    result = subprocess.run(
+        [sys.executable, "-c", _IMPORT_THEN_INVOKE], env=env, capture_output=True, text=True, check=False, cwd=ROOT
+    )
+    # Then importing succeeds, and the first invocation is what validates the settings
+    assert result.stdout.strip() == "imported", result.stderr
+    assert result.returncode != 0
+    assert "SettingsError" in result.stderr and "UPVAULT_BUCKET" in result.stderr
+
+
+def test_the_api_handler_builds_the_app_once_per_cold_start() -> None:
+    # Given a fresh execution environment (UPVAULT_BUCKET is set for the test session)
+    api_entry.cold_start.cache_clear()
+    try:
+        context = LocalLambdaContext(function_name="upvault-api")
+        # When two public requests arrive
+        first = api_entry.handler(apigw_event("GET", "/v1/openapi.json"), context)
+        second = api_entry.handler(apigw_event("GET", "/v1/openapi.json"), context)
+        # Then both are answered by one app, built on the first call
+        assert (first["statusCode"], second["statusCode"]) == (200, 200)
+        assert api_entry.cold_start.cache_info().misses == 1
+    finally:
+        api_entry.cold_start.cache_clear()
