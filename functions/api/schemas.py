@@ -21,6 +21,8 @@ class ChecksumsIn(Strict):
 
     md5: str | None = Field(default=None, max_length=64, description="base64 MD5 (sent as Content-MD5)")
     sha256: str | None = Field(default=None, max_length=64, description="base64 SHA-256")
+    # Accepted (not yet used) so clients written for the checksum contract work meanwhile.
+    crc64nvme: str | None = Field(default=None, max_length=64, description="base64 CRC64NVME of the whole file")
 
 
 class UploadCreate(Strict):
@@ -75,6 +77,8 @@ class PartIn(Strict):
 
     part_number: StrictInt
     md5: str | None = Field(default=None, max_length=64)
+    # Accepted (not yet used) so clients written for the checksum contract work meanwhile.
+    crc64nvme: str | None = Field(default=None, max_length=64, description="base64 CRC64NVME of the part")
 
 
 class PartsRequest(Strict):
