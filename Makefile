@@ -7,7 +7,7 @@ DEPS_STAMP := $(VENV)/.deps-stamp
 
 .PHONY: dev test test-unit test-infra test-integration test-e2e lint bench synth fuzz tools venv openapi clean
 
-$(DEPS_STAMP): requirements.txt requirements-dev.txt pyproject.toml scripts/bootstrap-venv.sh
+$(DEPS_STAMP): requirements.txt requirements-dev.txt clients/python/requirements.txt pyproject.toml scripts/bootstrap-venv.sh
 	@scripts/bootstrap-venv.sh
 
 venv: $(DEPS_STAMP)
