@@ -184,6 +184,17 @@ def test_plan_hint_learns_the_api_threshold() -> None:
     assert not hint.multipart(8 * MIB) and hint.multipart(50 * MIB)
 
 
+def test_plan_hint_is_remembered_by_the_next_process(tmp_path: Path) -> None:
+    # Given a hint that learned a 5 MiB threshold and kept it in a file
+    PlanHint(100 * MIB, tmp_path / "api.plan").learn(11 * MIB, multipart=True)
+    # When a new one starts from that file
+    again = PlanHint(100 * MIB, tmp_path / "api.plan")
+    # Then it guesses multipart for sizes above 5 MiB right away; a damaged file is just ignored
+    assert again.multipart(6 * MIB) and not again.multipart(5 * MIB)
+    (tmp_path / "api.plan").write_text("{")
+    assert not PlanHint(100 * MIB, tmp_path / "api.plan").multipart(6 * MIB)
+
+
 # -- configuration -------------------------------------------------------------------------------------
 
 

@@ -154,8 +154,8 @@ class UpvaultApi:
             base_url=self.base_url + "/v1",
             auth=auth,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            # Connection failures are retried by the transport: nothing was sent yet.
-            transport=transport or httpx.HTTPTransport(retries=2),
+            # No transport of our own by default: httpx then honours HTTP(S)_PROXY and NO_PROXY.
+            transport=transport,
             headers={"User-Agent": f"upvault-client/{__version__}", "Accept": "application/json"},
         )
 
@@ -248,18 +248,22 @@ class UpvaultApi:
         idempotent: bool = True,
         attempts: int | None = None,
     ) -> httpx.Response:
-        """One API call. Failed connections are retried by the transport (nothing was sent);
-        transient answers (429, 502-504) only when repeating the call is harmless."""
+        """One API call. Failed connections are tried again (nothing was sent); transient
+        answers (429, 502-504) only when repeating the call is harmless."""
         self.calls[f"{method} /v1{route}"] += 1
-        tries = (attempts or self.max_attempts) if idempotent else 1
+        tries = attempts or self.max_attempts
         for attempt in range(1, tries + 1):
             try:
                 response = self._http.request(method, path, json=json, params=params)
             except httpx.TransportError as exc:
+                # A refused connection sent nothing: trying again is harmless even for a POST.
+                if isinstance(exc, httpx.ConnectError) and attempt < tries:
+                    time.sleep(0.2 * attempt)
+                    continue
                 raise ApiUnreachable(f"cannot reach the Upvault API at {self.base_url}: {_reason(exc)}") from exc
             if response.status_code in expect:
                 return response
-            if response.status_code in _TRANSIENT and attempt < tries:
+            if response.status_code in _TRANSIENT and idempotent and attempt < tries:
                 time.sleep(_retry_after(response, 0.2 * 2**attempt))
                 continue
             raise ApiError.from_response(response)

@@ -48,7 +48,13 @@ CATEGORIES = ("documents", "audio", "images")
 STATUSES = ("pending", "ready", "rejected")
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: Progress bars and tables only; messages go through :func:`say` (plain text, never re-wrapped).
 err = Console(stderr=True, highlight=False)
+
+
+def say(message: str) -> None:
+    """A message on stderr (above the progress bars while they show)."""
+    click.echo(message, err=True)
 
 
 def connection_options(command: F) -> F:
@@ -92,7 +98,7 @@ def failures() -> Iterator[None]:
     try:
         yield
     except UpvaultError as exc:
-        err.print(f"[red]error:[/] {explain(exc)}", markup=True)
+        say(f"error: {explain(exc)}")
         raise SystemExit(EXIT_FAILED) from None
 
 
@@ -117,7 +123,7 @@ class UploadDisplay:
     def __init__(self, paths: list[Path], sizes: list[int]) -> None:
         self.enabled = err.is_terminal
         self.bars = Progress(
-            TextColumn("{task.description}", style="bold"),
+            TextColumn("{task.description}", style="bold", markup=False),
             BarColumn(),
             DownloadColumn(binary_units=True),
             TransferSpeedColumn(),
@@ -141,9 +147,7 @@ class UploadDisplay:
                     self._sent[index] = progress.done
                     if progress.resumed and index not in self._announced:
                         self._announced.add(index)
-                        err.print(
-                            f"resuming {name}: {human(progress.resumed)} of {human(progress.total)} already stored"
-                        )
+                        say(f"resuming {name}: {human(progress.resumed)} of {human(progress.total)} already stored")
                 label = {"checksum": "checksum", "upload": "", "processing": "validating"}[progress.phase]
                 self.bars.update(self.tasks[index], completed=progress.done, description=f"{name} {label}".rstrip())
 
@@ -181,9 +185,9 @@ def _report(record: dict[str, Any]) -> None:
     if record["ok"]:
         click.echo(f"{status:<9} {record['file_id']}  {name}")
     elif status == models.REJECTED:
-        err.print(f"rejected  {record['file_id']}  {name}: {record.get('reason') or 'no reason given'}")
+        say(f"rejected  {record['file_id']}  {name}: {record.get('reason') or 'no reason given'}")
     elif status != "interrupted":
-        err.print(f"failed    {name}: {record.get('error')}")
+        say(f"failed    {name}: {record.get('error')}")
 
 
 def _start_uploads(
@@ -262,7 +266,7 @@ def upload_command(
     except KeyboardInterrupt:
         client.cancel()
         unfinished = " ".join(str(path) for index, path in enumerate(files) if index not in done)
-        err.print(
+        say(
             "\ninterrupted. Parts already stored are kept; run the same command again to resume:\n"
             f"  upvault upload {unfinished}"
         )
@@ -340,7 +344,7 @@ def get_command(
         if target.exists() and not force:
             raise click.ClickException(f"{target} exists: pass --force to overwrite it, or -o PATH")
         bars = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             DownloadColumn(binary_units=True),
             TransferSpeedColumn(),
@@ -355,7 +359,7 @@ def get_command(
     if as_json:
         emit_json({"file_id": file_id, "path": str(target), "size": info.size, "verified": checked})
     else:
-        err.print(f"saved {target} ({human(info.size)}, {f'{checked} verified' if checked else 'size checked'})")
+        say(f"saved {target} ({human(info.size)}, {f'{checked} verified' if checked else 'size checked'})")
     return EXIT_OK
 
 
@@ -419,7 +423,7 @@ def login_command(api_url: str, token: str, no_verify: bool) -> int:
         with failures(), Client(api_url, token=token, resume=False) as client:
             client.list_page(limit=1)  # 401 for a refused token, unreachable for a wrong URL
     path = save_config(api_url, token)
-    err.print(f"saved to {path} (readable by you only)")
+    say(f"saved to {path} (readable by you only)")
     return EXIT_OK
 
 
@@ -452,7 +456,7 @@ def run(group: click.Group, argv: list[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except click.exceptions.Abort:
-        err.print("aborted")
+        say("aborted")
         return EXIT_INTERRUPTED
     return result if isinstance(result, int) else EXIT_OK
 

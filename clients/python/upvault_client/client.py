@@ -9,7 +9,6 @@ import io
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
@@ -33,6 +32,7 @@ from upvault_client.models import READY, REJECTED, DownloadLink, FileInfo, FileS
 from upvault_client.sources import UploadSource, open_source
 from upvault_client.storage import CHUNK, Storage
 from upvault_client.transfer import DEFAULT_THRESHOLD, FileSpec, PlanHint, ProgressCallback, Uploader
+from upvault_client.workers import DaemonPool
 
 #: How long ``upload(wait=True)`` and ``wait_until_processed`` wait for validation by default.
 DEFAULT_WAIT = 300.0
@@ -80,15 +80,17 @@ class Client:
         auth = BearerAuth(token, token_provider)
         self._api = UpvaultApi(api_url, auth, timeout=timeout, transport=transport)
         self._storage = Storage(max_attempts=max_attempts, transport=storage_transport)
-        self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="upvault-transfer")
+        self._pool = DaemonPool(parallel)
         journal = Journal(Path(journal_dir) if journal_dir else state_dir() / "uploads") if resume else None
+        # What the client learns about this API's multipart threshold is kept beside the journal.
+        hint_file = journal.directory / f"{Journal.key(self._api.base_url)}.plan" if journal else None
         self._uploader = Uploader(
             self._api,
             self._storage,
             self._pool,
             parallel=parallel,
             journal=journal,
-            hint=PlanHint(multipart_threshold),
+            hint=PlanHint(multipart_threshold, hint_file),
         )
 
     @classmethod
@@ -124,7 +126,7 @@ class Client:
 
     def close(self) -> None:
         """Release connections and worker threads."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
         self._api.close()
         self._storage.close()
 

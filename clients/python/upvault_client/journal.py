@@ -53,9 +53,9 @@ class Journal:
         self.directory = Path(directory)
 
     @staticmethod
-    def key(api_url: str, identity: Identity) -> str:
-        """The entry name of a file on disk for one API."""
-        text = f"{api_url}\n{identity.path}\n{identity.size}\n{identity.mtime_ns}"
+    def key(api_url: str, identity: Identity | None = None) -> str:
+        """The entry name of a file on disk for one API (or of the API alone)."""
+        text = api_url if identity is None else f"{api_url}\n{identity.path}\n{identity.size}\n{identity.mtime_ns}"
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def load(self, key: str) -> JournalEntry | None:

@@ -14,12 +14,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, as_completed
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, TypeVar
 
 from upvault_client.api import Declaration, MultipartPlan, PresignedRequest, UploadTicket, UpvaultApi
@@ -29,6 +32,7 @@ from upvault_client.journal import Journal, JournalEntry
 from upvault_client.models import FileInfo, Progress
 from upvault_client.sources import Source
 from upvault_client.storage import CHUNK, Storage
+from upvault_client.workers import DaemonPool
 
 MIB = 1024 * 1024
 #: The service's default multipart threshold, and the lowest one it accepts.
@@ -56,14 +60,22 @@ class PlanHint:
 
     The API plans multipart above its threshold. Every answer narrows that threshold down:
     a size it planned multipart bounds it from above, a size it planned as one PUT from below.
-    Between the bounds the guess is ``threshold`` (the service default, until a miss).
+    Between the bounds the guess is ``threshold`` (the service default, until a miss). With a
+    ``path``, what was learned is kept there, so the next process does not miss again.
     """
 
-    def __init__(self, threshold: int = DEFAULT_THRESHOLD) -> None:
+    def __init__(self, threshold: int = DEFAULT_THRESHOLD, path: Path | None = None) -> None:
         self.threshold = threshold
+        self.path = path
         self._largest_single = 0
         self._smallest_multipart: int | None = None
         self._lock = threading.Lock()
+        if path is not None:
+            with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+                saved = json.loads(path.read_text())
+                self.threshold = int(saved["threshold"])
+                self._largest_single = int(saved["largest_single"])
+                self._smallest_multipart = saved["smallest_multipart"] and int(saved["smallest_multipart"])
 
     def multipart(self, size: int) -> bool:
         """The guess for a ``size``-byte file."""
@@ -77,6 +89,7 @@ class PlanHint:
     def learn(self, size: int, multipart: bool) -> None:
         """Record what the API planned for ``size`` bytes."""
         with self._lock:
+            before = (self.threshold, self._largest_single, self._smallest_multipart)
             if multipart:
                 if self._smallest_multipart is None or size < self._smallest_multipart:
                     self._smallest_multipart = size
@@ -85,6 +98,18 @@ class PlanHint:
             else:
                 self._largest_single = max(self._largest_single, size)
                 self.threshold = max(self.threshold, size)
+            after = (self.threshold, self._largest_single, self._smallest_multipart)
+            if after != before and self.path is not None:
+                self._save(*after)
+
+    def _save(self, threshold: int, largest_single: int, smallest_multipart: int | None) -> None:
+        state = {"threshold": threshold, "largest_single": largest_single, "smallest_multipart": smallest_multipart}
+        assert self.path is not None
+        with contextlib.suppress(OSError):  # only a hint: losing it costs one extra declaration
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            temporary = self.path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(state))
+            os.replace(temporary, self.path)
 
 
 class ByteCounter:
@@ -172,7 +197,7 @@ class Uploader:
         self,
         api: UpvaultApi,
         storage: Storage,
-        pool: ThreadPoolExecutor,
+        pool: DaemonPool,
         *,
         parallel: int,
         journal: Journal | None,
