@@ -15,6 +15,7 @@ import json
 import os
 import threading
 from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -436,6 +437,30 @@ def test_a_token_provider_is_asked_again_after_a_401(api_transport: LambdaApi, s
     # Then the 401 was retried once with a fresh token
     assert list(client.list()) == []
     assert [s.status for s in api_transport.sent] == [401, 200]
+    client.close()
+
+
+def test_a_token_in_a_context_variable_reaches_the_transfer_workers(
+    api_transport: LambdaApi, storage: MotoStorage, tmp_path: Path
+) -> None:
+    # Given a backend that keeps the current user's token in a context variable
+    current: ContextVar[str] = ContextVar("current")
+    client = Client(
+        "https://api.example",
+        token_provider=current.get,
+        transport=api_transport,
+        storage_transport=storage,
+        journal_dir=tmp_path / "journal",
+        multipart_threshold=PART,
+    )
+    path = tmp_path / "statement.pdf"
+    path.write_bytes(big_pdf(11 * MIB))
+    # When it uploads a multipart file for that user (parts are signed from worker threads)
+    current.set("alice")
+    info = client.upload(path)
+    # Then every API call carried the user's token
+    assert info.status == "ready" and api_transport.calls("POST", "/parts")
+    assert {sent.headers["authorization"] for sent in api_transport.sent} == {"Bearer alice"}
     client.close()
 
 

@@ -9,6 +9,7 @@ threads are daemons: the process exits when its main thread is done.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -31,12 +32,17 @@ class DaemonPool:
         self._closed = False
 
     def submit(self, call: Callable[[], T]) -> Future[T]:
-        """Queue ``call``; a thread is started for it if none is idle and the pool is not full."""
+        """Queue ``call``; a thread is started for it if none is idle and the pool is not full.
+
+        The call runs in a copy of the caller's context (as ``asyncio.to_thread`` does), so a
+        ``token_provider`` reading a context variable sees the caller's value in the workers.
+        """
         future: Future[T] = Future()
+        context = contextvars.copy_context()
         with self._lock:
             if self._closed:
                 raise RuntimeError("the pool is shut down")
-            self._queue.put((future, call))
+            self._queue.put((future, lambda: context.run(call)))
             if self._idle == 0 and len(self._threads) < self.workers:
                 thread = threading.Thread(target=self._work, name=f"{self.name}-{len(self._threads)}", daemon=True)
                 self._threads.append(thread)
