@@ -9,6 +9,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -168,6 +169,12 @@ def test_journal_keys_follow_api_path_size_and_mtime(tmp_path: Path) -> None:
     journal.save(key, _entry())
     journal.forget(key)
     assert journal.entries() == []
+    # And an entry nobody resumed for over a week is dropped when another is saved
+    journal.save("old", _entry("01M88A9NNXFE5G0HW0G2XWHC00"))
+    week = 8 * 24 * 3600
+    os.utime(tmp_path / "journal" / "old.json", (time.time() - week, time.time() - week))
+    journal.save(key, _entry())
+    assert [e.upload_id for e in journal.entries()] == [_entry().upload_id]
 
 
 def test_plan_hint_learns_the_api_threshold() -> None:

@@ -14,10 +14,14 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from upvault_client.sources import Identity
+
+#: Entries older than this are dropped (S3 lifecycle and MinIO purge stale uploads after days).
+MAX_AGE = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class Journal:
     def save(self, key: str, entry: JournalEntry) -> None:
         """Write the entry atomically (a crash leaves the old one or the new one)."""
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._prune()
         descriptor, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
         try:
             with os.fdopen(descriptor, "w") as handle:
@@ -81,6 +86,15 @@ class Journal:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
             raise
+
+    def _prune(self) -> None:
+        """Drop entries nobody resumed for a week (files that changed or were never uploaded
+        again); storage discards their unfinished uploads on its own schedule."""
+        cutoff = time.time() - MAX_AGE
+        for path in self.directory.glob("*.json"):
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
 
     def forget(self, key: str) -> None:
         """Remove the entry (the upload completed, or cannot be resumed)."""
