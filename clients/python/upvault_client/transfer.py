@@ -165,7 +165,7 @@ class PartSigner:
                 candidate = self._unsigned.popleft()
                 if candidate not in self._signed:
                     batch.append(candidate)
-            self._sign(batch)
+            self._sign(sorted(batch))
             return self._signed.pop(number)[0]
 
     def resign(self, number: int) -> PresignedRequest:
