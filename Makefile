@@ -5,9 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS_STAMP := $(VENV)/.deps-stamp
 
-.PHONY: dev test test-unit test-infra test-integration test-e2e test-sam sam-arm64 lint bench synth fuzz tools venv openapi clean
+.PHONY: dev test test-unit test-infra test-integration test-e2e test-sam sam-arm64 lint bench bench-sdk synth fuzz tools venv openapi clean
 
-$(DEPS_STAMP): requirements.txt requirements-dev.txt pyproject.toml scripts/bootstrap-venv.sh
+$(DEPS_STAMP): requirements.txt requirements-dev.txt clients/python/requirements.txt pyproject.toml scripts/bootstrap-venv.sh
 	@scripts/bootstrap-venv.sh
 
 venv: $(DEPS_STAMP)
@@ -58,6 +58,10 @@ openapi: venv
 
 bench: venv
 	@PYTHONPATH=. $(BIN)/python -m bench.run
+
+## `upvault upload` of 1 GiB to the local MinIO vs boto3's TransferManager and a single PUT (~2 min).
+bench-sdk: venv tools
+	@PYTHONPATH=. $(BIN)/python -m bench.sdk
 
 ## CDK synth of one environment: make synth ENV=prod (default dev).
 ENV ?= dev

@@ -1,6 +1,7 @@
 """API: the HTTP API with its JWT authorizer, the API function and its least-privilege grants.
 
-Every route needs a valid JWT except ``GET /v1/health`` and ``GET /v1/openapi.json``. The
+Every route needs a valid JWT except the public ones (``GET /v1/health``, ``/v1/openapi.json``,
+``/v1/docs``), which have their own, lower throttling. The
 token comes from a Cognito user pool this construct creates, or from an external issuer and
 audience given in the environment config. API Gateway verifies it; the function only reads
 the verified claims from ``requestContext.authorizer.jwt.claims`` (payload format 2.0).
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 
 import jsii
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
@@ -21,27 +22,32 @@ from constructs import Construct
 
 from functions.api import surface
 from infra.config import EnvironmentConfig
-from infra.functions import log_retention, upvault_function
+from infra.functions import LOG_ENCRYPTION_REASON, log_retention, upvault_function
 from infra.identity import Identity
-from infra.storage import AREAS, Storage
+from infra.nag import acknowledge
+from infra.storage import AREAS, Storage, StorageAccess
 from upvault.keys import FILES_PREFIX, STAGING_PREFIX
 
 #: Routes anyone may call: load balancers and client generators must reach them without a token.
 PROTECTED_ROUTE = f"{surface.API_PREFIX}/{{proxy+}}"
 
-#: What the API function does with objects, per area (see the issue's permission table).
-API_OBJECT_GRANTS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
-    # Presigned PUT and every multipart step are s3:PutObject; Abort/ListParts have their own.
-    (("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"), (STAGING_PREFIX,)),
-    # HEAD and presigned GET in every area; DELETE /v1/files/{id} in any state (pending,
-    # ready, rejected) and an aborted upload's placeholder; a delete only adds a marker.
-    (("s3:GetObject", "s3:DeleteObject"), AREAS),
-    # Restore copies the last version back as a new one (a multipart copy aborts on failure).
-    (("s3:GetObjectVersion", "s3:PutObject", "s3:AbortMultipartUpload"), (FILES_PREFIX,)),
+#: What the API function may do in the bucket (see the issue's permission table).
+API_ACCESS = StorageAccess(
+    objects=(
+        # Presigned PUT and every multipart step are s3:PutObject; Abort/ListParts have their own.
+        (("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"), (STAGING_PREFIX,)),
+        # HEAD and presigned GET in every area; DELETE /v1/files/{id} in any state (pending,
+        # ready, rejected) and an aborted upload's placeholder; a delete only adds a marker.
+        (("s3:GetObject", "s3:DeleteObject"), AREAS),
+        # Restore copies the last version back as a new one (a multipart copy aborts on failure).
+        (("s3:GetObjectVersion", "s3:PutObject", "s3:AbortMultipartUpload"), (FILES_PREFIX,)),
+    ),
+    listing=("s3:ListBucket", "s3:ListBucketVersions"),
+    bucket=("s3:ListBucketMultipartUploads",),
+    # Presigned requests act as this role: writes need a data key (GenerateDataKey), reads,
+    # multipart uploads and copies Decrypt. S3 never calls kms:Encrypt for SSE-KMS objects.
+    key=("kms:Decrypt", "kms:GenerateDataKey"),
 )
-API_LIST_ACTIONS = ("s3:ListBucket", "s3:ListBucketVersions")
-API_BUCKET_ACTIONS = ("s3:ListBucketMultipartUploads",)
-API_KEY_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
 
 # One JSON object per request; the field names follow API Gateway's documented context keys.
 ACCESS_LOG_FORMAT = json.dumps(
@@ -100,27 +106,15 @@ class Api(Construct):
             package="api",
             description="Upvault API: presigned upload/download URLs (FastAPI on Mangum)",
             config=config,
-            # Cold start imports FastAPI, pydantic and boto3: CPU scales with memory, and 1 GB
-            # roughly halves the init time of 512 MB for a few ms of billed time per request.
-            memory_mb=config.api_memory_mb,
-            # Requests are a few S3 calls (restore copies an object); 29 s stays under API
-            # Gateway's 30 s integration limit so a slow call ends in our problem response.
-            timeout_seconds=config.api_timeout_seconds,
-            reserved_concurrency=config.api_reserved_concurrency,
-            environment={
-                "UPVAULT_BUCKET": storage.bucket.bucket_name,
-                "UPVAULT_REGION": Stack.of(self).region,
-                "UPVAULT_AUTH_ISSUER": issuer,
-                # Settings hold one audience (the app client); extra external audiences are
-                # enforced by the authorizer alone.
-                "UPVAULT_AUTH_AUDIENCE": audience[0],
-            },
+            storage=storage,
+            # No issuer or audience: API Gateway verifies the token, the function only reads claims.
+            access=API_ACCESS,
         )
-        for actions, prefixes in API_OBJECT_GRANTS:
-            storage.grant_objects(self.function, actions, prefixes)
-        storage.grant_listing(self.function, API_LIST_ACTIONS)
-        storage.grant_bucket(self.function, API_BUCKET_ACTIONS)
-        storage.grant_key(self.function, API_KEY_ACTIONS)
+        synchronous = (
+            "Never invoked asynchronously: API Gateway calls the API function synchronously and "
+            "returns its answer (or a 5xx) to the client, which retries."
+        )
+        acknowledge(self.function, [("Serverless-LambdaDLQ", synchronous), ("NIST.800.53.R5-LambdaDLQ", synchronous)])
 
         self.http_api = apigwv2.HttpApi(
             self,
@@ -138,8 +132,9 @@ class Api(Construct):
             self,
             "AccessLogs",
             retention=log_retention(config.log_retention_days),
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            removal_policy=config.removal_policy,
         )
+        acknowledge(self.access_logs, [("NIST.800.53.R5-CloudWatchLogGroupEncrypted", LOG_ENCRYPTION_REASON)])
         self.stage = apigwv2.HttpStage(
             self,
             "DefaultStage",
@@ -169,6 +164,34 @@ class Api(Construct):
                 integration=integration,
                 authorizer=apigwv2.HttpNoneAuthorizer(),
             )
+        self._throttle_public_routes(config)
+        for route in self.public_routes:
+            acknowledge(
+                route,
+                [
+                    (
+                        "AwsSolutions-APIG4",
+                        "Health check and OpenAPI document are public by design (load balancers and client "
+                        "generators); they expose no user data. Every other route needs a JWT.",
+                    )
+                ],
+            )
+
+    def _throttle_public_routes(self, config: EnvironmentConfig) -> None:
+        """Give the public routes their own, lower limits than the stage's (HTTP API route settings).
+
+        Anyone can call them; without their own limits anonymous traffic could use up the
+        stage's throttle and lock signed-in users out with 429.
+        """
+        cfn_stage = self.stage.node.default_child
+        assert isinstance(cfn_stage, apigwv2.CfnStage)
+        limits = {
+            "ThrottlingRateLimit": config.public_throttle_rate,
+            "ThrottlingBurstLimit": config.public_throttle_burst,
+        }
+        cfn_stage.add_property_override("RouteSettings", {f"GET {path}": limits for path in surface.PUBLIC_PATHS})
+        # CloudFormation refuses route settings for a route key that does not exist yet.
+        self.stage.node.add_dependency(*self.public_routes)
 
     @property
     def url(self) -> str:
