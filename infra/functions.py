@@ -33,6 +33,11 @@ RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
 SERVICE_NAME = "upvault"
 METRICS_NAMESPACE = "Upvault"
+#: Settings only a local run sets (an S3-compatible endpoint and its keys). Every function
+#: declares them empty: `sam local invoke --env-vars` can only set variables the template
+#: declares, and on AWS an empty value is unset (``Settings`` ignores empty variables), so the
+#: functions use S3 and their role's credentials. See docs/sam-local.md.
+LOCAL_RUN_SETTINGS = ("endpoint_url", "public_endpoint_url", "access_key_id", "secret_access_key")
 _LAMBDA_LOG_LEVEL = {
     "DEBUG": lambda_.ApplicationLogLevel.DEBUG,
     "INFO": lambda_.ApplicationLogLevel.INFO,
@@ -109,6 +114,7 @@ def function_environment(config: EnvironmentConfig, settings: Mapping[str, str])
         "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": config.log_level,
+        **{f"{ENV_PREFIX}{name.upper()}": "" for name in LOCAL_RUN_SETTINGS},
         **{f"{ENV_PREFIX}{name.upper()}": value for name, value in settings.items()},
     }
 

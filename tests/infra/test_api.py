@@ -155,7 +155,8 @@ def test_api_function_runtime_architecture_sizing_and_environment(dev: Template)
     assert env["POWERTOOLS_SERVICE_NAME"] == "upvault"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Upvault"
     assert env["POWERTOOLS_LOG_LEVEL"] == config.log_level
-    assert "UPVAULT_ENDPOINT_URL" not in env and "UPVAULT_PUBLIC_ENDPOINT_URL" not in env
+    # (the storage endpoint and keys are declared empty, "unset", so `sam local --env-vars` can set them)
+    assert env["UPVAULT_ENDPOINT_URL"] == "" and env["UPVAULT_PUBLIC_ENDPOINT_URL"] == ""
 
 
 def test_reserved_concurrency_is_configurable(dev: Template, prod: Template) -> None:
