@@ -230,6 +230,8 @@ class Migration:
         except (RunAborted, KeyboardInterrupt):
             raise
         except Exception as exc:
+            # A bug must not end a run of thousands of objects with a traceback: it is this
+            # object's failure, with its type and message in the report, and the exit code is 1.
             return _Outcome("failed", entry, {"reason": f"unexpected {type(exc).__name__}: {exc}"})
 
     def _decide_and_copy(self, entry: Entry, target: Target, existing: Entry | None) -> _Outcome:

@@ -147,11 +147,15 @@ class PlainMapper:
 
 
 def _type_for(category: Category, settings: Settings, name: str) -> str | None:
-    """The allowed content type a name's extension stands for in ``category``, if exactly one."""
+    """The content type a name's extension stands for: the allowed one in ``category`` if there
+    is exactly one, else a known but disallowed one (the declaration check then refuses it),
+    else ``None`` (the source's content type decides at copy time)."""
     ext = extension_of(name)
-    allowed = settings.policies[category].allowed_types
-    matches = sorted(t for t, exts in EXTENSIONS.items() if ext in exts and t in allowed)
-    return matches[0] if len(matches) == 1 else None
+    known = sorted(t for t, exts in EXTENSIONS.items() if ext in exts)
+    allowed = [t for t in known if t in settings.policies[category].allowed_types]
+    if len(allowed) == 1:
+        return allowed[0]
+    return known[0] if known and not allowed else None
 
 
 def _problem(exc: UpvaultError) -> str:

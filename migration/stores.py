@@ -197,7 +197,7 @@ class Store(Protocol):
     def head(self, key: str) -> ObjectMeta | None:
         """Metadata of one object, ``None`` when missing."""
 
-    def digest(self, key: str) -> Digest:
+    def digest(self, key: str, *, sha256: bool = False) -> Digest:
         """Read the whole object and hash it."""
 
     def delete(self, key: str) -> None:
@@ -354,10 +354,10 @@ class LocalStore:
         path = self.path(key)
         return self._meta(path) if path.is_file() else None
 
-    def digest(self, key: str) -> Digest:
+    def digest(self, key: str, *, sha256: bool = False) -> Digest:
         """Hash the file."""
         with _disk_errors(key), self.path(key).open("rb") as stream:
-            return Digest.of_stream(stream)
+            return Digest.of_stream(stream, sha256=sha256)
 
     def delete(self, key: str) -> None:
         """Remove the file (never a folder)."""
@@ -558,16 +558,22 @@ class S3Store:
         return args
 
     def _confirm(self, key: str, response: dict[str, Any], checksum: Checksum) -> Written:
-        """The checksum storage reports must be ours; ask with a HEAD when the response lacks it."""
+        """The checksum storage reports must be ours.
+
+        When the write response lacks it, a HEAD asks; a server that keeps no checksums at all
+        (some S3-compatible ones ignore the header) gets its object read back and hashed.
+        """
         field_name = f"Checksum{checksum.algorithm}"
         reported = response.get(field_name)
         if reported is None:
             with self._errors(key):
                 response = self.client.head_object(Bucket=self.bucket, Key=self.prefix + key, ChecksumMode="ENABLED")
             reported = response.get(field_name)
+        if reported is None:
+            reported = self.digest(key, sha256=checksum.algorithm == "SHA256").value(checksum.algorithm)
         if reported != checksum.value:
             raise ObjectFailed(
-                f"verification failed: storage reports {checksum.algorithm} {reported}, sent {checksum.value}"
+                f"verification failed: the destination holds {checksum.algorithm} {reported}, sent {checksum.value}"
             )
         return Written(response.get("ETag", "").strip('"').lower(), checksum.value)
 
@@ -621,11 +627,11 @@ class S3Store:
                 raise
         return self._meta(response)
 
-    def digest(self, key: str) -> Digest:
+    def digest(self, key: str, *, sha256: bool = False) -> Digest:
         """Stream the object through the hashes."""
         with self._errors(key):
             body = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"]
-            return Digest.of_stream(body)
+            return Digest.of_stream(body, sha256=sha256)
 
     def delete(self, key: str) -> None:
         """Delete one object."""
