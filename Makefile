@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS_STAMP := $(VENV)/.deps-stamp
 
-.PHONY: dev test test-unit test-infra test-integration test-e2e lint bench synth fuzz tools venv openapi clean
+.PHONY: dev test test-unit test-infra test-integration test-e2e lint bench bench-migrate synth fuzz tools venv openapi clean
 
 $(DEPS_STAMP): requirements.txt requirements-dev.txt pyproject.toml scripts/bootstrap-venv.sh
 	@scripts/bootstrap-venv.sh
@@ -48,6 +48,10 @@ openapi: venv
 
 bench: venv
 	@PYTHONPATH=. $(BIN)/python -m bench.run
+
+## upvault migrate vs rclone on two local MinIO servers (long: ~10 min; installs rclone with apt-get).
+bench-migrate: venv tools
+	@PYTHONPATH=.:src $(BIN)/python -m bench.migrate
 
 ## CDK synth of one environment: make synth ENV=prod (default dev).
 ENV ?= dev

@@ -16,17 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
 
 from migration.engine import Migration, Options, Report, run_migration
 from migration.errors import MigrationError
@@ -36,6 +28,9 @@ from migration.mapping import Filters, LegacyMapper, Mapper, PlainMapper
 from migration.stores import LocalStore, S3Store, Store
 from upvault.settings import MAX_SINGLE_PUT, Category, SettingsError, load_settings
 
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 _SIZE = re.compile(r"^(\d+)\s*([kmgt]?)(i?b?)$", re.IGNORECASE)
@@ -44,8 +39,8 @@ _AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "w
 
 
 def default_parallel() -> int:
-    """Concurrent objects by default: I/O-bound work, so several per core, within reason."""
-    return max(4, min(32, 8 * (os.cpu_count() or 1)))
+    """Objects in flight by default: each mostly waits on storage, so many per core, within reason."""
+    return max(8, min(64, 16 * (os.cpu_count() or 1)))
 
 
 def parse_size(text: str) -> int:
@@ -126,6 +121,10 @@ def _progress(enabled: bool) -> Iterator[Progress | None]:
     if not enabled:
         yield None
         return
+    # Imported only for a terminal: scripts (--json, pipes) do not pay for it.
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
     columns = (
         TextColumn("{task.description:>8}"),
         BarColumn(),
@@ -280,8 +279,8 @@ def execute(params: dict[str, Any]) -> Report:
 @click.option("--delete-source", is_flag=True, help="Delete each source object after its copy is verified.")
 @click.option("--wait", is_flag=True, help="legacy: wait for the processor and report accepted/rejected files.")
 @click.option("--wait-timeout", type=float, default=300.0, show_default=True, help="Seconds --wait waits at most.")
-@click.option("--parallel", type=click.IntRange(1, 256), default=default_parallel, show_default="8 per core",
-              help="Objects copied at once (and parts per large object).")  # fmt: skip
+@click.option("--parallel", type=click.IntRange(1, 256), default=default_parallel, show_default="16 per core, <= 64",
+              help="Objects copied at once.")  # fmt: skip
 @click.option("--multipart-threshold", default="64MiB", show_default=True, callback=lambda _c, _p, v: parse_size(v),
               help="Larger objects go multipart through the transfer manager.")  # fmt: skip
 @click.option("--part-size", default="16MiB", show_default=True, callback=lambda _c, _p, v: parse_size(v),

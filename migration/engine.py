@@ -391,9 +391,11 @@ class Migration:
 
 def run_migration(migration: Migration) -> Report:
     """Plan, run and (for mapped objects) wait for the processor; the filled report."""
-    index = migration.destination_index()
-    work = migration.plan()
-    migration.run(work, index)
+    # Both listings at once: each is mostly waiting for its server.
+    with ThreadPoolExecutor(1, thread_name_prefix="list-destination") as lister:
+        index = lister.submit(migration.destination_index)
+        work = migration.plan()
+        migration.run(work, index.result())
     if not (migration.options.dry_run or migration.options.verify_only):
         migration.wait_for_processor(work)
     return migration.report

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import email.utils
 import errno
 import hashlib
 import mimetypes
@@ -25,13 +26,17 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 import boto3
+import botocore.loaders
+import botocore.session
 from awscrt.checksums import crc64nvme
 from boto3.s3.transfer import TransferConfig, create_transfer_manager
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -43,7 +48,9 @@ from botocore.exceptions import (
     ProfileNotFound,
     ReadTimeoutError,
 )
+from botocore.utils import parse_timestamp
 
+from migration.crt import CrtChannel, CrtRequestError
 from migration.errors import MigrationError, ObjectFailed, RunAborted
 from migration.locations import Location, SideOptions
 
@@ -371,6 +378,21 @@ class LocalStore:
 # -- S3 and S3-compatible servers ----------------------------------------------------------------
 
 
+#: One loader for every session: each side's client then reuses the S3 model already parsed.
+_LOADER = botocore.loaders.create_loader()
+
+
+def _timestamp(value: str) -> datetime:
+    """botocore's timestamps without dateutil: 15 times cheaper, and every listed object has one."""
+    try:
+        if value[:1].isdigit():
+            return datetime.fromisoformat(value)
+        return email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        parsed: datetime = parse_timestamp(value)
+        return parsed
+
+
 def _error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
@@ -394,8 +416,11 @@ class S3Store:
         self.prefix = location.prefix
         self.temp_dir = temp_dir
         self.where = f"{side.name} {location}" + (f" at {side.endpoint_url}" if side.endpoint_url else "")
+        core = botocore.session.get_session()
+        core.register_component("data_loader", _LOADER)
+        core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp)
         try:
-            session = boto3.session.Session(profile_name=side.profile, region_name=side.region)
+            session = boto3.session.Session(profile_name=side.profile, region_name=side.region, botocore_session=core)
         except ProfileNotFound:
             raise MigrationError(f"{self.where}: the profile {side.profile!r} is not in the AWS config files") from None
         keys = side.credentials
@@ -406,12 +431,16 @@ class S3Store:
                 "aws_secret_access_key": keys.secret_access_key,
                 "aws_session_token": keys.session_token,
             }
-            identity = keys.access_key_id
+            credentials: Credentials | None = Credentials(
+                keys.access_key_id, keys.secret_access_key, keys.session_token
+            )
         else:
             credentials = session.get_credentials()
             if credentials is None:
                 raise MigrationError(f"{self.where}: no credentials; set {side.env_hint}")
-            identity = credentials.access_key
+        assert credentials is not None
+        self.credentials = credentials
+        identity = credentials.access_key
         config = Config(
             signature_version="s3v4",
             region_name=side.region or session.region_name or "us-east-1",
@@ -431,10 +460,19 @@ class S3Store:
         self.transfer_config = TransferConfig(
             multipart_threshold=multipart_threshold,
             multipart_chunksize=part_size,
-            max_concurrency=parallel,
+            # Parts in flight per large object; objects in flight are the engine's --parallel.
+            max_concurrency=min(parallel, 10),
             preferred_transfer_client="classic",
         )
         self._transfers: Any = None
+        self._crt: CrtChannel | None = None
+
+    @property
+    def crt(self) -> CrtChannel:
+        """The native client for small objects' GETs and PUTs (made on first use)."""
+        if self._crt is None:
+            self._crt = CrtChannel(self.side.endpoint_url, self.client.meta.region_name, self.credentials)
+        return self._crt
 
     @property
     def transfers(self) -> Any:
@@ -452,6 +490,8 @@ class S3Store:
             raise RunAborted(f"{self.where} is unreachable ({type(exc).__name__}); rerun to continue") from None
         except NoCredentialsError:
             raise MigrationError(f"{self.where}: no credentials; set {self.side.env_hint}") from None
+        except CrtRequestError as exc:
+            raise self._crt_failure(exc) from None
         except FlexibleChecksumError as exc:
             raise ObjectFailed(f"the source's bytes do not match its stored checksum: {exc}") from None
         except ClientError as exc:
@@ -462,6 +502,15 @@ class S3Store:
             raise ObjectFailed(f"{code or 'error'}: {message}".rstrip(": ")) from None
         except BotoCoreError as exc:
             raise ObjectFailed(f"{type(exc).__name__}: {exc}") from None
+
+    def _crt_failure(self, exc: CrtRequestError) -> Exception:
+        if exc.unreachable:
+            return RunAborted(f"{self.where} is unreachable ({exc.code}); rerun to continue")
+        if exc.code in _BUCKET_GONE:
+            return RunAborted(f"{self.where}: the bucket {self.bucket!r} no longer exists")
+        if exc.code == "PreconditionFailed":
+            return ObjectFailed("changed at the source since it was listed; the next run copies it")
+        return ObjectFailed(str(exc))
 
     def check(self, *, writable: bool) -> None:
         """The bucket must exist and answer these credentials."""
@@ -523,12 +572,9 @@ class S3Store:
             raise ObjectFailed(f"read bytes do not match the source's ETag {etag}")
 
     def read(self, entry: Entry, *, sha256: bool = False) -> tuple[bytes, ObjectMeta, Digest]:
-        """GET the object; botocore checks a stored checksum, we check size and plain ETags."""
+        """GET the object (awscrt checks a stored checksum; we check the size and plain ETags)."""
         with self._errors(entry.key):
-            response = self.client.get_object(
-                Bucket=self.bucket, Key=self.prefix + entry.key, ChecksumMode="ENABLED", IfMatch=f'"{entry.etag}"'
-            )
-            data = response["Body"].read()
+            response, data = self.crt.get(self.bucket, self.prefix + entry.key, if_match=f'"{entry.etag}"')
         digest = Digest.of(data, md5=is_plain_md5(entry.etag), sha256=sha256)
         self._check_read(entry, response, digest)
         return data, self._meta(response), digest
@@ -578,14 +624,10 @@ class S3Store:
         return Written(response.get("ETag", "").strip('"').lower(), checksum.value)
 
     def write(self, key: str, data: bytes, meta: ObjectMeta, checksum: Checksum) -> Written:
-        """One PUT whose checksum header makes storage verify the bytes."""
+        """One PUT (awscrt) whose checksum header makes storage verify the bytes."""
         with self._errors(key):
-            response = self.client.put_object(
-                Bucket=self.bucket,
-                Key=self.prefix + key,
-                Body=data,
-                **{f"Checksum{checksum.algorithm}": checksum.value},
-                **self._put_args(meta),
+            response = self.crt.put(
+                self.bucket, self.prefix + key, data, self._put_args(meta), (checksum.algorithm, checksum.value)
             )
         return self._confirm(key, response, checksum)
 
