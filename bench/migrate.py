@@ -31,13 +31,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.run import machine
+from bench.run import machine, write_section
 from local.minio import MinioServer
 from migration.cli import default_parallel
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench:migrate:start -->", "<!-- bench:migrate:end -->"
+RECIPE = ROOT / "docs" / "migration.md"
+CUTOVER_START, CUTOVER_END = "<!-- cutover:start -->", "<!-- cutover:end -->"
 KIB, MIB = 1024, 1024 * 1024
 THRESHOLD, PART = "64MiB", "16MiB"
 REGION = "us-east-1"
@@ -82,18 +84,10 @@ def ensure_rclone() -> str:
 
 
 def client(server: MinioServer) -> Any:
-    """A boto3 client of ``server`` (for setup and checks only)."""
-    import boto3
-    from botocore.config import Config
+    """A boto3 client of ``server`` (for setup and checks only), as the integration tests make it."""
+    from tests.integration.conftest import make_s3_client
 
-    return boto3.client(
-        "s3",
-        endpoint_url=server.endpoint_url,
-        region_name=REGION,
-        aws_access_key_id=server.root_user,
-        aws_secret_access_key=server.root_password,
-        config=Config(s3={"addressing_style": "path"}, max_pool_connections=32),
-    )
+    return make_s3_client(server)
 
 
 def rclone_env(source: MinioServer, destination: MinioServer) -> dict[str, str]:
@@ -191,6 +185,51 @@ def run_tool(tool: str, dataset: str, servers: tuple[MinioServer, MinioServer], 
     return Run(tool, dataset, count, size, seconds, load)
 
 
+def cut_over(servers: tuple[MinioServer, MinioServer], parallel: int, work: Path) -> dict[str, float]:
+    """The steps of docs/migration.md's recipe on the small dataset, already copied once.
+
+    Times a rerun with nothing changed (listings and the journal decide, no object is read), a
+    rerun after 1 % of the objects changed at the source, and a ``--verify-only`` pass without a
+    journal.
+    """
+    source, destination = servers
+    state = Path(tempfile.mkdtemp(dir=work))
+    base = [
+        sys.executable, "-m", "migration", "--from", "s3://small", "--from-endpoint", source.endpoint_url,
+        "--to", "s3://upvault-small", "--to-endpoint", destination.endpoint_url, "--parallel", str(parallel), "--json",
+    ]  # fmt: skip
+    env = upvault_env(source, destination, state)
+    timed(base, env)  # the journal of this state dir now knows every object
+    unchanged = timed(base, env)
+    s3 = client(source)
+    keys = [item["Key"] for item in s3.list_objects_v2(Bucket="small", MaxKeys=1000)["Contents"]][::10]
+    for key in keys:
+        s3.put_object(Bucket="small", Key=key, Body=os.urandom(4096))
+    changed = timed(base, env)
+    verify = timed([*base, "--verify-only"], upvault_env(source, destination, Path(tempfile.mkdtemp(dir=work))))
+    return {"unchanged": unchanged, "changed": changed, "changed_count": len(keys), "verify": verify}
+
+
+def cut_over_section(steps: dict[str, float], first: Run) -> str:
+    """The timings table of docs/migration.md's cut-over recipe."""
+    stamp = time.strftime("%Y-%m-%d", time.gmtime())
+    changed = f"{steps['changed_count']:.0f}"
+    return "\n".join(
+        [
+            CUTOVER_START,
+            f"Measured {stamp} by `make bench-migrate` (load average {first.load:.1f} before the first sync).",
+            "",
+            "| step | what it does | seconds |",
+            "|---|---|---:|",
+            f"| 1. sync, first run | copies all {first.objects:,} objects | {first.seconds:.1f} |",
+            f"| 1. sync again, nothing changed | lists both sides; journal, ETags decide | {steps['unchanged']:.1f} |",
+            f"| 3. final sync, {changed} objects changed at the source | copies those only | {steps['changed']:.1f} |",
+            f"| 4. verify (`--verify-only`, no journal) | compares every object | {steps['verify']:.1f} |",
+            CUTOVER_END,
+        ]
+    )
+
+
 def render(runs: list[Run], parallel: int, small: int, large: int, large_mib: int) -> str:
     """The markdown section."""
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -223,7 +262,9 @@ def render(runs: list[Run], parallel: int, small: int, large: int, large_mib: in
         )
     lines += [
         "",
-        f"small: {small:,} objects of 1–64 KiB; large: {large} × {large_mib} MiB.",
+        f"small: {small:,} objects of 1-64 KiB; large: {large} × {large_mib} MiB.",
+        "",
+        "Timings of the cut-over steps (reruns, verify) are in [migration.md](migration.md#zero-downtime-cut-over).",
         END,
     ]
     return "\n".join(lines)
@@ -266,15 +307,15 @@ def main() -> None:
                         flush=True,
                     )
                     runs.append(run)
+            print("== upvault: cut-over steps on the small dataset", flush=True)
+            steps = cut_over((source, destination), args.parallel, work)
+            print(f"   {steps}", flush=True)
     section = render(runs, args.parallel, len(small), len(large), args.large_mib)
     print(section)
     if not args.no_docs:
-        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-        if START in text and END in text:
-            text = text[: text.index(START)] + section + text[text.index(END) + len(END) :]
-        else:
-            text = text.rstrip() + "\n\n" + section + "\n"
-        RESULTS.write_text(text)
+        write_section(section, START, END)
+        first = next(run for run in runs if (run.tool, run.dataset) == ("upvault", "small"))
+        write_section(cut_over_section(steps, first), CUTOVER_START, CUTOVER_END, RECIPE)
     print(json.dumps({f"{r.tool}_{r.dataset}_s": round(r.seconds, 2) for r in runs}))
 
 

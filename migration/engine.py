@@ -242,6 +242,9 @@ class Migration:
                 final = self._final_status(existing) if target.mapped else None
                 if final is not None and final.get("rejected"):
                     return _Outcome("rejected", entry, {**dest, "reason": final["rejected"]})
+                if how != "journal" and not (self.options.dry_run or self.options.verify_only):
+                    # Proven equal the expensive way once: later runs trust the journal.
+                    self._journal(Record(entry.key, entry.version, entry.size, existing.key, existing.version, ""))
                 self._maybe_delete_source(entry, target, existing)
                 return _Outcome("skipped", entry, {**dest, "reason": f"unchanged ({how})"})
             if self.options.verify_only:
@@ -253,16 +256,17 @@ class Migration:
         method, target, written = self._copy(entry, target)
         if target.rejected:
             return _Outcome("rejected", entry, {"reason": target.rejected})
-        try:
-            self.journal.add(
-                Record(entry.key, entry.version, entry.size, target.key, written.version, written.checksum)
-            )
-        except OSError as exc:
-            raise RunAborted(f"cannot write the journal {self.journal.path}: {exc.strerror}") from None
+        self._journal(Record(entry.key, entry.version, entry.size, target.key, written.version, written.checksum))
         if self.options.delete_source and not target.mapped:
             self.source.delete(entry.key)
             self.report.deleted_source.append(entry.key)
         return _Outcome("copied", entry, {"destination": target.key, "bytes": entry.size, "method": method})
+
+    def _journal(self, record: Record) -> None:
+        try:
+            self.journal.add(record)
+        except OSError as exc:
+            raise RunAborted(f"cannot write the journal {self.journal.path}: {exc.strerror}") from None
 
     # -- equality ------------------------------------------------------------------------------
 
@@ -310,12 +314,20 @@ class Migration:
                 return "", target, Written("", "")
             written = self.destination.write(target.key, data, meta, self._checksum(algorithm, digest.value(algorithm)))
             return "put", target, written
-        with self.source.local_copy(entry, sha256=algorithm == "SHA256") as (path, meta, digest):
-            target, meta = self.mapper.declare(target, entry, meta, digest.sha256 if mapped and single else None)
+        if algorithm == "SHA256":
+            # A single PUT signed with its SHA-256 needs the digest first: through a local file.
+            with self.source.local_copy(entry, sha256=True) as (path, meta, digest):
+                target, meta = self.mapper.declare(target, entry, meta, digest.sha256)
+                if target.rejected:
+                    return "", target, Written("", "")
+                checksum = self._checksum(algorithm, digest.sha256)
+                return "transfer manager", target, self.destination.write_file(target.key, path, meta, checksum)
+        with self.source.open_stream(entry) as (reader, meta):
+            target, meta = self.mapper.declare(target, entry, meta, None)
             if target.rejected:
                 return "", target, Written("", "")
-            checksum = self._checksum(algorithm, digest.value(algorithm))
-            return "transfer manager", target, self.destination.write_file(target.key, path, meta, checksum)
+            written = self.destination.write_stream(target.key, reader, meta)
+        return "transfer manager", target, written
 
     @staticmethod
     def _checksum(algorithm: str, value: str | None) -> Checksum:

@@ -24,7 +24,7 @@ import mimetypes
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -166,6 +166,20 @@ class Checksum:
     value: str
 
 
+class HashingReader:
+    """A read-only stream that hashes every byte it hands out (fed to the transfer manager)."""
+
+    def __init__(self, stream: Any, digest: Digest) -> None:
+        self._stream = stream
+        self.digest = digest
+
+    def read(self, size: int = -1) -> bytes:
+        """Read and hash up to ``size`` bytes (all when negative)."""
+        data: bytes = self._stream.read(size) if size >= 0 else self._stream.read()
+        self.digest.update(data)
+        return data
+
+
 def is_plain_md5(etag: str | None) -> bool:
     """Whether an ETag looks like the MD5 of the content (not multipart: no ``-N`` suffix)."""
     return etag is not None and len(etag) == 32 and all(c in "0123456789abcdef" for c in etag)
@@ -197,6 +211,12 @@ class Store(Protocol):
 
     def write_file(self, key: str, path: Path, meta: ObjectMeta, checksum: Checksum) -> Written:
         """Store a large object from a file (multipart where it applies) and verify it."""
+
+    def open_stream(self, entry: Entry) -> contextlib.AbstractContextManager[tuple[HashingReader, ObjectMeta]]:
+        """The object as a hashing stream; leaving the block checks what was read against the source."""
+
+    def write_stream(self, key: str, reader: HashingReader, meta: ObjectMeta) -> Written:
+        """Store everything ``reader`` yields and verify it against ``reader.digest``."""
 
     def copy_from(self, source: Store, entry: Entry, key: str, meta: ObjectMeta) -> Written:
         """Server-side copy from a store of the same group."""
@@ -310,7 +330,7 @@ class LocalStore:
             raise ObjectFailed(f"changed while copying: listed {entry.size} bytes, read {digest.size}")
         yield path, meta, digest
 
-    def _place(self, key: str, fill: Any, meta: ObjectMeta, checksum: Checksum) -> Written:
+    def _place(self, key: str, fill: Any, meta: ObjectMeta, expected: Callable[[], Checksum]) -> Written:
         """Write through ``fill(temp_path)``, verify by reading back, then rename into place."""
         target = self.path(key)
         with _disk_errors(key):
@@ -320,6 +340,7 @@ class LocalStore:
             temp = Path(temp_name)
             try:
                 fill(temp)
+                checksum = expected()
                 with temp.open("rb") as stream:
                     written = Digest.of_stream(stream, sha256=checksum.algorithm == "SHA256")
                 got = written.value(checksum.algorithm)
@@ -346,11 +367,32 @@ class LocalStore:
 
     def write(self, key: str, data: bytes, meta: ObjectMeta, checksum: Checksum) -> Written:
         """Write a small object."""
-        return self._place(key, lambda temp: temp.write_bytes(data), meta, checksum)
+        return self._place(key, lambda temp: temp.write_bytes(data), meta, lambda: checksum)
 
     def write_file(self, key: str, path: Path, meta: ObjectMeta, checksum: Checksum) -> Written:
         """Copy a file into place."""
-        return self._place(key, lambda temp: shutil.copyfile(path, temp), meta, checksum)
+        return self._place(key, lambda temp: shutil.copyfile(path, temp), meta, lambda: checksum)
+
+    @contextlib.contextmanager
+    def open_stream(self, entry: Entry) -> Iterator[tuple[HashingReader, ObjectMeta]]:
+        """The file, hashed as it is read; a size other than the listing's fails the object."""
+        path = self.path(entry.key)
+        with _disk_errors(entry.key), path.open("rb") as stream:
+            reader = HashingReader(stream, Digest())
+            yield reader, self._meta(path)
+        if reader.digest.size == 0 < entry.size:
+            return  # the caller stopped before copying (a rejected declaration)
+        if reader.digest.size != entry.size:
+            raise ObjectFailed(f"changed while copying: listed {entry.size} bytes, read {reader.digest.size}")
+
+    def write_stream(self, key: str, reader: HashingReader, meta: ObjectMeta) -> Written:
+        """Copy the stream into place."""
+
+        def fill(temp: Path) -> None:
+            with temp.open("wb") as out:
+                shutil.copyfileobj(reader, out, CHUNK)
+
+        return self._place(key, fill, meta, lambda: Checksum("CRC64NVME", reader.digest.crc64nvme))
 
     def copy_from(self, source: Store, entry: Entry, key: str, meta: ObjectMeta) -> Written:
         """Never called: folders have no server-side copy."""
@@ -416,31 +458,43 @@ class S3Store:
         self.prefix = location.prefix
         self.temp_dir = temp_dir
         self.where = f"{side.name} {location}" + (f" at {side.endpoint_url}" if side.endpoint_url else "")
+        try:
+            self.client, self.credentials = self._connect(side, parallel)
+        except ProfileNotFound:
+            raise MigrationError(f"{self.where}: the profile {side.profile!r} is not in the AWS config files") from None
+        region, identity = self.client.meta.region_name, self.credentials.access_key
+        # Same endpoint and same identity: the server can copy without the bytes passing here.
+        self.server_side_group: str | None = f"{side.endpoint_url or 'aws'}|{region}|{identity}"
+        self.transfer_config = TransferConfig(
+            multipart_threshold=multipart_threshold,
+            multipart_chunksize=part_size,
+            # Parts in flight per large object; objects in flight are the engine's --parallel.
+            max_concurrency=min(parallel, 10),
+            preferred_transfer_client="classic",
+        )
+        self._transfers: Any = None
+        self._crt: CrtChannel | None = None
+
+    def _connect(self, side: SideOptions, parallel: int) -> tuple[Any, Credentials]:
+        """This side's boto3 client and credentials (its own keys, else its profile, else the default chain)."""
         core = botocore.session.get_session()
         core.register_component("data_loader", _LOADER)
         core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp)
-        try:
-            session = boto3.session.Session(profile_name=side.profile, region_name=side.region, botocore_session=core)
-        except ProfileNotFound:
-            raise MigrationError(f"{self.where}: the profile {side.profile!r} is not in the AWS config files") from None
+        session = boto3.session.Session(profile_name=side.profile, region_name=side.region, botocore_session=core)
         keys = side.credentials
         explicit: dict[str, Any] = {}
+        credentials: Credentials | None
         if keys is not None and keys.access_key_id and keys.secret_access_key:
             explicit = {
                 "aws_access_key_id": keys.access_key_id,
                 "aws_secret_access_key": keys.secret_access_key,
                 "aws_session_token": keys.session_token,
             }
-            credentials: Credentials | None = Credentials(
-                keys.access_key_id, keys.secret_access_key, keys.session_token
-            )
+            credentials = Credentials(keys.access_key_id, keys.secret_access_key, keys.session_token)
         else:
             credentials = session.get_credentials()
             if credentials is None:
                 raise MigrationError(f"{self.where}: no credentials; set {side.env_hint}")
-        assert credentials is not None
-        self.credentials = credentials
-        identity = credentials.access_key
         config = Config(
             signature_version="s3v4",
             region_name=side.region or session.region_name or "us-east-1",
@@ -454,18 +508,7 @@ class S3Store:
             read_timeout=60,
             max_pool_connections=max(10, parallel * 2),
         )
-        self.client = session.client("s3", endpoint_url=side.endpoint_url, config=config, **explicit)
-        # Same endpoint and same identity: the server can copy without the bytes passing here.
-        self.server_side_group: str | None = f"{side.endpoint_url or 'aws'}|{config.region_name}|{identity}"
-        self.transfer_config = TransferConfig(
-            multipart_threshold=multipart_threshold,
-            multipart_chunksize=part_size,
-            # Parts in flight per large object; objects in flight are the engine's --parallel.
-            max_concurrency=min(parallel, 10),
-            preferred_transfer_client="classic",
-        )
-        self._transfers: Any = None
-        self._crt: CrtChannel | None = None
+        return session.client("s3", endpoint_url=side.endpoint_url, config=config, **explicit), credentials
 
     @property
     def crt(self) -> CrtChannel:
@@ -615,7 +658,8 @@ class S3Store:
             with self._errors(key):
                 response = self.client.head_object(Bucket=self.bucket, Key=self.prefix + key, ChecksumMode="ENABLED")
             reported = response.get(field_name)
-        if reported is None:
+        if reported is None or "-" in reported:
+            # None kept, or only a checksum of the parts' checksums: read the object back.
             reported = self.digest(key, sha256=checksum.algorithm == "SHA256").value(checksum.algorithm)
         if reported != checksum.value:
             raise ObjectFailed(
@@ -641,6 +685,34 @@ class S3Store:
         with self._errors(key), _disk_errors(key):
             self.transfers.upload(str(path), self.bucket, self.prefix + key, extra_args=extra).result()
         return self._confirm(key, {}, checksum)
+
+    @contextlib.contextmanager
+    def open_stream(self, entry: Entry) -> Iterator[tuple[HashingReader, ObjectMeta]]:
+        """One GET, hashed as the transfer manager reads it; checked against the source when done."""
+        with self._errors(entry.key):
+            response = self.client.get_object(
+                Bucket=self.bucket, Key=self.prefix + entry.key, IfMatch=f'"{entry.etag}"', ChecksumMode="ENABLED"
+            )
+        meta = self._meta(response)
+        reader = HashingReader(response["Body"], Digest(md5=is_plain_md5(entry.etag)))
+        with contextlib.closing(response["Body"]):
+            yield reader, meta
+        if reader.digest.size == 0 < entry.size:
+            return  # the caller stopped before copying (a rejected declaration)
+        self._check_read(entry, response, reader.digest)
+        if meta.crc64nvme and meta.crc64nvme != reader.digest.crc64nvme:
+            raise ObjectFailed("read bytes do not match the source's stored CRC64NVME")
+
+    def write_stream(self, key: str, reader: HashingReader, meta: ObjectMeta) -> Written:
+        """Upload a stream with the transfer manager, each part with its CRC64NVME.
+
+        Storage (S3 and MinIO alike) then derives the object's full CRC64NVME from the verified
+        parts; it must equal the CRC64NVME of every byte read from the source.
+        """
+        extra = {**self._put_args(meta), "ChecksumAlgorithm": "CRC64NVME"}
+        with self._errors(key):
+            self.transfers.upload(reader, self.bucket, self.prefix + key, extra_args=extra).result()
+        return self._confirm(key, {}, Checksum("CRC64NVME", reader.digest.crc64nvme))
 
     def copy_from(self, source: Store, entry: Entry, key: str, meta: ObjectMeta) -> Written:
         """Server-side copy (CopyObject, UploadPartCopy for large objects): no bytes pass here."""

@@ -56,6 +56,15 @@ def keys_env(side: str, server: MinioServer) -> dict[str, str]:
     return {f"{prefix}ACCESS_KEY_ID": server.root_user, f"{prefix}SECRET_ACCESS_KEY": server.root_password}
 
 
+def between(
+    source: MinioServer, source_bucket: str, target: MinioServer, target_bucket: str
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Arguments and per-side keys for a run from one server's bucket to another's (or its own)."""
+    args = ("--from", f"s3://{source_bucket}", "--from-endpoint", source.endpoint_url)
+    args += ("--to", f"s3://{target_bucket}", "--to-endpoint", target.endpoint_url)
+    return args, {**keys_env("from", source), **keys_env("to", target)}
+
+
 def command(*args: str, state: Path, env: dict[str, str]) -> list[str]:
     """The command line (the environment goes to :func:`environment`)."""
     return [sys.executable, "-m", "migration", *args, "--json"]
@@ -136,9 +145,8 @@ def test_minio_to_minio_with_different_endpoints_and_credentials(
     # Given a bucket on one MinIO and an empty one on another, each with its own root keys
     source, objects = filled
     destination = new_bucket(other_minio)
-    args = ("--from", f"s3://{source}", "--from-endpoint", minio.endpoint_url)
-    args += ("--to", f"s3://{destination}", "--to-endpoint", other_minio.endpoint_url, "--multipart-threshold", "5MiB")
-    env = {**keys_env("from", minio), **keys_env("to", other_minio)}
+    args, env = between(minio, source, other_minio, destination)
+    args += ("--multipart-threshold", "5MiB")
     # When migrated
     code, report, _ = migrate(*args, state=tmp_path, env=env)
     # Then the destination holds the same bytes, content types and user metadata
@@ -161,12 +169,9 @@ def test_same_endpoint_copies_server_side(
     # Given two buckets on one server with one identity
     source, objects = filled
     destination = new_bucket(minio)
-    env = {**keys_env("from", minio), **keys_env("to", minio)}
+    args, env = between(minio, source, minio, f"{destination}/copy")
     # When migrated between them
-    code, report, _ = migrate(
-        "--from", f"s3://{source}", "--from-endpoint", minio.endpoint_url, "--to", f"s3://{destination}/copy",
-        "--to-endpoint", minio.endpoint_url, "--multipart-threshold", "5MiB", state=tmp_path, env=env,
-    )  # fmt: skip
+    code, report, _ = migrate(*args, "--multipart-threshold", "5MiB", state=tmp_path, env=env)
     # Then the server copied every object itself, and each copy was verified
     assert code == 0, report
     assert {item["method"] for item in report["copied"]} == {"server-side copy"}
@@ -179,12 +184,9 @@ def test_dry_run_changes_nothing(
     # Given a source bucket and an empty destination
     source, objects = filled
     destination = new_bucket(other_minio)
-    env = {**keys_env("from", minio), **keys_env("to", other_minio)}
+    args, env = between(minio, source, other_minio, destination)
     # When a dry run plans the migration
-    code, report, _ = migrate(
-        "--from", f"s3://{source}", "--from-endpoint", minio.endpoint_url, "--to", f"s3://{destination}",
-        "--to-endpoint", other_minio.endpoint_url, "--dry-run", state=tmp_path, env=env,
-    )  # fmt: skip
+    code, report, _ = migrate(*args, "--dry-run", state=tmp_path, env=env)
     # Then it reports what it would copy, and neither side nor the journal changed
     assert code == 0 and report["counts"]["planned"] == len(objects)
     assert report["bytes_planned"] == sum(map(len, objects.values()))
@@ -203,9 +205,8 @@ def test_destination_stopped_mid_run_then_rerun_completes_verified(
     for key, data in objects.items():
         s3.put_object(Bucket=source, Key=key, Body=data)
     destination = new_bucket(other_minio)
-    args = ("--from", f"s3://{source}", "--from-endpoint", minio.endpoint_url)
-    args += ("--to", f"s3://{destination}", "--to-endpoint", other_minio.endpoint_url, "--parallel", "4")
-    env = {**keys_env("from", minio), **keys_env("to", other_minio)}
+    args, env = between(minio, source, other_minio, destination)
+    args += ("--parallel", "4")
     process = subprocess.Popen(
         command(*args, state=tmp_path, env=env), cwd=ROOT, env=environment(tmp_path, env),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -243,9 +244,7 @@ def test_verify_detects_a_corrupted_destination_object(
     # Given a completed migration
     source, objects = filled
     destination = new_bucket(other_minio)
-    args = ("--from", f"s3://{source}", "--from-endpoint", minio.endpoint_url)
-    args += ("--to", f"s3://{destination}", "--to-endpoint", other_minio.endpoint_url)
-    env = {**keys_env("from", minio), **keys_env("to", other_minio)}
+    args, env = between(minio, source, other_minio, destination)
     assert migrate(*args, state=tmp_path, env=env)[0] == 0
     # When one destination object is silently replaced by other bytes of the same size
     key = "docs/user_2/file-5.txt"
@@ -312,12 +311,16 @@ def test_legacy_layout_lands_in_staging_and_the_processor_decides(
         assert details["metadata"]["source-key"].endswith("Kontoauszug%20Oktober.pdf")
     finally:
         client.http.close()
-    # When the migration runs again / Then no file is duplicated: same ids, nothing copied
-    code, again, _ = migrate(*args, state=tmp_path, env=env)
+    # When the migration runs again, asked to delete what was migrated
+    code, again, _ = migrate(*args, "--delete-source", state=tmp_path, env=env)
+    # Then no file is duplicated (same ids, nothing copied)
     assert again["counts"]["copied"] == 0 and again["counts"]["skipped"] == 2
     keys = admin_s3(storage.endpoint_url, storage.access_key_id, storage.secret_access_key, minio_stack.settings.region)
     listing = keys.list_objects_v2(Bucket=minio_stack.settings.bucket, Prefix=f"files/{user}/")
     assert listing["KeyCount"] == 2
+    # And only the files the processor accepted left the old storage; rejected ones stay there
+    assert sorted(again["deleted_source"]) == [f"{user}/Kontoauszug Oktober.pdf", f"{user}/notes.txt"]
+    assert sorted(contents(other_minio, source)) == [f"{user}/disguised.pdf", f"{user}/setup.exe"]
 
 
 def rejected_destination(report: dict[str, Any], key: str) -> str:

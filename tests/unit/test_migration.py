@@ -344,19 +344,21 @@ def test_bucket_to_folder_with_delete_source_after_verified_copies(
     # Given objects with content types and user metadata in a bucket
     s3.put_object(Bucket=bucket, Key="a/report.pdf", Body=SAMPLES["application/pdf"], ContentType="application/pdf")
     s3.put_object(Bucket=bucket, Key="a/b/notes.txt", Body=b"notes", Metadata={"owner": "ops"})
+    large = os.urandom(6 * MIB + 3)
+    s3.put_object(Bucket=bucket, Key="a/large.bin", Body=large)
     target = tmp_path / "out"
-    # When they are migrated into a folder with --delete-source
+    # When they are migrated into a folder with --delete-source (the large one streamed)
     result = migrate(
         "--from", f"s3://{bucket}", "--from-endpoint", moto_endpoint, "--to", f"file://{target}", "--delete-source",
-        "--json", state=tmp_path, env=FROM_KEYS,
+        "--multipart-threshold", "5MiB", "--json", state=tmp_path, env=FROM_KEYS,
     )  # fmt: skip
     # Then the folder holds the bytes, with the metadata as extended attributes
     assert result.returncode == 0, result.stderr
-    assert tree(target) == {"a/report.pdf": SAMPLES["application/pdf"], "a/b/notes.txt": b"notes"}
+    assert tree(target) == {"a/report.pdf": SAMPLES["application/pdf"], "a/b/notes.txt": b"notes", "a/large.bin": large}
     assert os.getxattr(target / "a" / "report.pdf", "user.mime_type") == b"application/pdf"
     assert os.getxattr(target / "a" / "b" / "notes.txt", "user.upvault.meta.owner") == b"ops"
     # And only verified copies were deleted at the source: all of them
-    assert sorted(report_of(result)["deleted_source"]) == ["a/b/notes.txt", "a/report.pdf"]
+    assert sorted(report_of(result)["deleted_source"]) == ["a/b/notes.txt", "a/large.bin", "a/report.pdf"]
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
 
 
@@ -371,6 +373,25 @@ def test_without_delete_source_the_source_is_never_touched(
                 state=tmp_path, env=KEYS)  # fmt: skip
     # Then not one file changed
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in source_folder.rglob("*") if p.is_file()} == before
+
+
+def test_a_named_profile_supplies_one_side_and_a_missing_one_is_named(
+    source_folder: Path, s3: Any, bucket: str, moto_endpoint: str, tmp_path: Path
+) -> None:
+    # Given an AWS credentials file with a profile for the destination, and no other keys
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[new-storage]\naws_access_key_id = moto\naws_secret_access_key = moto-secret\n")
+    env = {"AWS_SHARED_CREDENTIALS_FILE": str(credentials)}
+    drop = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+    args = ("--from", str(source_folder), "--to", f"s3://{bucket}", "--to-endpoint", moto_endpoint, "--json")
+    # When the destination is reached through --to-profile
+    result = migrate(*args, "--to-profile", "new-storage", state=tmp_path, env=env, drop=drop)
+    # Then the copy works with that profile's keys
+    assert result.returncode == 0, result.stderr
+    assert report_of(result)["counts"]["copied"] == 3
+    # And a profile that does not exist is one clear line, exit 2
+    missing = migrate(*args, "--to-profile", "nope", state=tmp_path, env=env, drop=drop)
+    assert missing.returncode == 2 and "the profile 'nope' is not in the AWS config files" in missing.stderr
 
 
 @pytest.mark.parametrize(
