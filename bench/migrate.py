@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -55,6 +56,8 @@ class Run:
     size: int
     seconds: float
     load: float
+    #: CPU seconds the tool's process used (the servers' CPU is not counted).
+    cpu: float = 0.0
 
     @property
     def objects_per_s(self) -> float:
@@ -146,6 +149,12 @@ def listed(server: MinioServer, bucket: str) -> tuple[int, int]:
     return count, size
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) used so far by finished child processes."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed(command: list[str], env: dict[str, str]) -> float:
     """Seconds a command takes; it must succeed."""
     started = time.perf_counter()
@@ -164,6 +173,7 @@ def run_tool(tool: str, dataset: str, servers: tuple[MinioServer, MinioServer], 
     target = f"{tool}-{dataset}"
     client(destination).create_bucket(Bucket=target)
     load = os.getloadavg()[0]
+    cpu_before = children_cpu()
     if tool == "rclone":
         command = [
             "rclone", "copy", f"src:{dataset}", f"dst:{target}", "--transfers", str(parallel),
@@ -178,11 +188,12 @@ def run_tool(tool: str, dataset: str, servers: tuple[MinioServer, MinioServer], 
             "--multipart-threshold", THRESHOLD, "--part-size", PART, "--temp-dir", str(work), "--json",
         ]  # fmt: skip
         seconds = timed(command, upvault_env(source, destination, Path(tempfile.mkdtemp(dir=work))))
+    cpu = children_cpu() - cpu_before
     count, size = listed(destination, target)
     expected = listed(source, dataset)
     if (count, size) != expected:
         raise SystemExit(f"{tool} copied {count} objects / {size} bytes of {dataset}, expected {expected}")
-    return Run(tool, dataset, count, size, seconds, load)
+    return Run(tool, dataset, count, size, seconds, load, cpu)
 
 
 def cut_over(servers: tuple[MinioServer, MinioServer], parallel: int, work: Path) -> dict[str, float]:
@@ -245,13 +256,13 @@ def render(runs: list[Run], parallel: int, small: int, large: int, large_mib: in
         "afterwards (count and bytes must match). The machine is shared: the load average (1 min) before "
         "each run is given.",
         "",
-        "| dataset | tool | objects | seconds | objects/s | MB/s | load before |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| dataset | tool | objects | seconds | objects/s | MB/s | tool CPU s | load before |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for run in runs:
         lines.append(
             f"| {run.dataset} | {run.tool} | {run.objects:,} | {run.seconds:.1f} | {run.objects_per_s:,.1f} "
-            f"| {run.mb_per_s:,.1f} | {run.load:.1f} |"
+            f"| {run.mb_per_s:,.1f} | {run.cpu:.1f} | {run.load:.1f} |"
         )
     lines += ["", "| dataset | upvault / rclone (objects/s) | upvault / rclone (MB/s) |", "|---|---:|---:|"]
     for dataset in ("small", "large"):
@@ -303,7 +314,8 @@ def main() -> None:
                     print(f"== {tool}: {dataset}", flush=True)
                     run = run_tool(tool, dataset, (source, destination), args.parallel, work)
                     print(
-                        f"   {run.seconds:.1f} s, {run.objects_per_s:.1f} objects/s, {run.mb_per_s:.1f} MB/s",
+                        f"   {run.seconds:.1f} s, {run.objects_per_s:.1f} objects/s, {run.mb_per_s:.1f} MB/s, "
+                        f"{run.cpu:.1f} CPU s",
                         flush=True,
                     )
                     runs.append(run)
