@@ -5,9 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS_STAMP := $(VENV)/.deps-stamp
 
-.PHONY: dev test test-unit test-infra test-integration test-e2e lint bench bench-migrate synth fuzz tools venv openapi clean
+.PHONY: dev test test-unit test-infra test-integration test-e2e lint bench bench-sdk bench-migrate synth fuzz tools venv openapi clean
 
-$(DEPS_STAMP): requirements.txt requirements-dev.txt pyproject.toml scripts/bootstrap-venv.sh
+$(DEPS_STAMP): requirements.txt requirements-dev.txt clients/python/requirements.txt pyproject.toml scripts/bootstrap-venv.sh
 	@scripts/bootstrap-venv.sh
 
 venv: $(DEPS_STAMP)
@@ -48,6 +48,10 @@ openapi: venv
 
 bench: venv
 	@PYTHONPATH=. $(BIN)/python -m bench.run
+
+## `upvault upload` of 1 GiB to the local MinIO vs boto3's TransferManager and a single PUT (~2 min).
+bench-sdk: venv tools
+	@PYTHONPATH=. $(BIN)/python -m bench.sdk
 
 ## upvault migrate vs rclone on two local MinIO servers (long: ~10 min; installs rclone with apt-get).
 bench-migrate: venv tools

@@ -88,7 +88,7 @@ def ensure_rclone() -> str:
 
 def client(server: MinioServer) -> Any:
     """A boto3 client of ``server`` (for setup and checks only), as the integration tests make it."""
-    from tests.integration.conftest import make_s3_client
+    from tests.live_minio import make_s3_client
 
     return make_s3_client(server)
 

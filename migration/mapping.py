@@ -26,12 +26,12 @@ from upvault.keys import (
     QUARANTINE_PREFIX,
     STAGING_PREFIX,
     ObjectKey,
-    Status,
     derived_file_id,
     user_segment,
 )
-from upvault.settings import Category, Settings
-from upvault.validation import EXTENSIONS, check_upload, normalize_content_type
+from upvault.models import Category, Status
+from upvault.settings import Settings
+from upvault.validation import EXTENSIONS, check_upload, normalise_content_type
 
 #: Client metadata (``c-*``) a mapped file carries: where it came from and when it was written.
 SOURCE_KEY = "source-key"
@@ -248,7 +248,7 @@ class LegacyMapper:
         """
         assert target.display_name is not None
         if target.content_type is None:
-            target = self._checked(target, entry, normalize_content_type(meta.content_type))
+            target = self._checked(target, entry, normalise_content_type(meta.content_type))
             if target.rejected:
                 return target, meta
         assert target.content_type is not None and target.display_name is not None

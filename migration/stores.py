@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 import boto3
+import botocore.compat
 import botocore.loaders
 import botocore.session
 from awscrt.checksums import crc64nvme
@@ -458,6 +459,11 @@ class S3Store:
         self.prefix = location.prefix
         self.temp_dir = temp_dir
         self.where = f"{side.name} {location}" + (f" at {side.endpoint_url}" if side.endpoint_url else "")
+        if not botocore.compat.HAS_CRT:
+            raise MigrationError(
+                "botocore's CRT support is off (is BOTO_DISABLE_CRT set?): the per-part CRC64NVME checksums of "
+                "multipart copies need it; unset BOTO_DISABLE_CRT"
+            )
         try:
             self.client, self.credentials = self._connect(side, parallel)
         except ProfileNotFound:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
-from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
+from functions.api.problems import documented
 from functions.api.schemas import (
+    UPLOAD_ID,
     CompleteRequest,
     DownloadOut,
     FileListOut,
@@ -21,24 +21,24 @@ from functions.api.schemas import (
     MultipartPlanOut,
     PartsRequest,
     PresignedOut,
-    Problem,
     UploadCreate,
     UploadCreated,
     UploadPartsOut,
 )
+from functions.observability import metrics
+from upvault.errors import (
+    BadPartList,
+    Conflict,
+    FileNotFound,
+    InvalidInput,
+    TooLarge,
+    TypeNotAllowed,
+    UploadNotFound,
+)
 from upvault.files import FileService
 from upvault.identity import user_of
-from upvault.keys import Status
-from upvault.models import UploadRequest
-from upvault.settings import Category
+from upvault.models import Category, Checksums, Status, UploadRequest
 from upvault.uploads import UploadService
-from upvault.validation import Checksums
-
-metrics = Metrics(namespace="Upvault", service="upvault")
-
-
-def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": Problem, "content": {"application/problem+json": {}}} for code in codes}
 
 
 def _json(model: BaseModel, status_code: int = 200) -> Response:
@@ -73,6 +73,8 @@ async def files(request: Request) -> FileService:
 
 
 User = Annotated[str, Depends(current_user)]
+#: The wire name of a file id while its bytes are on their way (always equal to ``file_id``).
+UploadId = Annotated[str, Path(description=UPLOAD_ID)]
 Uploads = Annotated[UploadService, Depends(uploads)]
 Files = Annotated[FileService, Depends(files)]
 
@@ -81,13 +83,13 @@ Files = Annotated[FileService, Depends(files)]
 # the hop costs microseconds next to a storage round trip. Dependencies and the single-PUT
 # path of POST /v1/uploads do no I/O and stay `async def`: that hot path is pure signing,
 # and the thread hop would be a large share of its latency (see docs/benchmarks.md).
-router = APIRouter(prefix="/v1", responses=_problems(401, 422))
+router = APIRouter(prefix="/v1")
 
 
-@router.get("/health", response_model=HealthOut, responses=_problems(503), tags=["health"])
+@router.get("/health", response_model=HealthOut, responses=documented(public=True), tags=["health"])
 def health(request: Request) -> HealthOut:
     """200 when storage answers, 503 problem when it does not (fails within about a second)."""
-    request.app.state.store.ping()
+    request.app.state.health()
     return HealthOut()
 
 
@@ -95,7 +97,7 @@ def health(request: Request) -> HealthOut:
     "/uploads",
     status_code=status.HTTP_201_CREATED,
     response_model=UploadCreated,
-    responses=_problems(400, 413, 415),
+    responses=documented(TooLarge, TypeNotAllowed, InvalidInput, body=True),
     tags=["uploads"],
 )
 async def create_upload(body: UploadCreate, user: User, service: Uploads) -> Response:
@@ -119,11 +121,11 @@ async def create_upload(body: UploadCreate, user: User, service: Uploads) -> Res
         plan = MultipartPlanOut(
             part_size=ticket.multipart.part_size,
             part_count=ticket.multipart.part_count,
-            parts_url=f"/v1/uploads/{ticket.upload_id}/parts",
+            parts_url=f"/v1/uploads/{ticket.file_id}/parts",
         )
     created = UploadCreated(
         file_id=ticket.file_id,
-        upload_id=ticket.upload_id,
+        upload_id=ticket.file_id,
         expires_at=ticket.expires_at,
         upload=PresignedOut.of(ticket.single) if ticket.single else None,
         multipart=plan,
@@ -132,17 +134,23 @@ async def create_upload(body: UploadCreate, user: User, service: Uploads) -> Res
 
 
 @router.get(
-    "/uploads/{upload_id}/parts", response_model=UploadPartsOut, responses=_problems(404, 409), tags=["uploads"]
+    "/uploads/{upload_id}/parts",
+    response_model=UploadPartsOut,
+    responses=documented(UploadNotFound, Conflict),
+    tags=["uploads"],
 )
-def list_parts(upload_id: str, user: User, service: Uploads) -> UploadPartsOut:
+def list_parts(upload_id: UploadId, user: User, service: Uploads) -> UploadPartsOut:
     """Parts already stored and fresh URLs for the missing ones (start or resume)."""
     return UploadPartsOut.of(service.progress(user, upload_id))
 
 
 @router.post(
-    "/uploads/{upload_id}/parts", response_model=UploadPartsOut, responses=_problems(400, 404, 409), tags=["uploads"]
+    "/uploads/{upload_id}/parts",
+    response_model=UploadPartsOut,
+    responses=documented(UploadNotFound, Conflict, BadPartList, body=True),
+    tags=["uploads"],
 )
-def sign_parts(upload_id: str, body: PartsRequest, user: User, service: Uploads) -> UploadPartsOut:
+def sign_parts(upload_id: UploadId, body: PartsRequest, user: User, service: Uploads) -> UploadPartsOut:
     """Sign URLs for the given parts, binding each part's MD5 when given."""
     md5s = {part.part_number: part.md5 for part in body.parts if part.md5}
     return UploadPartsOut.of(
@@ -151,10 +159,13 @@ def sign_parts(upload_id: str, body: PartsRequest, user: User, service: Uploads)
 
 
 @router.post(
-    "/uploads/{upload_id}/complete", response_model=FileOut, responses=_problems(400, 404, 409), tags=["uploads"]
+    "/uploads/{upload_id}/complete",
+    response_model=FileOut,
+    responses=documented(UploadNotFound, Conflict, BadPartList, body=True),
+    tags=["uploads"],
 )
 def complete_upload(
-    upload_id: str, body: CompleteRequest, user: User, service: Uploads, file_service: Files
+    upload_id: UploadId, body: CompleteRequest, user: User, service: Uploads, file_service: Files
 ) -> FileOut:
     """Assemble the uploaded parts; the file is then pending validation."""
     service.complete(user, upload_id, [(part.part_number, part.etag) for part in body.parts])
@@ -162,15 +173,18 @@ def complete_upload(
 
 
 @router.delete(
-    "/uploads/{upload_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_problems(404, 409), tags=["uploads"]
+    "/uploads/{upload_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=documented(UploadNotFound, Conflict),
+    tags=["uploads"],
 )
-def abort_upload(upload_id: str, user: User, service: Uploads) -> Response:
+def abort_upload(upload_id: UploadId, user: User, service: Uploads) -> Response:
     """Abort a running multipart upload."""
     service.abort(user, upload_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/files", response_model=FileListOut, tags=["files"])
+@router.get("/files", response_model=FileListOut, responses=documented(InvalidInput, query=True), tags=["files"])
 def list_files(
     user: User,
     service: Files,
@@ -179,37 +193,46 @@ def list_files(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> FileListOut:
-    """The caller's files (pending, ready and rejected unless filtered), one page at a time.
+    """The caller's files (pending, ready and rejected unless filtered), newest first, one page at a time.
 
-    One storage LIST per status and page, never a request per file: items carry what a LIST
-    tells; details (original name, type, checksum, rejection reason) are per file.
+    One storage LIST per status and 1,000 files, never a request per file: items carry what a
+    LIST tells; details (original name, type, checksum, rejection reason) are per file. Pass
+    ``cursor`` back for the files uploaded before the page's last one.
     """
     page = service.list(user, category=category, status=status_filter, cursor=cursor, limit=limit)
     return FileListOut(items=[FileSummaryOut.of(item) for item in page.items], cursor=page.cursor)
 
 
-@router.get("/files/{file_id}", response_model=FileOut, responses=_problems(404), tags=["files"])
+@router.get("/files/{file_id}", response_model=FileOut, responses=documented(FileNotFound), tags=["files"])
 def get_file(file_id: str, user: User, service: Files) -> FileOut:
     """One file's details and status (pending, ready, or rejected with the reason)."""
     return FileOut.of(service.get(user, file_id))
 
 
-@router.get("/files/{file_id}/download", response_model=DownloadOut, responses=_problems(404, 409), tags=["files"])
-def download_file(file_id: str, user: User, service: Files, request: Request) -> DownloadOut:
+@router.get(
+    "/files/{file_id}/download",
+    response_model=DownloadOut,
+    responses=documented(FileNotFound, Conflict),
+    tags=["files"],
+)
+def download_file(file_id: str, user: User, service: Files) -> DownloadOut:
     """A short-lived URL that downloads the file under its original name."""
     presigned = service.download(user, file_id)
-    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=request.app.state.settings.get_url_expiry)
-    return DownloadOut(url=presigned.url, expires_at=expires)
+    return DownloadOut(url=presigned.url, expires_at=presigned.expires_at)
 
 
-@router.delete("/files/{file_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_problems(404), tags=["files"])
+@router.delete(
+    "/files/{file_id}", status_code=status.HTTP_204_NO_CONTENT, responses=documented(FileNotFound), tags=["files"]
+)
 def delete_file(file_id: str, user: User, service: Files) -> Response:
     """Delete a file; previous versions stay recoverable with ``restore``."""
     service.delete(user, file_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/files/{file_id}/restore", response_model=FileOut, responses=_problems(404, 409), tags=["files"])
+@router.post(
+    "/files/{file_id}/restore", response_model=FileOut, responses=documented(FileNotFound, Conflict), tags=["files"]
+)
 def restore_file(file_id: str, user: User, service: Files) -> FileOut:
     """Bring back the last deleted version of a file."""
     return FileOut.of(service.restore(user, file_id))

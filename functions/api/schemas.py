@@ -7,10 +7,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from upvault.keys import Status
-from upvault.models import FileInfo, UploadProgress
-from upvault.settings import Category
-from upvault.storage import PresignedRequest
+from upvault.models import Category, FileInfo, PresignedRequest, Status, UploadProgress
 
 
 class Strict(BaseModel):
@@ -24,6 +21,8 @@ class ChecksumsIn(Strict):
 
     md5: str | None = Field(default=None, max_length=64, description="base64 MD5 (sent as Content-MD5)")
     sha256: str | None = Field(default=None, max_length=64, description="base64 SHA-256")
+    # Accepted (not yet used) so clients written for the checksum contract work meanwhile.
+    crc64nvme: str | None = Field(default=None, max_length=64, description="base64 CRC64NVME of the whole file")
 
 
 class UploadCreate(Strict):
@@ -58,11 +57,16 @@ class MultipartPlanOut(BaseModel):
     parts_url: str
 
 
+#: The one id of a file, from its declaration on; ``upload_id`` names it while bytes are sent.
+FILE_ID = "the file's id (a ULID), for GET /v1/files/{file_id} and friends"
+UPLOAD_ID = "always equal to file_id; the name the /v1/uploads/{upload_id} routes use for it"
+
+
 class UploadCreated(BaseModel):
     """Where and how to upload: a single PUT (``upload``) or a multipart plan (``multipart``)."""
 
-    file_id: str
-    upload_id: str
+    file_id: str = Field(description=FILE_ID)
+    upload_id: str = Field(description=UPLOAD_ID)
     expires_at: datetime
     upload: PresignedOut | None = None
     multipart: MultipartPlanOut | None = None
@@ -73,6 +77,8 @@ class PartIn(Strict):
 
     part_number: StrictInt
     md5: str | None = Field(default=None, max_length=64)
+    # Accepted (not yet used) so clients written for the checksum contract work meanwhile.
+    crc64nvme: str | None = Field(default=None, max_length=64, description="base64 CRC64NVME of the part")
 
 
 class PartsRequest(Strict):
@@ -102,8 +108,8 @@ class PartUrlOut(BaseModel):
 class UploadPartsOut(BaseModel):
     """Progress of a multipart upload: what is stored and URLs for what is not."""
 
-    upload_id: str
-    file_id: str
+    upload_id: str = Field(description=UPLOAD_ID)
+    file_id: str = Field(description=FILE_ID)
     size: int
     part_size: int
     part_count: int
@@ -115,7 +121,7 @@ class UploadPartsOut(BaseModel):
     def of(cls, progress: UploadProgress) -> UploadPartsOut:
         """Shape core progress for the API."""
         return cls(
-            upload_id=progress.upload_id,
+            upload_id=progress.file_id,
             file_id=progress.file_id,
             size=progress.plan.size,
             part_size=progress.plan.part_size,

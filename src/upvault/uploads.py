@@ -7,22 +7,35 @@ A multipart upload additionally leaves a zero-byte *placeholder* at its staging 
 the declaration as metadata: storage's multipart listings return no metadata, and resuming
 needs the declared size to re-sign parts. The processor ignores placeholders; completing the
 upload writes the real object over it.
+
+An upload has no id of its own: the API's ``upload_id`` is the file id, and S3's id of the
+multipart upload (``multipart_id``) never leaves this module and :mod:`upvault.storage`.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
 from upvault import object_metadata
 from upvault.errors import BadPartList, Conflict, UploadNotFound
 from upvault.filenames import clean_display_name, safe_key_name
-from upvault.keys import LOOKUP_ORDER, ObjectKey, Status, file_prefix, new_file_id
-from upvault.models import MultipartPlan, PartUrl, UploadProgress, UploadRequest, UploadTicket
+from upvault.keys import LOOKUP_ORDER, ObjectKey, file_prefix, new_file_id
+from upvault.models import (
+    MultipartPlan,
+    PartUrl,
+    Status,
+    StoredObject,
+    StoredPart,
+    UploadProgress,
+    UploadRequest,
+    UploadTicket,
+)
 from upvault.settings import MAX_PARTS, MAX_SINGLE_PUT, MIB, Settings
-from upvault.storage import ObjectStore, StoredObject, StoredPart
-from upvault.validation import check_checksums, check_metadata, check_upload, normalize_content_type
+from upvault.storage import ObjectStore
+from upvault.validation import check_checksums, check_metadata, check_upload, normalise_content_type
 
 
 def plan_parts(size: int, part_size: int) -> MultipartPlan:
@@ -45,12 +58,13 @@ class UploadService:
         return size > min(self.settings.multipart_threshold, MAX_SINGLE_PUT)
 
     def _expiry(self) -> datetime:
+        # A multipart plan carries no URL yet: its part URLs, fetched next, live this long.
         return datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=self.settings.put_url_expiry)
 
     def start_upload(self, user: str, request: UploadRequest) -> UploadTicket:
         """Validate a declaration and hand out where and how to upload it."""
         name = clean_display_name(request.filename)
-        content_type = normalize_content_type(request.content_type)
+        content_type = normalise_content_type(request.content_type)
         check_upload(
             self.settings, category=request.category, content_type=content_type, size=request.size, display_name=name
         )
@@ -71,7 +85,7 @@ class UploadService:
                 md5=request.checksums.md5,
                 sha256=request.checksums.sha256,
             )
-            return UploadTicket(file_id=file_id, upload_id=file_id, expires_at=self._expiry(), single=single)
+            return UploadTicket(file_id=file_id, expires_at=single.expires_at, single=single)
 
         plan = plan_parts(request.size, self.settings.part_size)
         self.store.put_placeholder(
@@ -80,29 +94,32 @@ class UploadService:
             metadata={**metadata, object_metadata.PLACEHOLDER: "1", object_metadata.PART_SIZE: str(plan.part_size)},
         )
         self.store.create_multipart(str(key), content_type=content_type, metadata=metadata)
-        return UploadTicket(file_id=file_id, upload_id=file_id, expires_at=self._expiry(), multipart=plan)
+        return UploadTicket(file_id=file_id, expires_at=self._expiry(), multipart=plan)
 
-    def _open_upload(self, user: str, upload_id: str) -> tuple[str, str, StoredObject]:
-        """Find a running multipart upload: (key, storage upload id, placeholder)."""
-        prefix = file_prefix(Status.PENDING, user, upload_id)
+    def _open(self, user: str, file_id: str) -> _OpenUpload:
+        """A running multipart upload with its plan and the parts storage holds (or 404/409)."""
+        prefix = file_prefix(Status.PENDING, user, file_id)
         found = self.store.find_multipart(prefix)
         if found is None:
-            self._raise_finished_or_missing(user, upload_id)
-        key, storage_id = found
+            self._raise_finished_or_missing(user, file_id)
+        key, multipart_id = found
         placeholder = self.store.head(key)
         if placeholder is None or not object_metadata.is_placeholder(placeholder.metadata):
             # A completed object sits at the key: the upload was completed meanwhile.
-            raise Conflict(f"upload {upload_id} is already complete")
-        return key, storage_id, placeholder
+            raise Conflict(f"upload {file_id} is already complete")
+        stored = self.store.list_parts(key, multipart_id)
+        if stored is None:
+            raise UploadNotFound(file_id)
+        return _OpenUpload(key, multipart_id, self._plan_of(placeholder), stored)
 
-    def _raise_finished_or_missing(self, user: str, upload_id: str) -> NoReturn:
+    def _raise_finished_or_missing(self, user: str, file_id: str) -> NoReturn:
         for status in LOOKUP_ORDER:
-            key = self.store.first_key(file_prefix(status, user, upload_id))
+            key = self.store.first_key(file_prefix(status, user, file_id))
             if key is not None:
-                head = self.store.head(key) if status is Status.PENDING else None
-                if head is None or not object_metadata.is_placeholder(head.metadata):
-                    raise Conflict(f"upload {upload_id} is already complete")
-        raise UploadNotFound(upload_id)
+                found = self.store.head(key) if status is Status.PENDING else None
+                if found is None or not object_metadata.is_placeholder(found.metadata):
+                    raise Conflict(f"upload {file_id} is already complete")
+        raise UploadNotFound(file_id)
 
     def _plan_of(self, placeholder: StoredObject) -> MultipartPlan:
         size = object_metadata.declared_size(placeholder.metadata) or 0
@@ -110,45 +127,49 @@ class UploadService:
         return plan_parts(size, int(recorded) if recorded.isdigit() else self.settings.part_size)
 
     def progress(
-        self, user: str, upload_id: str, *, md5s: dict[int, str] | None = None, only: list[int] | None = None
+        self, user: str, file_id: str, *, md5s: dict[int, str] | None = None, only: list[int] | None = None
     ) -> UploadProgress:
         """Parts already stored and fresh URLs for the missing ones (to start or resume)."""
-        key, storage_id, placeholder = self._open_upload(user, upload_id)
-        plan = self._plan_of(placeholder)
-        stored = self.store.list_parts(key, storage_id)
-        if stored is None:
-            raise UploadNotFound(upload_id)
+        upload = self._open(user, file_id)
+        plan = upload.plan
         md5s = md5s or {}
         for number in [*(only or []), *md5s]:
             if not 1 <= number <= plan.part_count:
                 raise BadPartList(f"part number {number} is outside 1..{plan.part_count}")
-        have = {part.part_number for part in stored if part.size == plan.part_length(part.part_number)}
+        have = {part.part_number for part in upload.stored if part.size == plan.part_length(part.part_number)}
         wanted = only if only else [n for n in range(1, plan.part_count + 1) if n not in have]
         missing = [
             PartUrl(
-                n, plan.part_length(n), self.store.presign_part(key, storage_id, n, plan.part_length(n), md5s.get(n))
+                n,
+                plan.part_length(n),
+                self.store.presign_part(upload.key, upload.multipart_id, n, plan.part_length(n), md5s.get(n)),
             )
             for n in wanted
         ]
-        return UploadProgress(
-            upload_id=upload_id, file_id=upload_id, plan=plan, stored=stored, missing=missing, expires_at=self._expiry()
-        )
+        expires_at = min((part.request.expires_at for part in missing), default=self._expiry())
+        return UploadProgress(file_id=file_id, plan=plan, stored=upload.stored, missing=missing, expires_at=expires_at)
 
-    def complete(self, user: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+    def complete(self, user: str, file_id: str, parts: list[tuple[int, str]]) -> None:
         """Assemble the parts after checking them against the plan and what storage holds."""
-        key, storage_id, placeholder = self._open_upload(user, upload_id)
-        plan = self._plan_of(placeholder)
-        stored = self.store.list_parts(key, storage_id)
-        if stored is None:
-            raise UploadNotFound(upload_id)
-        _check_part_list(plan, parts, {p.part_number: p for p in stored})
-        self.store.complete_multipart(key, storage_id, parts)
+        upload = self._open(user, file_id)
+        _check_part_list(upload.plan, parts, {p.part_number: p for p in upload.stored})
+        self.store.complete_multipart(upload.key, upload.multipart_id, parts)
 
-    def abort(self, user: str, upload_id: str) -> None:
+    def abort(self, user: str, file_id: str) -> None:
         """Abort a running multipart upload and remove its placeholder."""
-        key, storage_id, _ = self._open_upload(user, upload_id)
-        self.store.abort_multipart(key, storage_id)
-        self.store.delete(key)
+        upload = self._open(user, file_id)
+        self.store.abort_multipart(upload.key, upload.multipart_id)
+        self.store.delete(upload.key)
+
+
+@dataclass(frozen=True)
+class _OpenUpload:
+    """A running multipart upload: its staging key, S3's id for it, its plan, its stored parts."""
+
+    key: str
+    multipart_id: str
+    plan: MultipartPlan
+    stored: list[StoredPart]
 
 
 def _normalise_etag(etag: str) -> str:

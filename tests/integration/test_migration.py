@@ -3,9 +3,9 @@ and the local stack, always through the real command in its own process."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import secrets
 import subprocess
 import sys
 import time
@@ -16,28 +16,23 @@ from typing import Any
 
 import pytest
 
-from local.devstack import LocalStack, admin_s3
+from local.devstack import LocalStack
 from local.minio import MinioServer
-from tests.integration.conftest import make_s3_client, minio_binary
-from tests.integration.live import SERVICE_SETTINGS, Client, unique_user
+from tests.integration.live import SERVICE_SETTINGS, Client, stack_s3, unique_user
+from tests.live_minio import make_s3_client, new_minio
 from tests.support import SAMPLES
 from upvault.keys import ObjectKey
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The console script users run (``make venv`` installs it); ``python -m migration`` is the same command.
+UPVAULT = str(Path(sys.executable).with_name("upvault"))
 MIB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
 def other_minio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServer]:
     """A second MinIO with its own port, data and root credentials (the migration's other side)."""
-    base = tmp_path_factory.mktemp("minio-other")
-    server = MinioServer(
-        base / "data",
-        root_user="other-" + secrets.token_hex(4),
-        root_password=secrets.token_urlsafe(24),
-        log_file=base / "minio.log",
-        binary=minio_binary(),
-    )
+    server = new_minio(tmp_path_factory.mktemp("minio-other"), user="other")
     with server:
         yield server
 
@@ -67,12 +62,14 @@ def between(
 
 def command(*args: str, state: Path, env: dict[str, str]) -> list[str]:
     """The command line (the environment goes to :func:`environment`)."""
-    return [sys.executable, "-m", "migration", *args, "--json"]
+    return [UPVAULT, "migrate", *args, "--json"]
 
 
 def environment(state: Path, env: dict[str, str]) -> dict[str, str]:
     """The migrate process's environment: only the given keys, a private journal folder."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "UPVAULT_MIGRATE_"))}
+    # Not BOTO_DISABLE_CRT either: the tests sign as Lambda does, but the migration is an operator
+    # tool whose per-part CRC64NVME needs botocore's CRT support, as on an operator's machine.
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "UPVAULT_MIGRATE_", "BOTO_DISABLE_CRT"))}
     return {
         **base,
         "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'src'}",
@@ -110,7 +107,7 @@ def filled(minio: MinioServer) -> tuple[str, dict[str, bytes]]:
     for key, data in objects.items():
         s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="text/plain", Metadata={"owner": "ops"})
     large = os.urandom(7 * MIB + 5)
-    s3.upload_fileobj(__import__("io").BytesIO(large), bucket, "media/big.bin")
+    s3.upload_fileobj(io.BytesIO(large), bucket, "media/big.bin")
     objects["media/big.bin"] = large
     return bucket, objects
 
@@ -195,6 +192,7 @@ def test_dry_run_changes_nothing(
     assert not list(tmp_path.glob("upvault/migrate/*"))
 
 
+@pytest.mark.timeout(300)  # two full runs against servers that share 2 cores with the suite
 def test_destination_stopped_mid_run_then_rerun_completes_verified(
     minio: MinioServer, other_minio: MinioServer, tmp_path: Path
 ) -> None:
@@ -259,6 +257,7 @@ def test_verify_detects_a_corrupted_destination_object(
     assert migrate(*args, "--verify-only", state=tmp_path, env=env)[0] == 0
 
 
+@pytest.mark.timeout(300)  # two full runs against servers that share 2 cores with the suite
 def test_legacy_layout_lands_in_staging_and_the_processor_decides(
     other_minio: MinioServer, minio_stack: LocalStack, tmp_path: Path
 ) -> None:
@@ -280,7 +279,8 @@ def test_legacy_layout_lands_in_staging_and_the_processor_decides(
         **keys_env("from", other_minio),
         "UPVAULT_MIGRATE_TO_ACCESS_KEY_ID": storage.access_key_id,
         "UPVAULT_MIGRATE_TO_SECRET_ACCESS_KEY": storage.secret_access_key,
-        **SERVICE_SETTINGS,
+        # The deployment's rules the declarations are checked against, as the stack has them.
+        **{f"UPVAULT_{name.upper()}": str(value) for name, value in SERVICE_SETTINGS.items()},
     }
     args = ("--from", f"s3://{source}", "--from-endpoint", other_minio.endpoint_url, "--category", "documents")
     args += ("--to", f"s3://{minio_stack.settings.bucket}", "--to-endpoint", storage.endpoint_url)
@@ -315,8 +315,7 @@ def test_legacy_layout_lands_in_staging_and_the_processor_decides(
     code, again, _ = migrate(*args, "--delete-source", state=tmp_path, env=env)
     # Then no file is duplicated (same ids, nothing copied)
     assert again["counts"]["copied"] == 0 and again["counts"]["skipped"] == 2
-    keys = admin_s3(storage.endpoint_url, storage.access_key_id, storage.secret_access_key, minio_stack.settings.region)
-    listing = keys.list_objects_v2(Bucket=minio_stack.settings.bucket, Prefix=f"files/{user}/")
+    listing = stack_s3(minio_stack).list_objects_v2(Bucket=minio_stack.settings.bucket, Prefix=f"files/{user}/")
     assert listing["KeyCount"] == 2
     # And only the files the processor accepted left the old storage; rejected ones stay there
     assert sorted(again["deleted_source"]) == [f"{user}/Kontoauszug Oktober.pdf", f"{user}/notes.txt"]

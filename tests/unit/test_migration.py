@@ -30,10 +30,13 @@ from migration.mapping import Filters, KeyFacts, LegacyMapper, key_facts
 from migration.stores import Entry, ObjectMeta
 from tests.support import SAMPLES
 from upvault import object_metadata
-from upvault.keys import ObjectKey, Status, category_of
-from upvault.settings import MIB, Category, Settings
+from upvault.keys import ObjectKey, category_of
+from upvault.models import Category, Status
+from upvault.settings import MIB, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The console script users run (``make venv`` installs it); ``python -m migration`` is the same command.
+UPVAULT = str(Path(sys.executable).with_name("upvault"))
 KEYS = {"UPVAULT_MIGRATE_TO_ACCESS_KEY_ID": "moto", "UPVAULT_MIGRATE_TO_SECRET_ACCESS_KEY": "moto-secret"}
 FROM_KEYS = {"UPVAULT_MIGRATE_FROM_ACCESS_KEY_ID": "moto", "UPVAULT_MIGRATE_FROM_SECRET_ACCESS_KEY": "moto-secret"}
 
@@ -90,10 +93,12 @@ def migrate(*args: str, state: Path, env: dict[str, str] | None = None, drop: tu
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         **(env or {}),
     }
-    for name in drop:
+    # The tests' BOTO_DISABLE_CRT makes botocore sign as Lambda does; the migration is an operator
+    # tool whose per-part CRC64NVME needs botocore's CRT support, as on an operator's machine.
+    for name in (*drop, "BOTO_DISABLE_CRT"):
         environ.pop(name, None)
     return subprocess.run(
-        [sys.executable, "-m", "migration", *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120
+        [UPVAULT, "migrate", *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120
     )
 
 
@@ -255,6 +260,16 @@ def test_filters_take_globs_category_user_and_age() -> None:
     assert key_facts("files/alice/images/01J0000000000000000000000G/x.png") == KeyFacts("images", "alice")
 
 
+def test_the_migration_variables_have_no_other_reader() -> None:
+    # Given the service's, the local stack's and the client's settings (all read UPVAULT_*)
+    from local.settings import DevSettings
+    from upvault_client.config import ClientSettings
+
+    # Then none of them has a field that would read an UPVAULT_MIGRATE_* variable
+    for reader in (Settings, DevSettings, ClientSettings):
+        assert not [name for name in reader.model_fields if name.startswith("migrate_")], reader
+
+
 def test_journal_survives_a_line_cut_short_by_a_crash(tmp_path: Path) -> None:
     # Given a journal whose last line was cut short
     path = tmp_path / "journal.jsonl"
@@ -282,7 +297,7 @@ def test_folder_to_bucket_copies_verified_and_a_rerun_skips_everything(
     # When it is migrated
     result = migrate(*args, state=tmp_path, env=KEYS)
     # Then every object is copied, verified, and reported with its bytes
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.stderr + result.stdout
     report = report_of(result)
     assert report["ok"] and report["counts"]["copied"] == 3 and report["counts"]["failed"] == 0
     assert report["bytes_copied"] == sum(len(v) for v in tree(source_folder).values())
