@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS_STAMP := $(VENV)/.deps-stamp
 
-.PHONY: dev test test-unit test-infra test-integration test-e2e test-sam sam-arm64 lint bench bench-sdk synth fuzz tools venv openapi clean
+.PHONY: dev test test-unit test-infra test-integration test-e2e test-sam sam-arm64 lint bench bench-sdk bench-migrate synth fuzz tools venv openapi clean
 
 $(DEPS_STAMP): requirements.txt requirements-dev.txt clients/python/requirements.txt pyproject.toml scripts/bootstrap-venv.sh
 	@scripts/bootstrap-venv.sh
@@ -62,6 +62,10 @@ bench: venv
 ## `upvault upload` of 1 GiB to the local MinIO vs boto3's TransferManager and a single PUT (~2 min).
 bench-sdk: venv tools
 	@PYTHONPATH=. $(BIN)/python -m bench.sdk
+
+## upvault migrate vs rclone on two local MinIO servers (long: ~10 min; installs rclone with apt-get).
+bench-migrate: venv tools
+	@PYTHONPATH=.:src $(BIN)/python -m bench.migrate
 
 ## CDK synth of one environment: make synth ENV=prod (default dev).
 ENV ?= dev
