@@ -33,8 +33,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.run import measured, write_section
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench:sdk:start -->", "<!-- bench:sdk:end -->"
 MIB = 1024 * 1024
 #: The handlers read their settings at import, as on Lambda.
@@ -264,7 +265,6 @@ def run(size_mib: int, part_mib: int, parallel: int, runs: int) -> dict[str, Any
 
 def render(results: dict[str, Any]) -> str:
     """The markdown section."""
-    from bench.run import machine
 
     size, part, parallel = results["size"], results["part"], results["parallel"]
     parts = -(-size // part)
@@ -287,13 +287,12 @@ def render(results: dict[str, Any]) -> str:
     api = results["api_calls"]
     storage = results["storage_calls"]
     budget = parallel * part / MIB + 64
-    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     return "\n".join(
         [
             START,
             "## Python client: `upvault upload` vs boto3's TransferManager",
             "",
-            f"Measured {stamp} on {machine()} by `make bench-sdk` (bench/sdk.py), while other work shared",
+            f"{measured('make bench-sdk')} (bench/sdk.py), while other work shared",
             f"the machine (1-minute load average before and after each round: {', '.join(results['loads'])}).",
             "",
             f"One {size / MIB:.0f} MiB file, {part / MIB:.0f} MiB parts ({parts} parts), {parallel} at once, "
@@ -336,14 +335,8 @@ def main() -> None:
     args = parser.parse_args()
     section = render(run(args.size_mib, args.part_mib, args.parallel, args.runs))
     print(section)
-    if args.no_write:
-        return
-    text = RESULTS.read_text()
-    if START in text and END in text:
-        text = text[: text.index(START)] + section + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
+    if not args.no_write:
+        write_section(section, START, END)
 
 
 if __name__ == "__main__":
