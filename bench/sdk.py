@@ -25,7 +25,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -128,18 +127,33 @@ class AccessCounter(logging.Handler):
             self.calls[f"{args[1]} {'/'.join(parts)}"] += 1
 
 
+def _caller(frame: Any) -> str | None:
+    """The API route (or core use case) a storage call serves; ``None`` for the processor's."""
+    route = outermost = None
+    while frame is not None:
+        path = frame.f_code.co_filename.replace(os.sep, "/")
+        if path.endswith("upvault/processing.py"):
+            return None
+        if path.endswith("functions/api/routes.py"):
+            route = frame.f_code.co_name
+        elif "/src/upvault/" in path:
+            outermost = frame.f_code.co_name  # routes that hand their work to a thread (start_upload)
+        frame = frame.f_back
+    return route or outermost
+
+
 @contextmanager
-def storage_calls() -> Iterator[Counter[str]]:
-    """Counts the S3 operations the API made (calls from its request threads, not the processor's)."""
+def storage_calls() -> Iterator[Counter[tuple[str, str]]]:
+    """Counts the S3 operations the API made, by route (the processor's are not counted)."""
     from botocore.client import BaseClient
 
-    counted: Counter[str] = Counter()
+    counted: Counter[tuple[str, str]] = Counter()
     original = BaseClient._make_api_call
 
     def counting(self: Any, operation: str, params: Any) -> Any:
-        name = threading.current_thread().name
-        if name.startswith(("AnyIO worker thread", "uvicorn")):
-            counted[operation] += 1
+        caller = _caller(sys._getframe(1))
+        if caller is not None:
+            counted[(caller, operation)] += 1
         return original(self, operation, params)
 
     BaseClient._make_api_call = counting  # type: ignore[method-assign]
@@ -312,12 +326,15 @@ def render(results: dict[str, Any]) -> str:
             *[f"| `{call}` | {count} |" for call, count in sorted(api.items())],
             f"| **total** | **{sum(api.values())}** |",
             "",
-            "Storage calls the API made to serve them (the parts themselves go straight to storage: "
+            "Storage calls the API made to serve them, by route (the parts themselves go straight to storage: "
             f"{parts} presigned PUTs):",
             "",
-            "| S3 operation | count |",
-            "|---|---:|",
-            *[f"| `{op}` | {count} |" for op, count in sorted(storage.items())],
+            "| route | S3 operations |",
+            "|---|---|",
+            *[
+                f"| `{route}` | {', '.join(f'{op} × {n}' for (r, op), n in sorted(storage.items()) if r == route)} |"
+                for route in sorted({route for route, _ in storage})
+            ],
             f"| **total** | **{sum(storage.values())}** |",
             END,
         ]
