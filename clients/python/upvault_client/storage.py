@@ -85,8 +85,19 @@ class Storage:
             assert resign is not None
             current[0] = resign()
 
+        tries = 0
+
         def attempt() -> str | StorageError:
-            return self._put_once(current[0], body, length, on_bytes or _ignore, cancel)
+            nonlocal tries
+            tries += 1
+            outcome = self._put_once(current[0], body, length, on_bytes or _ignore, cancel)
+            once = any(name.lower() == "if-none-match" for name in current[0].headers)
+            if isinstance(outcome, StorageError) and outcome.status == 412 and once and tries > 1:
+                # A write-once URL refusing a retry: the earlier attempt stored the (verified)
+                # bytes and only its answer was lost.
+                (on_bytes or _ignore)(length)
+                return ""
+            return outcome
 
         cancel = cancelled or threading.Event()
         return self._with_retries(attempt, cancel, renew if resign is not None else None)

@@ -87,6 +87,14 @@ class PlanHint:
                 return False
             return size > self.threshold
 
+    def know(self, threshold: int) -> None:
+        """Record the API's threshold itself (its 422 for a checksum of the wrong kind says it)."""
+        with self._lock:
+            before = (self.threshold, self._largest_single, self._smallest_multipart)
+            self.threshold, self._largest_single, self._smallest_multipart = threshold, threshold, threshold + 1
+            if before != (threshold, threshold, threshold + 1) and self.path is not None:
+                self._save(threshold, threshold, threshold + 1)
+
     def learn(self, size: int, multipart: bool) -> None:
         """Record what the API planned for ``size`` bytes."""
         with self._lock:
@@ -334,11 +342,16 @@ class Uploader:
             try:
                 ticket = self.api.declare(declaration)
             except InvalidInput as exc:
-                # The API requires the other kind's checksum: it planned the other kind.
+                # The API requires the other kind's checksum: it planned the other kind (and
+                # says its threshold, when it is one that does).
                 if attempt == 2 or not any(name.startswith("checksums.") for name in exc.fields()):
                     raise
-                multipart = not multipart
-                self.hint.learn(source.size, multipart)
+                threshold = exc.problem.extras.get("multipart_threshold")
+                if isinstance(threshold, int):
+                    self.hint.know(threshold)
+                else:
+                    self.hint.learn(source.size, not multipart)
+                multipart = self.hint.multipart(source.size)
                 continue
             planned = ticket.multipart is not None
             self.hint.learn(source.size, planned)
@@ -475,7 +488,13 @@ class Uploader:
             self._discard(key, entry)
             return None
         plan = MultipartPlan(part_size=entry.part_size, part_count=entry.part_count)
-        stored = {p.part_number: p.etag for p in state.parts if p.size == plan.part_length(p.part_number, entry.size)}
+        stored = {
+            part.part_number: part.etag
+            for part in state.parts
+            if part.size == plan.part_length(part.part_number, entry.size)
+            # A part stored with other bytes than the file's now is sent again.
+            and part.crc64nvme in (None, crc64nvme_b64(entry.part_crcs[part.part_number - 1]))
+        }
         info = self._send_parts(source, entry, stored, on_progress)
         self.journal.forget(key)
         return info.file_id, info
