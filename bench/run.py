@@ -136,15 +136,30 @@ def machine() -> str:
     )
 
 
+def measured(command: str) -> str:
+    """``Measured <when> on <machine> by `<command>```, the first words of every section."""
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return f"Measured {stamp} on {machine()} by `{command}`"
+
+
+def write_section(section: str, start: str, end: str) -> None:
+    """Put ``section`` between its markers in docs/benchmarks.md (appended the first time)."""
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
+    if start in text and end in text:
+        text = text[: text.index(start)] + section + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    RESULTS.write_text(text)
+
+
 def render(warm: dict[str, float], api_ms: float, boto_ms: float) -> str:
     """The markdown section."""
-    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     return "\n".join(
         [
             START,
             "## API: warm latency and cold import",
             "",
-            f"Measured {stamp} on {machine()} by `make bench` (bench/run.py).",
+            f"{measured('make bench')} (bench/run.py).",
             "",
             "### (a) Warm `POST /v1/uploads` vs a bare presign",
             "",
