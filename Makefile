@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS_STAMP := $(VENV)/.deps-stamp
 
-.PHONY: dev test test-unit test-infra test-integration test-e2e lint bench bench-sdk bench-migrate synth fuzz tools venv openapi clean
+.PHONY: dev test test-unit test-infra test-integration test-e2e test-sam sam-arm64 lint bench bench-sdk bench-migrate synth fuzz tools venv openapi clean
 
 $(DEPS_STAMP): requirements.txt requirements-dev.txt clients/python/requirements.txt pyproject.toml scripts/bootstrap-venv.sh
 	@scripts/bootstrap-venv.sh
@@ -21,7 +21,8 @@ dev: venv
 	@scripts/install-tools.sh minio || echo "!! MinIO could not be installed: the local stack falls back to moto" >&2
 	@$(BIN)/upvault dev
 
-## The whole suite: lint, unit, infra, integration, e2e. CI runs exactly this.
+## The whole suite: lint, unit, infra, integration, e2e, sam. CI runs exactly this.
+## `make test SKIP_SAM=1` leaves out the SAM tier (it needs Docker, and root to install it).
 test: venv tools
 	@scripts/test.sh
 
@@ -36,6 +37,15 @@ test-integration: venv tools
 
 test-e2e: venv tools
 	@if ls tests/e2e/test_*.py >/dev/null 2>&1; then $(BIN)/pytest tests/e2e; else echo "tests/e2e: no browser tests yet"; fi
+
+## Our functions run by SAM CLI in Docker containers (x86_64 variant of the template and layer).
+test-sam: venv
+	@scripts/install-tools.sh minio node docker sam
+	@$(BIN)/pytest tests/sam
+
+## The same on the arm64 template and layer we ship, under qemu (slow; not in make test or CI).
+sam-arm64: venv
+	@scripts/sam-arm64.sh
 
 lint: venv
 	@$(BIN)/ruff check .

@@ -21,6 +21,7 @@ from urllib.parse import quote_plus
 import httpx
 import pytest
 
+from infra.config import STAGING_MARGIN_DAYS, environment_config
 from local.devstack import LocalStack, processor_handler
 from local.event_bridge import DeadLetterStore, EventBridge, Handler
 from tests.integration.live import Client, settled_areas, stack_s3, start_stack, storage_keys, unique_user
@@ -142,6 +143,26 @@ def test_processor_failure_dead_letters_then_redrive_finishes_the_upload(own_sta
     assert client.wait_final(file_id)["status"] == "ready"
     assert settled_areas(own_stack, file_id) == ["files"]
     assert cli(own_stack, "dlq", "list").stdout.strip() == "no dead letters"
+
+
+def test_a_late_redrive_still_finds_the_upload(own_stack: LocalStack) -> None:
+    # Given an upload whose event was dead-lettered while the processor was down
+    client, file_id, working = dead_letter_an_upload(own_stack)
+    # And the bucket as bootstrapped from the infra config (the rules AWS gets)
+    config = environment_config("dev")
+    rules = stack_s3(own_stack).get_bucket_lifecycle_configuration(Bucket=own_stack.dev.dev_bucket)["Rules"]
+    (staging,) = [rule for rule in rules if rule["Filter"].get("Prefix") == "staging/"]
+    # Then the staged object is kept (current and noncurrent) longer than the event can wait: the
+    # whole queue retention, then the whole DLQ retention after a redrive, plus the margin
+    longest_wait = config.queue_retention_days + config.dead_letter_retention_days + STAGING_MARGIN_DAYS
+    assert staging["Expiration"]["Days"] >= longest_wait
+    assert staging["NoncurrentVersionExpiration"]["NoncurrentDays"] >= longest_wait
+    # When the dead letter is redriven late (within that time the object is still there)
+    assert own_stack.bridge is not None
+    own_stack.bridge.delivery.handler = working
+    assert cli(own_stack, "dlq", "redrive").returncode == 0
+    # Then the upload still becomes ready
+    assert client.wait_final(file_id)["status"] == "ready"
 
 
 def test_an_upload_gone_before_its_redrive_is_shown_rejected_and_reported(
