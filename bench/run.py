@@ -142,14 +142,14 @@ def measured(command: str) -> str:
     return f"Measured {stamp} on {machine()} by `{command}`"
 
 
-def write_section(section: str, start: str, end: str) -> None:
-    """Put ``section`` between its markers in docs/benchmarks.md (appended the first time)."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
+def write_section(section: str, start: str, end: str, path: Path = RESULTS) -> None:
+    """Put ``section`` between its markers in ``path`` (docs/benchmarks.md; appended the first time)."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
     if start in text and end in text:
         text = text[: text.index(start)] + section + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
+    path.write_text(text)
 
 
 def render(warm: dict[str, float], api_ms: float, boto_ms: float) -> str:
@@ -185,16 +185,6 @@ def render(warm: dict[str, float], api_ms: float, boto_ms: float) -> str:
             END,
         ]
     )
-
-
-def write_section(section: str, start: str, end: str, path: Path = RESULTS) -> None:
-    """Replace the part of ``path`` between the ``start`` and ``end`` markers (or append it)."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if start in text and end in text:
-        text = text[: text.index(start)] + section + text[text.index(end) + len(end) :]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    path.write_text(text)
 
 
 def main() -> None:
