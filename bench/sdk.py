@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -213,7 +214,8 @@ def run(size_mib: int, part_mib: int, parallel: int, runs: int) -> dict[str, Any
     try:
         assert stack.storage is not None and stack.settings is not None
         storage = stack.storage
-        presigner = make_clients(stack.settings).presign
+        clients = make_clients(stack.settings)
+        presigner = clients.presign
         bucket = stack.settings.bucket
         token = stack.token("bench", ttl=24 * 3600)
         cli_env = {
@@ -266,6 +268,7 @@ def run(size_mib: int, part_mib: int, parallel: int, runs: int) -> dict[str, Any
             order = order[index % len(order) :] + order[: index % len(order)]  # no candidate always first
             for name in order:
                 timings[name].append(candidates[name]())
+                purge(clients.api, bucket)
                 print(f"run {index + 1} {name}: {timings[name][-1][0]:.2f} s", file=sys.stderr, flush=True)
             results["loads"].append(load_average())
         results["timings"] = timings
@@ -273,8 +276,16 @@ def run(size_mib: int, part_mib: int, parallel: int, runs: int) -> dict[str, Any
         return results
     finally:
         stack.stop()
-        for path in (data,):
-            path.unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def purge(s3: Any, bucket: str) -> None:
+    """Delete every object version (the bucket is versioned): 1 GiB runs would fill the disk."""
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        versions = page.get("Versions", []) + page.get("DeleteMarkers", [])
+        if versions:
+            objects = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
 
 
 def render(results: dict[str, Any]) -> str:

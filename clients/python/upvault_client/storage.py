@@ -23,7 +23,7 @@ from upvault_client.errors import Cancelled, StorageError
 _TRANSIENT_CODES = frozenset({"RequestTimeout", "SlowDown", "InternalError", "ServiceUnavailable"})
 T = TypeVar("T")
 #: Chunks a body is sent in, so progress moves smoothly and a cancel takes effect quickly.
-CHUNK = 4 * 1024 * 1024
+CHUNK = 1024 * 1024
 
 
 class Storage:
