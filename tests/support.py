@@ -90,6 +90,19 @@ def sha256_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
+def crc64nvme_b64(data: bytes) -> str:
+    """Base64 CRC-64/NVME (8 bytes, big-endian), as ``x-amz-checksum-crc64nvme`` wants it."""
+    from awscrt.checksums import crc64nvme
+
+    return base64.b64encode(crc64nvme(data).to_bytes(8, "big")).decode()
+
+
+def checksums_of(data: bytes, *, multipart: bool) -> dict[str, str]:
+    """The ``checksums`` a declaration of ``data`` must carry: SHA-256 for a single PUT, the
+    whole file's CRC-64/NVME for a multipart upload (see the README's checksum contract)."""
+    return {"crc64nvme": crc64nvme_b64(data)} if multipart else {"sha256": sha256_b64(data)}
+
+
 # -- tiers ------------------------------------------------------------------------------------
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 from unittest import mock
 
+import botocore.auth
 import pytest
+from botocore.auth import S3SigV4QueryAuth
 
+from upvault.models import Checksums
 from upvault.settings import Settings
 from upvault.storage import ObjectStore, make_clients
 
@@ -30,6 +34,17 @@ def pair(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> tup
         )
     clients = make_clients(settings)
     return ObjectStore(settings, clients), clients.presign
+
+
+@pytest.fixture(autouse=True)
+def _python_signer() -> Iterator[None]:
+    """boto3 as on Lambda: botocore's Python SigV4 signer.
+
+    The dev venv has awscrt (for CRC64NVME), and with it botocore prefers CRT's signer, whose
+    URLs are as valid but not byte-identical; Lambda has no awscrt.
+    """
+    with mock.patch.dict(botocore.auth.AUTH_TYPE_MAPS, {"s3v4-query": S3SigV4QueryAuth}):
+        yield
 
 
 def _same_instant() -> Any:
@@ -58,6 +73,7 @@ def test_put_url_is_identical_to_boto3(pair: tuple[ObjectStore, Any]) -> None:
                 "ContentLength": 123,
                 "ContentMD5": "1B2M2Y8AsgTpgAmY7PhCfg==",
                 "ChecksumSHA256": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+                "IfNoneMatch": "*",
                 "Metadata": metadata,
             },
         )
@@ -67,7 +83,9 @@ def test_put_url_is_identical_to_boto3(pair: tuple[ObjectStore, Any]) -> None:
 def test_part_url_is_identical_to_boto3(pair: tuple[ObjectStore, Any]) -> None:
     store, client = pair
     with _same_instant():
-        ours = store.presign_part(KEY, "upload/id+=", 7, 5 * 1024 * 1024, md5="1B2M2Y8AsgTpgAmY7PhCfg==")
+        ours = store.presign_part(
+            KEY, "upload/id+=", 7, 5 * 1024 * 1024, Checksums(md5="1B2M2Y8AsgTpgAmY7PhCfg==", crc64nvme="rosUhgp5mIg=")
+        )
         theirs = client.generate_presigned_url(
             "upload_part",
             ExpiresIn=900,
@@ -78,6 +96,7 @@ def test_part_url_is_identical_to_boto3(pair: tuple[ObjectStore, Any]) -> None:
                 "PartNumber": 7,
                 "ContentLength": 5 * 1024 * 1024,
                 "ContentMD5": "1B2M2Y8AsgTpgAmY7PhCfg==",
+                "ChecksumCRC64NVME": "rosUhgp5mIg=",
             },
         )
     assert ours.url == theirs

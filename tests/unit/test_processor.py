@@ -200,7 +200,13 @@ def test_placeholder_of_running_multipart_is_ignored(api: Api, s3: Any, processo
     response = api.call(
         "POST",
         "/v1/uploads",
-        body={"filename": "a.mp3", "content_type": "audio/mpeg", "size": 11 * 1024 * 1024, "category": "audio"},
+        body={
+            "filename": "a.mp3",
+            "content_type": "audio/mpeg",
+            "size": 11 * 1024 * 1024,
+            "category": "audio",
+            "checksums": {"crc64nvme": "AAAAAAAAAAA="},
+        },
     )
     key = all_keys(s3)[0]
     # When the placeholder's event is processed, Then it stays pending
