@@ -32,9 +32,13 @@ PROTECTED_ROUTE = f"{surface.API_PREFIX}/{{proxy+}}"
 #: What the API function does with objects, per area (see the issue's permission table).
 API_OBJECT_GRANTS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     # Presigned PUT and every multipart step are s3:PutObject; Abort/ListParts have their own.
-    (("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"), (STAGING_PREFIX,)),
+    # An abort removes exactly its placeholder's version (never a file completed meanwhile).
+    (
+        ("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:DeleteObjectVersion"),
+        (STAGING_PREFIX,),
+    ),
     # HEAD and presigned GET in every area; DELETE /v1/files/{id} in any state (pending,
-    # ready, rejected) and an aborted upload's placeholder; a delete only adds a marker.
+    # ready, rejected); a delete only adds a marker.
     (("s3:GetObject", "s3:DeleteObject"), AREAS),
     # Restore copies the last version back as a new one (a multipart copy aborts on failure).
     (("s3:GetObjectVersion", "s3:PutObject", "s3:AbortMultipartUpload"), (FILES_PREFIX,)),

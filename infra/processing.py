@@ -22,14 +22,16 @@ from upvault.keys import FILES_PREFIX, QUARANTINE_PREFIX, STAGING_PREFIX
 
 #: What the processor does with objects, per area.
 PROCESSOR_OBJECT_GRANTS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
-    # Read the staged object, copy exactly the validated version, then remove that version and
-    # older ones (a delete marker could hide a newer upload to the same key).
+    # Read the staged object, copy exactly the validated version (pinned by id), then remove
+    # that version.
     (("s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"), (STAGING_PREFIX,)),
-    # Copy destinations; a multipart copy (objects over 4 GiB) aborts its upload on failure.
-    (("s3:PutObject", "s3:AbortMultipartUpload"), (FILES_PREFIX, QUARANTINE_PREFIX)),
+    # Copy destinations; a multipart copy (objects over 5 GiB) aborts its upload on failure; a
+    # delete marker over its own copy when the owner deleted the file meanwhile (a delete wins).
+    (("s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"), (FILES_PREFIX, QUARANTINE_PREFIX)),
 )
 # ListBucket: "already processed?" lookups, and HEAD of a missing key answers 404 rather than 403.
-# ListBucketVersions: the staged key's versions, to purge the processed one and older ones.
+# ListBucketVersions: a file's one life (any version under files/ or quarantine/, or the owner's
+# delete marker on the staged key).
 PROCESSOR_LIST_ACTIONS = ("s3:ListBucket", "s3:ListBucketVersions")
 PROCESSOR_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 DLQ_RETENTION = Duration.days(14)

@@ -124,7 +124,12 @@ def mark_tier(items: list[Any], conftest: str, marker: str, timeout: int) -> Non
 
 
 def s3_notification(
-    key: str, *, size: int = 0, bucket: str = "upvault-test", event_name: str = "ObjectCreated:Put"
+    key: str,
+    *,
+    size: int = 0,
+    bucket: str = "upvault-test",
+    event_name: str = "ObjectCreated:Put",
+    version_id: str | None = None,
 ) -> str:
     """The S3 notification body AWS puts on SQS for ``key`` (from the sam fixture)."""
     record = json.loads(load_event("sqs-s3-put.json")["Records"][0]["body"])["Records"][0]
@@ -133,6 +138,8 @@ def s3_notification(
     record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
     record["s3"]["object"]["key"] = quote_plus(key, safe="/")
     record["s3"]["object"]["size"] = size
+    if version_id:
+        record["s3"]["object"]["versionId"] = version_id
     return json.dumps({"Records": [record]})
 
 

@@ -168,6 +168,11 @@ class FileService:
 
         A pending multipart upload is aborted too, so its parts stop costing storage and it can
         no longer be completed into a file the user deleted.
+
+        A delete wins over a promotion in flight: the staged key's delete marker is what the
+        processor looks for after its copy (and then removes the copy), and a copy it made
+        before that is removed here, after the marker is written. Whichever comes second sees
+        the other, so the file never turns up ready after a 204.
         """
         key = self._locate(user, file_id)
         if key.status is Status.PENDING:
@@ -175,6 +180,11 @@ class FileService:
             if running is not None:
                 self.store.abort_multipart(*running)
         self.store.delete(str(key))
+        if key.status is Status.PENDING:
+            for status in (Status.READY, Status.REJECTED):
+                promoted = self.store.first_key(file_prefix(status, user, file_id))
+                if promoted is not None:
+                    self.store.delete(promoted)
 
     def restore(self, user: str, file_id: str) -> FileInfo:
         """Bring back the last deleted version of a file (copied back as the current version)."""

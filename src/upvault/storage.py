@@ -206,13 +206,16 @@ class ObjectStore:
         """Presign a single PUT whose type, length, checksums and metadata are all signed.
 
         ``If-None-Match: *`` is signed too: storage refuses the URL once an object exists at
-        the key (S3 and MinIO), so it uploads once while the file is pending.
+        the key (S3 and MinIO), so it uploads once while the file is pending. The algorithm
+        header AWS SDKs send with a checksum comes along: moto, the fallback store, records the
+        checksum only with it (S3 and MinIO accept it).
         """
         headers = {
             "Content-Type": content_type,
             "Content-Length": str(content_length),
             "If-None-Match": "*",
             "x-amz-checksum-sha256": sha256,
+            "x-amz-sdk-checksum-algorithm": "SHA256",
         }
         if md5:
             headers["Content-MD5"] = md5
@@ -246,11 +249,14 @@ class ObjectStore:
         )
 
     # -- objects ----------------------------------------------------------------------------
-    def head(self, key: str) -> StoredObject | None:
-        """HEAD an object; ``None`` when it does not exist."""
+    def head(self, key: str, *, version_id: str | None = None) -> StoredObject | None:
+        """HEAD an object (its latest version, or ``version_id``); ``None`` when it does not exist."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ChecksumMode": "ENABLED"}
+        if version_id:
+            params["VersionId"] = version_id
         try:
             with _storage_call():
-                response = self._s3.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+                response = self._s3.head_object(**params)
         except ClientError as exc:
             if _is_missing(exc):
                 return None
@@ -327,32 +333,30 @@ class ObjectStore:
         with _storage_call():
             self._s3.copy(source, self.bucket, dest_key, ExtraArgs=extra, Config=self._transfer)
 
-    def put_placeholder(self, key: str, *, content_type: str, metadata: dict[str, str]) -> None:
-        """Write a zero-byte object carrying metadata (a multipart upload's declaration)."""
+    def put_empty(self, key: str, *, content_type: str, metadata: dict[str, str]) -> None:
+        """Write a zero-byte object carrying metadata: a multipart upload's declaration, or a
+        rejection whose bytes are not kept."""
         with _storage_call():
             self._s3.put_object(Bucket=self.bucket, Key=key, Body=b"", ContentType=content_type, Metadata=metadata)
 
     def purge_up_to(self, key: str, version_id: str | None) -> None:
-        """Permanently remove ``version_id`` of ``key`` and every older version.
+        """Permanently remove ``version_id`` of ``key`` and every older version (never a marker).
 
-        Used on ``staging/`` after a version was promoted or quarantined: a newer version (the
-        same presigned URL used again) is left for its own event, never hidden by a delete
-        marker. Without versioning this is a plain delete.
+        Used on ``staging/`` once a version was processed: older versions (a multipart upload's
+        placeholder) must not become current again. A newer version (the same URL used again) is
+        left for its own event, and delete markers (the owner's delete) stay. Versions are taken
+        in the order storage lists them, newest first: timestamps can tie within a second.
+        Without versioning this is a plain delete.
         """
         if not version_id or version_id == "null":
             self.delete(key)
             return
-        entries = sorted(
-            (entry for entry in self.versions(key) if entry.key == key),
-            key=lambda entry: entry.last_modified,
-            reverse=True,
-        )
-        older = False
+        entries = [entry for entry in self.versions(key) if entry.key == key and not entry.is_delete_marker]
+        ids = [entry.version_id for entry in entries]
+        doomed = ids[ids.index(version_id) :] if version_id in ids else [version_id]
         with _storage_call():
-            for entry in entries:
-                older = older or entry.version_id == version_id
-                if older:
-                    self._s3.delete_object(Bucket=self.bucket, Key=key, VersionId=entry.version_id)
+            for doomed_id in doomed:
+                self._s3.delete_object(Bucket=self.bucket, Key=key, VersionId=doomed_id)
 
     def delete(self, key: str) -> None:
         """Delete the current version (versioned bucket: it stays recoverable)."""

@@ -108,7 +108,7 @@ class UploadService:
             )
             return UploadTicket(file_id=file_id, expires_at=single.expires_at, single=single)
 
-        self.store.put_placeholder(str(key), content_type=content_type, metadata=stored)
+        self.store.put_empty(str(key), content_type=content_type, metadata=stored)
         self.store.create_multipart(str(key), content_type=content_type, metadata=metadata)
         return UploadTicket(file_id=file_id, expires_at=self._expiry(), multipart=plan)
 
@@ -131,10 +131,14 @@ class UploadService:
     def _raise_finished_or_missing(self, user: str, file_id: str) -> NoReturn:
         for status in LOOKUP_ORDER:
             key = self.store.first_key(file_prefix(status, user, file_id))
-            if key is not None:
-                found = self.store.head(key) if status is Status.PENDING else None
-                if found is None or not object_metadata.is_placeholder(found.metadata):
-                    raise Conflict(f"upload {file_id} is already complete")
+            if key is None:
+                continue
+            if status is not Status.PENDING:
+                raise Conflict(f"upload {file_id} is already complete")
+            found = self.store.head(key)
+            # Gone between the listing and the HEAD (an abort): missing, not complete.
+            if found is not None and not object_metadata.is_placeholder(found.metadata):
+                raise Conflict(f"upload {file_id} is already complete")
         raise UploadNotFound(file_id)
 
     def _plan_of(self, placeholder: StoredObject) -> MultipartPlan:
@@ -208,12 +212,16 @@ class UploadService:
         """Abort a running multipart upload and remove its placeholder.
 
         If the upload was completed (or aborted) meanwhile, the answer says so (409 or 404) and
-        the completed file is left alone.
+        the completed file is left alone: only the placeholder's own version is removed.
         """
         upload = self._open(user, file_id)
-        if not self.store.abort_multipart(upload.key, upload.multipart_id):
+        aborted = self.store.abort_multipart(upload.key, upload.multipart_id)
+        self.store.purge_up_to(upload.key, upload.placeholder.version_id)
+        current = self.store.head(upload.key)
+        if current is not None and not object_metadata.is_placeholder(current.metadata):
+            raise Conflict(f"upload {file_id} was completed meanwhile")
+        if not aborted:
             self._raise_finished_or_missing(user, file_id)
-        self.store.delete(upload.key)
 
 
 @dataclass(frozen=True)
@@ -247,7 +255,8 @@ def _normalise_etag(etag: str) -> str:
 
 
 #: Storage's answers when another request finished the upload first (completed or aborted).
-_LOST_RACE_CODES = frozenset({"NoSuchUpload", "PreconditionFailed", "ConditionalRequestConflict"})
+#: (MinIO answers NoSuchKey when the If-Match precondition finds the placeholder gone: aborted.)
+_LOST_RACE_CODES = frozenset({"NoSuchUpload", "NoSuchKey", "PreconditionFailed", "ConditionalRequestConflict"})
 #: Storage's answers when the parts do not add up to the declared full-object checksum.
 _CHECKSUM_CODES = frozenset({"BadDigest", "XAmzContentChecksumMismatch", "InvalidDigest"})
 

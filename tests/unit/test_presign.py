@@ -16,6 +16,7 @@ from upvault.settings import Settings
 from upvault.storage import ObjectStore, make_clients
 
 FIXED = datetime(2026, 11, 25, 12, 0, 0)
+ALGORITHM_HEADER = ("x-amz-sdk-checksum-algorithm", "SHA256")
 KEY = "staging/alice/documents/01M88A9NNXFE5G0HW0G2XWHCYD/Kontoauszug Ü+~ (1).pdf"
 
 
@@ -62,6 +63,10 @@ def test_put_url_is_identical_to_boto3(pair: tuple[ObjectStore, Any]) -> None:
             metadata=metadata,
             md5="1B2M2Y8AsgTpgAmY7PhCfg==",
             sha256="47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+        )
+        # boto3 leaves the SDK's algorithm header unsigned on presigned URLs: add it as we do
+        client.meta.events.register(
+            "before-sign.s3.PutObject", lambda request, **_: request.headers.add_header(*ALGORITHM_HEADER)
         )
         theirs = client.generate_presigned_url(
             "put_object",

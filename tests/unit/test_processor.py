@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from functions.processor.handler import make_handler, notification_keys
+from functions.processor.handler import Notification, make_handler, notifications
 from local.lambda_context import LocalLambdaContext
 from tests.support import SAMPLES, load_event, s3_notification, sqs_event
 from tests.unit.conftest import BUCKET, Api, all_keys, put_presigned
@@ -173,12 +173,14 @@ def test_notification_keys_are_url_decoded() -> None:
     # Given the sam-generated notification with an encoded key
     body = s3_notification("staging/u/documents/01M88A9NNXFE5G0HW0G2XWHCYD/a b+c é.pdf")
     # When parsed, Then the key is decoded exactly once
-    assert notification_keys(body) == ["staging/u/documents/01M88A9NNXFE5G0HW0G2XWHCYD/a b+c é.pdf"]
+    assert notifications(body) == [
+        Notification("staging/u/documents/01M88A9NNXFE5G0HW0G2XWHCYD/a b+c é.pdf", None, "ObjectCreated:Put")
+    ]
 
 
 def test_removal_events_are_ignored() -> None:
     body = s3_notification("staging/u/documents/01M88A9NNXFE5G0HW0G2XWHCYD/a.pdf", event_name="ObjectRemoved:Delete")
-    assert notification_keys(body) == []
+    assert notifications(body) == []
 
 
 @pytest.mark.parametrize(
@@ -217,7 +219,7 @@ def test_placeholder_of_running_multipart_is_ignored(api: Api, s3: Any, processo
 def test_sam_fixture_event_parses() -> None:
     # Given the untouched sam-generated SQS event, When its body is parsed, Then its key comes out decoded
     record = load_event("sqs-s3-put.json")["Records"][0]
-    assert notification_keys(record["body"])[0].startswith("staging/")
+    assert notifications(record["body"])[0].key.startswith("staging/")
 
 
 class RejectEverything:
