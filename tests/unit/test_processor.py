@@ -178,6 +178,27 @@ def test_notification_keys_are_url_decoded() -> None:
     ]
 
 
+def test_copy_events_reach_the_processor_with_their_version() -> None:
+    # Given the notification of a server-side copy into staging (MinIO lets an unsigned
+    # x-amz-copy-source turn a presigned PUT into one)
+    key = "staging/u/documents/01M88A9NNXFE5G0HW0G2XWHCYD/a.pdf"
+    body = s3_notification(key, event_name="ObjectCreated:Copy", version_id="v-1")
+    # When parsed, Then the processor is told it is a copy, and which version to pin
+    assert notifications(body) == [Notification(key, "v-1", "ObjectCreated:Copy")]
+
+
+def test_a_copy_event_is_never_promoted(api: Api, s3: Any, processor: Processor) -> None:
+    # Given a genuine staged PDF whose notification says it was created by a server-side copy
+    key = stage(api, SAMPLES["application/pdf"], content_type="application/pdf", s3=s3, filename="a.pdf")
+    # When processed
+    outcome = processor.process(key, event="ObjectCreated:Copy")
+    # Then it is rejected, and the quarantine entry keeps none of the copied bytes
+    assert outcome.action is Action.QUARANTINED
+    quarantined = key.replace("staging/", "quarantine/", 1)
+    assert all_keys(s3) == [quarantined]
+    assert s3.get_object(Bucket=BUCKET, Key=quarantined)["Body"].read() == b""
+
+
 def test_removal_events_are_ignored() -> None:
     body = s3_notification("staging/u/documents/01M88A9NNXFE5G0HW0G2XWHCYD/a.pdf", event_name="ObjectRemoved:Delete")
     assert notifications(body) == []
