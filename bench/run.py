@@ -73,7 +73,7 @@ def warm_latency() -> dict[str, float]:
             "content_type": "application/pdf",
             "size": 48213,
             "category": "documents",
-            "checksums": {"md5": "1B2M2Y8AsgTpgAmY7PhCfg=="},
+            "checksums": {"sha256": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "md5": "1B2M2Y8AsgTpgAmY7PhCfg=="},
         },
     )
     context = LocalLambdaContext(function_name="upvault-api")
