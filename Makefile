@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS_STAMP := $(VENV)/.deps-stamp
 
-.PHONY: dev test test-unit test-infra test-integration test-e2e test-sam sam-arm64 lint bench bench-sdk synth fuzz tools tools-no-sam venv openapi clean
+.PHONY: dev test test-unit test-infra test-integration test-e2e test-sam sam-arm64 lint bench bench-sdk bench-migrate synth fuzz tools tools-no-sam venv openapi clean
 
 $(DEPS_STAMP): requirements.txt requirements-dev.txt clients/python/requirements.txt pyproject.toml scripts/bootstrap-venv.sh
 	@scripts/bootstrap-venv.sh
@@ -67,6 +67,10 @@ bench: venv
 ## `upvault upload` of 1 GiB to the local MinIO vs boto3's TransferManager and a single PUT (~2 min).
 bench-sdk: venv tools-no-sam
 	@PYTHONPATH=. $(BIN)/python -m bench.sdk
+
+## upvault migrate vs rclone on two local MinIO servers (long: ~10 min; installs rclone with apt-get).
+bench-migrate: venv tools-no-sam
+	@PYTHONPATH=.:src $(BIN)/python -m bench.migrate
 
 ## CDK synth of one environment: make synth ENV=prod (default dev).
 ENV ?= dev

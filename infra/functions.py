@@ -114,6 +114,7 @@ def function_environment(config: EnvironmentConfig, settings: Mapping[str, str])
         "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": config.log_level,
+        **{f"{ENV_PREFIX}{name.upper()}": "" for name in LOCAL_RUN_SETTINGS},
         **{f"{ENV_PREFIX}{name.upper()}": value for name, value in settings.items()},
     }
 

@@ -1,5 +1,6 @@
-"""The ``upvault`` command: local stack, dev tokens, dead letters, OpenAPI export, and the
-client's commands (upload, ls, get, info, rm, restore, login) from ``upvault_client.cli``."""
+"""The ``upvault`` command: local stack, dev tokens, dead letters, OpenAPI export, the client's
+commands (upload, ls, get, info, rm, restore, login) from ``upvault_client.cli``, and ``migrate``
+from ``migration.cli``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import click
 
 from local.event_bridge import DeadLetterStore
 from local.settings import DevSettings, apply_powertools_environment
+from migration.cli import migrate as migrate_command
 from upvault_client import cli as client_commands
 
 
@@ -93,8 +95,8 @@ def _openapi(_: argparse.Namespace) -> int:
 # the same namespace argparse used to build, so those stay as they were.
 @click.group(
     name="upvault",
-    help="Upvault: the local stack (dev, dev-token, dlq, openapi) and the client (upload, ls, get, info, rm, restore,"
-    " login).",
+    help="Upvault: the local stack (dev, dev-token, dlq, openapi), the client (upload, ls, get, info, rm, restore,"
+    " login) and storage migration (migrate).",
 )
 def upvault() -> None:
     """The ``upvault`` console script."""
@@ -137,6 +139,7 @@ def _openapi_command() -> int:
 
 for _command in client_commands.COMMANDS:
     upvault.add_command(_command)
+upvault.add_command(migrate_command)
 
 
 def main(argv: list[str] | None = None) -> int:

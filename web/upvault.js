@@ -11,8 +11,6 @@
 /** Prefix of the localStorage entries that remember running multipart uploads. */
 export const RESUME_PREFIX = "upvault:upload:";
 
-/** Re-fetch part URLs when they expire within this many milliseconds. */
-const EXPIRY_MARGIN_MS = 60_000;
 /** Storage answers that mean "that presigned URL is no longer good": fetch a fresh one. */
 const STALE_URL_STATUSES = new Set([403]);
 /** A network failure or a 5xx on a part PUT is retried this often, with backoff. */
@@ -51,7 +49,8 @@ export class UpvaultError extends Error {
  * @property {"pending"|"ready"|"rejected"} status
  * @property {number} size
  * @property {string|null} [content_type]
- * @property {string|null} [sha256]
+ * @property {string|null} [sha256] SHA-256 storage verified (single PUT uploads)
+ * @property {string|null} [crc64nvme] whole-file CRC-64/NVME storage verified (multipart uploads)
  * @property {string|null} [reason] why the file was rejected
  * @property {Object<string,string>} [metadata]
  * @property {string} created_at
@@ -86,11 +85,13 @@ export class UpvaultError extends Error {
  *   (default `localStorage`; `null` turns resuming off)
  * @param {number} [options.pollInterval] milliseconds between status polls (default 500)
  * @param {number} [options.concurrency] parts uploaded at once (default 3)
- * @param {number} [options.checksumMaxSize] files up to this size get a SHA-256 (default 512 MiB):
- *   WebCrypto cannot hash a stream, so the whole file is read into memory once
+ * @param {number} [options.multipartThreshold] the API's multipart threshold in bytes (default
+ *   100 MiB, the API's default): it decides which checksum a declaration carries, SHA-256 for a
+ *   single PUT (WebCrypto reads the file into memory once) or the whole file's CRC-64/NVME for a
+ *   multipart upload. A wrong guess costs one more declaration: the API's 422 names its threshold.
  */
 export function createClient({ apiUrl, getToken, storage, pollInterval = 500, concurrency = 3,
-                               checksumMaxSize = 512 * 1024 * 1024 }) {
+                               multipartThreshold = 100 * 1024 * 1024 }) {
   if (!apiUrl) throw new TypeError("createClient: apiUrl is required");
   if (typeof getToken !== "function") throw new TypeError("createClient: getToken must be a function");
   const base = String(apiUrl).replace(/\/+$/, "");
@@ -146,12 +147,28 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
     }
 
     onProgress({ loaded: 0, total: file.size, phase: "hashing" });
-    const checksums = file.size <= checksumMaxSize ? { sha256: await sha256Base64(file) } : {};
-    signal?.throwIfAborted();
-    const created = await api("POST", "/v1/uploads", {
-      signal, expect: [201],
-      body: { filename, content_type: contentType, size: file.size, category, metadata, checksums },
-    });
+    const digests = {};
+    const declare = async (multipart) => {
+      const checksums = multipart
+        ? { crc64nvme: digests.crc64nvme ??= await crc64nvmeBase64(file, signal) }
+        : { sha256: digests.sha256 ??= await sha256Base64(file) };
+      signal?.throwIfAborted();
+      return api("POST", "/v1/uploads", {
+        signal, expect: [201],
+        body: { filename, content_type: contentType, size: file.size, category, metadata, checksums },
+      });
+    };
+    // The checksum depends on the upload kind, which the API's threshold decides: guess, and
+    // if the API's 422 names another threshold, declare once more with the other checksum.
+    const guess = file.size > multipartThreshold;
+    let created;
+    try {
+      created = await declare(guess);
+    } catch (error) {
+      const threshold = error instanceof UpvaultError ? error.problem.multipart_threshold : undefined;
+      if (typeof threshold !== "number" || (file.size > threshold) === guess) throw error;
+      created = await declare(!guess);
+    }
     if (created.upload) {
       onProgress({ loaded: 0, total: file.size, phase: "uploading" });
       await putToStorage(created.upload, file, { signal, onBytes: (loaded) => onProgress(
@@ -185,7 +202,7 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
 
   async function runMultipart(file, uploadId, fileId, { resumeKey, onProgress, signal, resumed }) {
     const partsPath = `/v1/uploads/${encodeURIComponent(uploadId)}/parts`;
-    let progress = await api("GET", partsPath, { signal });
+    const progress = await api("GET", partsPath, { signal });
     if (progress.size !== file.size) {
       throw new UpvaultError({ type: "urn:upvault:problem:client", title: "Different file", status: 0,
         detail: `upload ${uploadId} was declared with ${progress.size} bytes, this file has ${file.size}` });
@@ -198,29 +215,26 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
                                            phase: "uploading", ...extra });
     report({});
 
-    // Fresh URLs for the parts still missing, re-fetched when those in hand are about to expire.
-    let refreshing = null;
-    const freshUrl = async (partNumber, stale) => {
-      const expiresAt = Date.parse(progress.expires_at);
-      if (stale || Date.now() > expiresAt - EXPIRY_MARGIN_MS) {
-        refreshing ??= api("GET", partsPath, { signal }).then((next) => { progress = next; })
-          .finally(() => { refreshing = null; });
-        await refreshing;
-      }
-      const part = progress.missing.find((item) => item.part_number === partNumber);
+    // Each part's URL is signed just before it is sent, binding the part's own CRC-64/NVME (storage
+    // verifies it, and refuses a part of a CRC64NVME upload without one): it cannot be near expiry.
+    const signPart = async (partNumber, crc64nvme) => {
+      const signed = await api("POST", partsPath, {
+        signal, body: { parts: [{ part_number: partNumber, crc64nvme }] } });
+      const part = signed.missing.find((item) => item.part_number === partNumber);
       if (!part) throw new UpvaultError({ type: "urn:upvault:problem:client", title: "No URL for part",
         status: 0, detail: `the API returned no URL for part ${partNumber}` });
       return part;
     };
 
     const sendPart = async (partNumber) => {
-      let stale = false;
+      const start = (partNumber - 1) * partSize;
+      const body = file.slice(start, Math.min(start + partSize, file.size));
+      const crc64nvme = await crc64nvmeBase64(body, signal);
       for (let attempt = 1; ; attempt++) {
-        const part = await freshUrl(partNumber, stale);
-        const start = (partNumber - 1) * partSize;
+        const part = await signPart(partNumber, crc64nvme);
         try {
           inFlight.set(partNumber, 0);
-          const response = await putToStorage(part, file.slice(start, start + part.size), {
+          const response = await putToStorage(part, body, {
             signal, onBytes: (bytes) => { inFlight.set(partNumber, bytes); report({}); } });
           const etag = response.etag;
           if (!etag) {
@@ -238,7 +252,7 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
           if (signal?.aborted || !(error instanceof UpvaultError) || attempt >= PART_ATTEMPTS) throw error;
           if (error.type === "urn:upvault:problem:etag-not-exposed") throw error;
           // An expired or refused URL gets a fresh one; a network failure or 5xx a short pause.
-          stale = STALE_URL_STATUSES.has(error.status);
+          const stale = STALE_URL_STATUSES.has(error.status);
           if (!stale && error.status !== 0 && error.status < 500) throw error;
           await sleep(300 * attempt, signal);
         }
@@ -392,9 +406,57 @@ function putToStorage(request, body, { signal, onBytes }) {
 
 /** Base64 SHA-256 of a whole file (WebCrypto has no streaming digest: the file is read once). */
 async function sha256Base64(file) {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", await file.arrayBuffer()));
+  return base64(new Uint8Array(await crypto.subtle.digest("SHA-256", await file.arrayBuffer())));
+}
+
+// CRC-64/NVME (S3's CRC64NVME): reflected, polynomial 0xAD93D23594C93659 (0x9A6C9329AC4BC9B5
+// reflected), initial value and final XOR all ones; check value of "123456789" 0xAE8B14860A799888.
+// A 64-bit register is two 32-bit halves, so it runs on plain numbers (BigInt is far slower).
+const CRC64_LO = new Int32Array(256);
+const CRC64_HI = new Int32Array(256);
+for (let n = 0; n < 256; n++) {
+  let lo = n;
+  let hi = 0;
+  for (let bit = 0; bit < 8; bit++) {
+    const carry = lo & 1;
+    lo = (lo >>> 1) | ((hi & 1) << 31);
+    hi >>>= 1;
+    if (carry) { lo ^= 0xAC4BC9B5; hi ^= 0x9A6C9329; }
+  }
+  CRC64_LO[n] = lo;
+  CRC64_HI[n] = hi;
+}
+/** Bytes read at a time while hashing a Blob. */
+const HASH_CHUNK = 8 * 1024 * 1024;
+
+/**
+ * Base64 CRC-64/NVME (8 bytes, big-endian, as S3's `x-amz-checksum-crc64nvme`) of a Blob,
+ * read in chunks: the whole file never needs to be in memory.
+ * @param {Blob} blob
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<string>}
+ */
+export async function crc64nvmeBase64(blob, signal) {
+  let lo = -1;  // all ones; kept in int32 range so the loop stays on small integers
+  let hi = -1;
+  for (let offset = 0; offset < blob.size; offset += HASH_CHUNK) {
+    signal?.throwIfAborted();
+    const bytes = new Uint8Array(await blob.slice(offset, offset + HASH_CHUNK).arrayBuffer());
+    for (let i = 0; i < bytes.length; i++) {
+      const index = (lo ^ bytes[i]) & 0xFF;
+      lo = ((lo >>> 8) | (hi << 24)) ^ CRC64_LO[index];
+      hi = (hi >>> 8) ^ CRC64_HI[index];
+    }
+  }
+  const out = new DataView(new ArrayBuffer(8));
+  out.setUint32(0, ~hi >>> 0);
+  out.setUint32(4, ~lo >>> 0);
+  return base64(new Uint8Array(out.buffer));
+}
+
+function base64(bytes) {
   let binary = "";
-  for (const byte of digest) binary += String.fromCharCode(byte);
+  for (const byte of bytes) binary += String.fromCharCode(byte);
   return btoa(binary);
 }
 

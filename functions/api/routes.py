@@ -28,6 +28,7 @@ from functions.api.schemas import (
 from functions.observability import metrics
 from upvault.errors import (
     BadPartList,
+    ChecksumMismatch,
     Conflict,
     FileNotFound,
     InvalidInput,
@@ -107,7 +108,7 @@ async def create_upload(body: UploadCreate, user: User, service: Uploads) -> Res
         content_type=body.content_type,
         size=body.size,
         category=body.category,
-        checksums=Checksums(md5=body.checksums.md5, sha256=body.checksums.sha256),
+        checksums=Checksums(md5=body.checksums.md5, sha256=body.checksums.sha256, crc64nvme=body.checksums.crc64nvme),
         metadata=body.metadata,
     )
     if service.is_multipart(body.size):
@@ -151,17 +152,17 @@ def list_parts(upload_id: UploadId, user: User, service: Uploads) -> UploadParts
     tags=["uploads"],
 )
 def sign_parts(upload_id: UploadId, body: PartsRequest, user: User, service: Uploads) -> UploadPartsOut:
-    """Sign URLs for the given parts, binding each part's MD5 when given."""
-    md5s = {part.part_number: part.md5 for part in body.parts if part.md5}
+    """Sign URLs for the given parts, binding each part's CRC64NVME and MD5 when given."""
+    checksums = {part.part_number: Checksums(md5=part.md5, crc64nvme=part.crc64nvme) for part in body.parts}
     return UploadPartsOut.of(
-        service.progress(user, upload_id, md5s=md5s, only=[part.part_number for part in body.parts])
+        service.progress(user, upload_id, part_checksums=checksums, only=[part.part_number for part in body.parts])
     )
 
 
 @router.post(
     "/uploads/{upload_id}/complete",
     response_model=FileOut,
-    responses=documented(UploadNotFound, Conflict, BadPartList, body=True),
+    responses=documented(UploadNotFound, Conflict, BadPartList, ChecksumMismatch, body=True),
     tags=["uploads"],
 )
 def complete_upload(

@@ -30,10 +30,16 @@ class Status(StrEnum):
 
 @dataclass(frozen=True)
 class Checksums:
-    """Base64 digests a client declared for its file (either may be absent)."""
+    """Base64 digests a client declared for its file or one part (each may be absent).
+
+    Which are required depends on the upload kind: a single PUT carries ``sha256`` (and may
+    carry ``md5``), a multipart upload the whole file's ``crc64nvme`` (its parts may carry
+    their own ``crc64nvme`` and ``md5``). Storage verifies every one it is given.
+    """
 
     md5: str | None = None
     sha256: str | None = None
+    crc64nvme: str | None = None
 
 
 # -- what storage answers -------------------------------------------------------------------------
@@ -59,7 +65,12 @@ class StoredObject:
     metadata: dict[str, str]
     last_modified: datetime
     version_id: str | None = None
+    etag: str | None = None
+    #: Checksums storage holds for the object (it verified them when the bytes arrived).
     checksum_sha256: str | None = None
+    checksum_crc64nvme: str | None = None
+    #: ``FULL_OBJECT`` or ``COMPOSITE`` (a checksum of part checksums, not of the file).
+    checksum_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,7 @@ class StoredPart:
     part_number: int
     etag: str
     size: int
+    crc64nvme: str | None = None
 
 
 # -- use cases ------------------------------------------------------------------------------------
@@ -166,7 +178,9 @@ class FileInfo:
     size: int
     created_at: datetime
     content_type: str | None = None
+    #: Only checksums storage verified over the stored bytes, never what a client declared.
     sha256: str | None = None
+    crc64nvme: str | None = None
     reason: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
 

@@ -20,10 +20,11 @@ from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
 from upvault import object_metadata
-from upvault.errors import BadPartList, Conflict, UploadNotFound
+from upvault.errors import BadPartList, ChecksumMismatch, Conflict, UploadNotFound, field_error
 from upvault.filenames import clean_display_name, safe_key_name
 from upvault.keys import LOOKUP_ORDER, ObjectKey, file_prefix, new_file_id
 from upvault.models import (
+    Checksums,
     MultipartPlan,
     PartUrl,
     Status,
@@ -34,8 +35,14 @@ from upvault.models import (
     UploadTicket,
 )
 from upvault.settings import MAX_PARTS, MAX_SINGLE_PUT, MIB, Settings
-from upvault.storage import ObjectStore
-from upvault.validation import check_checksums, check_metadata, check_upload, normalise_content_type
+from upvault.storage import ObjectStore, StorageRejected
+from upvault.validation import (
+    check_checksums,
+    check_metadata,
+    check_part_checksums,
+    check_upload,
+    normalise_content_type,
+)
 
 
 def plan_parts(size: int, part_size: int) -> MultipartPlan:
@@ -53,9 +60,14 @@ class UploadService:
         self.settings = settings
         self.store = store
 
+    @property
+    def multipart_threshold(self) -> int:
+        """Files above this many bytes are uploaded in parts (the setting, at most 5 GiB)."""
+        return min(self.settings.multipart_threshold, MAX_SINGLE_PUT)
+
     def is_multipart(self, size: int) -> bool:
-        """Whether a file of ``size`` bytes is uploaded in parts (above the threshold or 5 GiB)."""
-        return size > min(self.settings.multipart_threshold, MAX_SINGLE_PUT)
+        """Whether a file of ``size`` bytes is uploaded in parts."""
+        return size > self.multipart_threshold
 
     def _expiry(self) -> datetime:
         # A multipart plan carries no URL yet: its part URLs, fetched next, live this long.
@@ -68,31 +80,35 @@ class UploadService:
         check_upload(
             self.settings, category=request.category, content_type=content_type, size=request.size, display_name=name
         )
-        check_checksums(request.checksums)
+        multipart = self.is_multipart(request.size)
+        check_checksums(request.checksums, multipart=multipart, threshold=self.multipart_threshold)
         check_metadata(self.settings, request.metadata)
 
         file_id = new_file_id(request.category)
         key = ObjectKey(Status.PENDING, user, request.category, file_id, safe_key_name(name))
         metadata = object_metadata.build(
-            display_name=name, size=request.size, sha256=request.checksums.sha256, client=request.metadata
+            display_name=name, size=request.size, checksums=request.checksums, client=request.metadata
         )
-        if not self.is_multipart(request.size):
+        plan = plan_parts(request.size, self.settings.part_size) if multipart else None
+        stored = (
+            {**metadata, object_metadata.PLACEHOLDER: "1", object_metadata.PART_SIZE: str(plan.part_size)}
+            if plan
+            else metadata
+        )
+        _check_stored_size(stored, metadata[object_metadata.NAME])
+        if plan is None:
+            assert request.checksums.sha256 is not None  # check_checksums requires it
             single = self.store.presign_put(
                 str(key),
                 content_type=content_type,
                 content_length=request.size,
                 metadata=metadata,
-                md5=request.checksums.md5,
                 sha256=request.checksums.sha256,
+                md5=request.checksums.md5,
             )
             return UploadTicket(file_id=file_id, expires_at=single.expires_at, single=single)
 
-        plan = plan_parts(request.size, self.settings.part_size)
-        self.store.put_placeholder(
-            str(key),
-            content_type=content_type,
-            metadata={**metadata, object_metadata.PLACEHOLDER: "1", object_metadata.PART_SIZE: str(plan.part_size)},
-        )
+        self.store.put_empty(str(key), content_type=content_type, metadata=stored)
         self.store.create_multipart(str(key), content_type=content_type, metadata=metadata)
         return UploadTicket(file_id=file_id, expires_at=self._expiry(), multipart=plan)
 
@@ -109,16 +125,20 @@ class UploadService:
             raise Conflict(f"upload {file_id} is already complete")
         stored = self.store.list_parts(key, multipart_id)
         if stored is None:
-            raise UploadNotFound(file_id)
-        return _OpenUpload(key, multipart_id, self._plan_of(placeholder), stored)
+            self._raise_finished_or_missing(user, file_id)
+        return _OpenUpload(key, multipart_id, placeholder, self._plan_of(placeholder), stored)
 
     def _raise_finished_or_missing(self, user: str, file_id: str) -> NoReturn:
         for status in LOOKUP_ORDER:
             key = self.store.first_key(file_prefix(status, user, file_id))
-            if key is not None:
-                found = self.store.head(key) if status is Status.PENDING else None
-                if found is None or not object_metadata.is_placeholder(found.metadata):
-                    raise Conflict(f"upload {file_id} is already complete")
+            if key is None:
+                continue
+            if status is not Status.PENDING:
+                raise Conflict(f"upload {file_id} is already complete")
+            found = self.store.head(key)
+            # Gone between the listing and the HEAD (an abort): missing, not complete.
+            if found is not None and not object_metadata.is_placeholder(found.metadata):
+                raise Conflict(f"upload {file_id} is already complete")
         raise UploadNotFound(file_id)
 
     def _plan_of(self, placeholder: StoredObject) -> MultipartPlan:
@@ -127,13 +147,23 @@ class UploadService:
         return plan_parts(size, int(recorded) if recorded.isdigit() else self.settings.part_size)
 
     def progress(
-        self, user: str, file_id: str, *, md5s: dict[int, str] | None = None, only: list[int] | None = None
+        self,
+        user: str,
+        file_id: str,
+        *,
+        part_checksums: dict[int, Checksums] | None = None,
+        only: list[int] | None = None,
     ) -> UploadProgress:
-        """Parts already stored and fresh URLs for the missing ones (to start or resume)."""
+        """Parts already stored and fresh URLs for the missing ones (to start or resume).
+
+        A part given its own ``crc64nvme`` (and ``md5``) gets a URL that signs them, so storage
+        verifies that part's bytes as they arrive.
+        """
+        part_checksums = part_checksums or {}
+        check_part_checksums(part_checksums)
         upload = self._open(user, file_id)
         plan = upload.plan
-        md5s = md5s or {}
-        for number in [*(only or []), *md5s]:
+        for number in [*(only or []), *part_checksums]:
             if not 1 <= number <= plan.part_count:
                 raise BadPartList(f"part number {number} is outside 1..{plan.part_count}")
         have = {part.part_number for part in upload.stored if part.size == plan.part_length(part.part_number)}
@@ -142,7 +172,7 @@ class UploadService:
             PartUrl(
                 n,
                 plan.part_length(n),
-                self.store.presign_part(upload.key, upload.multipart_id, n, plan.part_length(n), md5s.get(n)),
+                self.store.presign_part(upload.key, upload.multipart_id, n, plan.part_length(n), part_checksums.get(n)),
             )
             for n in wanted
         ]
@@ -150,33 +180,91 @@ class UploadService:
         return UploadProgress(file_id=file_id, plan=plan, stored=upload.stored, missing=missing, expires_at=expires_at)
 
     def complete(self, user: str, file_id: str, parts: list[tuple[int, str]]) -> None:
-        """Assemble the parts after checking them against the plan and what storage holds."""
+        """Assemble the parts after checking them against the plan and what storage holds.
+
+        Storage gets the parts as it listed them (its own ETags and part checksums), the whole
+        file's declared CRC64NVME and the placeholder's ETag as a precondition: it verifies the
+        file end to end, and of concurrent completions exactly one succeeds; the others, like a
+        completion racing an abort, get the problem for the state they lost to (409 or 404).
+        """
         upload = self._open(user, file_id)
-        _check_part_list(upload.plan, parts, {p.part_number: p for p in upload.stored})
-        self.store.complete_multipart(upload.key, upload.multipart_id, parts)
+        ordered = _check_part_list(upload.plan, parts, {p.part_number: p for p in upload.stored})
+        declared = object_metadata.declared_checksums(upload.placeholder.metadata)
+        try:
+            self.store.complete_multipart(
+                upload.key,
+                upload.multipart_id,
+                ordered,
+                crc64nvme=declared.crc64nvme,
+                if_match=upload.placeholder.etag,
+            )
+        except StorageRejected as exc:
+            if exc.code in _LOST_RACE_CODES:
+                self._raise_finished_or_missing(user, file_id)
+            if exc.code in _CHECKSUM_CODES:
+                raise ChecksumMismatch(
+                    "the uploaded parts do not add up to the declared checksums.crc64nvme: "
+                    "upload the parts of the declared file again, or abort"
+                ) from None
+            raise BadPartList(f"storage refused the part list: {exc.code}") from None
 
     def abort(self, user: str, file_id: str) -> None:
-        """Abort a running multipart upload and remove its placeholder."""
+        """Abort a running multipart upload and remove its placeholder.
+
+        If the upload was completed (or aborted) meanwhile, the answer says so (409 or 404) and
+        the completed file is left alone: only the placeholder's own version is removed.
+        """
         upload = self._open(user, file_id)
-        self.store.abort_multipart(upload.key, upload.multipart_id)
-        self.store.delete(upload.key)
+        aborted = self.store.abort_multipart(upload.key, upload.multipart_id)
+        self.store.purge_up_to(upload.key, upload.placeholder.version_id)
+        current = self.store.head(upload.key)
+        if current is not None and not object_metadata.is_placeholder(current.metadata):
+            raise Conflict(f"upload {file_id} was completed meanwhile")
+        if not aborted:
+            self._raise_finished_or_missing(user, file_id)
 
 
 @dataclass(frozen=True)
 class _OpenUpload:
-    """A running multipart upload: its staging key, S3's id for it, its plan, its stored parts."""
+    """A running multipart upload: its staging key, S3's id for it, its placeholder (the
+    declaration), its plan and the parts storage holds."""
 
     key: str
     multipart_id: str
+    placeholder: StoredObject
     plan: MultipartPlan
     stored: list[StoredPart]
+
+
+def _check_stored_size(metadata: dict[str, str], encoded_name: str) -> None:
+    """422 when the declaration's metadata would not fit storage's limit (the name is what grows:
+    it is percent-encoded UTF-8, so 255 characters of CJK take 2,295 bytes)."""
+    size = object_metadata.stored_size(metadata)
+    if size > object_metadata.STORAGE_LIMIT:
+        budget = object_metadata.STORAGE_LIMIT - (size - len(encoded_name))
+        raise field_error(
+            "filename",
+            f"is too long for storage once encoded: it takes {len(encoded_name)} bytes percent-encoded "
+            f"and at most {max(budget, 0)} fit beside the rest of the file's metadata "
+            f"({object_metadata.STORAGE_LIMIT} bytes in all)",
+        )
 
 
 def _normalise_etag(etag: str) -> str:
     return etag.strip().strip('"').lower()
 
 
-def _check_part_list(plan: MultipartPlan, parts: list[tuple[int, str]], stored: dict[int, StoredPart]) -> None:
+#: Storage's answers when another request finished the upload first (completed or aborted).
+#: (MinIO answers NoSuchKey when the If-Match precondition finds the placeholder gone: aborted.)
+_LOST_RACE_CODES = frozenset({"NoSuchUpload", "NoSuchKey", "PreconditionFailed", "ConditionalRequestConflict"})
+#: Storage's answers when the parts do not add up to the declared full-object checksum.
+_CHECKSUM_CODES = frozenset({"BadDigest", "XAmzContentChecksumMismatch", "InvalidDigest"})
+
+
+def _check_part_list(
+    plan: MultipartPlan, parts: list[tuple[int, str]], stored: dict[int, StoredPart]
+) -> list[StoredPart]:
+    """The stored parts the client's list names, in order; 400 unless it names exactly the plan."""
     numbers = [number for number, _ in parts]
     if numbers != list(range(1, plan.part_count + 1)):
         bad = [n for n in numbers if not 1 <= n <= plan.part_count]
@@ -191,3 +279,4 @@ def _check_part_list(plan: MultipartPlan, parts: list[tuple[int, str]], stored: 
             raise BadPartList(f"ETag of part {number} does not match the stored part")
         if part.size != plan.part_length(number):
             raise BadPartList(f"part {number} is {part.size} bytes, expected {plan.part_length(number)}")
+    return [stored[number] for number, _ in parts]

@@ -87,16 +87,25 @@ def fetch_bytes(url: str) -> bytes:
         return bytes(response.read())
 
 
-def record_part_lists(page: Page) -> list[Request]:
-    """Every ``GET /v1/uploads/{id}/parts`` the page sends, as it sends them."""
-    requests: list[Request] = []
+def record_part_signing(page: Page) -> list[dict[str, Any]]:
+    """The part lists of every ``POST /v1/uploads/{id}/parts`` (URL signing) the page sends."""
+    bodies: list[dict[str, Any]] = []
     page.on(
         "request",
         lambda request: (
-            requests.append(request) if request.method == "GET" and request.url.endswith("/parts") else None
+            bodies.extend(request.post_data_json["parts"])
+            if request.method == "POST" and request.url.endswith("/parts")
+            else None
         ),
     )
-    return requests
+    return bodies
+
+
+def crc64nvme_b64(data: bytes) -> str:
+    """Base64 CRC-64/NVME with AWS's library, to check the browser's own implementation."""
+    from awscrt.checksums import crc64nvme
+
+    return base64.b64encode(crc64nvme(data).to_bytes(8, "big")).decode()
 
 
 def test_small_pdf_through_the_demo_page_becomes_ready_and_downloads_identical(
@@ -175,10 +184,11 @@ def test_multipart_upload_completes_with_etags_the_browser_read(page: Page, stac
     assert out["processed"]["status"] == "ready"
     assert out["processed"]["size"] == size
 
-    # And storage holds exactly the bytes the browser hashed
+    # And storage holds exactly the bytes the browser hashed: the CRC-64/NVME it declared and
+    # storage verified is AWS's library's value for them
     stored = fetch_bytes(out["url"])
     assert len(stored) == size
-    assert base64.b64encode(hashlib.sha256(stored).digest()).decode() == out["processed"]["sha256"]
+    assert out["processed"]["crc64nvme"] == crc64nvme_b64(stored)
 
 
 def test_interrupted_multipart_resumes_after_reload_sending_only_missing_parts(
@@ -208,7 +218,7 @@ def test_interrupted_multipart_resumes_after_reload_sending_only_missing_parts(
     assert second["result"]["uploadedParts"] == [2, 3]
     assert second["processed"]["status"] == "ready"
     stored = fetch_bytes(second["url"])
-    assert base64.b64encode(hashlib.sha256(stored).digest()).decode() == second["processed"]["sha256"]
+    assert second["processed"]["crc64nvme"] == crc64nvme_b64(stored)
     # And the browser forgot the finished upload
     assert page.evaluate("Object.keys(localStorage).filter((key) => key.startsWith('upvault:upload:'))") == []
 
@@ -367,32 +377,39 @@ def test_expired_part_url_is_renewed_transparently(page: Page, stack: Stack, use
         route.continue_()
 
     page.route(lambda url: "partNumber=" in url, expire_once)
-    part_lists = record_part_lists(page)
+    signed = record_part_signing(page)
     page.goto(f"{stack.web_origin}/demo.html")
 
     # When a multipart upload runs
     out: dict[str, Any] = page.evaluate(UPLOAD_BIG_FILE, big_file(stack, user, "renewed.pdf"))
 
-    # Then the client fetched fresh part URLs once, sent part 2 again, and the file is ready
+    # Then the client had part 2 signed once more, sent it again, and the file is ready
     assert "error" not in out, out
     assert len(refused) == 1
-    assert len(part_lists) == 2
+    assert sorted(part["part_number"] for part in signed) == [1, 2, 2, 3]
     assert [part["part_number"] for part in out["parts"]] == [1, 2, 3]
     assert out["processed"]["status"] == "ready"
 
 
-def test_part_urls_near_expiry_are_refetched_before_use(page: Page, stack: Stack, user: str) -> None:
-    # Given a multipart upload whose page clock jumps to 30 s before the URLs expire after part 1
-    part_lists = record_part_lists(page)
+def test_each_part_is_signed_just_before_it_is_sent_with_its_own_crc64nvme(page: Page, stack: Stack, user: str) -> None:
+    # Given a multipart upload whose page clock jumps to 30 s before a URL would expire after part 1
+    signed = record_part_signing(page)
+    puts = storage_puts(page)
     page.goto(f"{stack.web_origin}/demo.html")
     skew = (stack.settings.put_url_expiry - 30) * 1000
 
-    # When the upload continues
+    # When the upload runs
     out: dict[str, Any] = page.evaluate(
-        UPLOAD_BIG_FILE, big_file(stack, user, "near-expiry.pdf", skewAfterPart=1, skewMs=skew)
+        UPLOAD_BIG_FILE, big_file(stack, user, "signed-per-part.pdf", skewAfterPart=1, skewMs=skew)
     )
 
-    # Then the client asked for fresh URLs before sending more parts (no refused PUT needed)
+    # Then every part was signed once, right before its PUT (so no URL in hand nears expiry),
+    # binding the part's CRC-64/NVME as AWS's library computes it; storage accepted each part
     assert "error" not in out, out
-    assert len(part_lists) >= 2
+    stored = fetch_bytes(out["url"])
+    expected = [
+        {"part_number": n, "crc64nvme": crc64nvme_b64(stored[(n - 1) * PART_SIZE : n * PART_SIZE])} for n in (1, 2, 3)
+    ]
+    assert sorted(signed, key=lambda part: part["part_number"]) == expected
+    assert [request.headers["x-amz-checksum-crc64nvme"] for request in puts] == [part["crc64nvme"] for part in expected]
     assert out["processed"]["status"] == "ready"
