@@ -32,7 +32,7 @@ from migration.stores import Entry, ObjectMeta
 from tests.support import SAMPLES
 from upvault import object_metadata
 from upvault.keys import ObjectKey, category_of
-from upvault.models import Category, Status
+from upvault.models import Category, Checksums, Status
 from upvault.settings import MIB, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -188,7 +188,7 @@ def test_legacy_objects_map_into_staging_with_an_upload_declaration() -> None:
     assert meta.metadata == object_metadata.build(
         display_name="Kontoauszug Oktober.pdf",
         size=100,
-        sha256="c2hh",
+        checksums=Checksums(sha256="c2hh"),
         client={
             "source-key": "documents%2Fuser_1%2FKontoauszug%20Oktober.pdf",
             "source-mtime": "2024-03-01T00:00:00+00:00",
@@ -231,17 +231,18 @@ def test_legacy_mapping_refuses_what_the_api_would(key: str, size: int, reason: 
         assert target.rejected is not None and reason in target.rejected
 
 
-def test_a_type_the_name_does_not_settle_is_checked_against_the_source_content_type() -> None:
-    # Given a legacy file whose extension says nothing (an .exe renamed is still an .exe)
+def test_an_extension_outside_the_allow_list_is_refused_whatever_the_source_type() -> None:
+    # Given a legacy file named .exe (a PDF renamed or an executable: either way active content)
     mapper = LegacyMapper(Settings(bucket="upvault-test"), "s3://legacy/")
     source = entry("documents/user_1/invoice.exe")
     target = mapper.target(source)
     assert target.rejected is None and target.content_type is None
-    # When the source's content type is known at copy time / Then the same policy decides
-    rejected, _ = mapper.declare(target, source, ObjectMeta("application/x-msdownload"), None)
-    assert rejected.rejected is not None and "not allowed for documents" in rejected.rejected
-    accepted, meta = mapper.declare(target, source, ObjectMeta("application/pdf"), None)
-    assert accepted.rejected is None and meta.content_type == "application/pdf"
+    # When its source's content type is known at copy time, whatever it says
+    as_pdf, _ = mapper.declare(target, source, ObjectMeta("application/pdf"), None)
+    as_exe, _ = mapper.declare(target, source, ObjectMeta("application/x-msdownload"), None)
+    # Then the same policy as uploads refuses it: the extension allow-list, or the type itself
+    assert as_pdf.rejected is not None and "extension .exe is not allowed" in as_pdf.rejected
+    assert as_exe.rejected is not None
 
 
 def test_filters_take_globs_category_user_and_age() -> None:
