@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS_STAMP := $(VENV)/.deps-stamp
 
-.PHONY: dev test test-unit test-infra test-integration test-e2e lint bench synth fuzz tools venv openapi clean
+.PHONY: dev test test-web test-unit test-infra test-integration test-e2e lint bench synth fuzz tools venv openapi clean
 
 $(DEPS_STAMP): requirements.txt requirements-dev.txt pyproject.toml scripts/bootstrap-venv.sh
 	@scripts/bootstrap-venv.sh
@@ -24,6 +24,10 @@ dev: venv
 ## The whole suite: lint, unit, infra, integration, e2e. CI runs exactly this.
 test: venv tools
 	@scripts/test.sh
+
+## The browser package (web/): type check and node --test unit tests.
+test-web:
+	@scripts/test-web.sh
 
 test-unit: venv
 	@$(BIN)/pytest tests/unit

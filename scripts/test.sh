@@ -12,6 +12,9 @@ ruff check .
 ruff format --check .
 mypy
 
+echo "== web: the browser package (tsc on its sources and declarations, node --test)"
+scripts/test-web.sh
+
 echo "== tests: unit, infra, integration, e2e (coverage of the core: src/upvault)"
 pytest tests --cov --cov-report=term --cov-report=xml:coverage.xml --timeout=900 -p no:cacheprovider "$@"
 

@@ -1,0 +1,95 @@
+// Upvault behind Uppy 6's @uppy/aws-s3 (its `signRequest` option).
+//
+//   import AwsS3 from "@uppy/aws-s3";                       // 6.x
+//   import { createClient } from "@upvault/client";
+//   import { awsS3V6Options } from "@upvault/client/uppy-v6";
+//   uppy.use(AwsS3, await awsS3V6Options(createClient({ apiUrl, getToken }), { category: "documents" }));
+//
+// Uppy 6 speaks S3 itself and asks the app to presign each raw request (PUT object, create
+// multipart, upload part, list parts, complete, abort) for a key. The first request of a file
+// declares it to the API (hashing it: SHA-256 or the full-object CRC64/NVME); the API answers
+// with the real key, and signs every later request for that declared key only.
+import { choosePlan } from "./client.js";
+import { withoutLength } from "./uppy-v5.js";
+
+/** Keys handed to Uppy before a file is declared: replaced by the API's key on the first request. */
+const PENDING_PREFIX = "upvault-pending/";
+
+/**
+ * The options of `@uppy/aws-s3` 6.x that route every upload through an Upvault API.
+ *
+ * @param {import("./client.js").UpvaultClient} upvault
+ * @param {import("./uppy-v5.js").AdapterOptions} options
+ */
+export async function awsS3V6Options(upvault, { category, metadata = () => ({}), onDeclared }) {
+  const limits = await upvault.limits();
+  const plan = (/** @type {{size?: number|null, data: Blob}} */ file) => choosePlan(file.size ?? file.data.size, limits);
+  const categoryOf = (file) => (typeof category === "function" ? category(file) : category);
+  /** Files Uppy is about to upload, by the provisional key it got from generateObjectKey. */
+  const pending = new Map();
+  /** Declared uploads by storage key: Upvault upload id and part CRCs. */
+  const declared = new Map();
+  const fileIds = new Map();
+
+  const declare = async (key, multipart) => {
+    const file = pending.get(key);
+    if (!file) throw new Error(`Upvault: no file is waiting under ${key}`);
+    const result = await upvault.declare(file.data, {
+      category: categoryOf(file), filename: file.name || "file", contentType: file.type || "application/octet-stream",
+      metadata: metadata(file), multipart, partSize: plan(file).partSize, presign: multipart ? "s3" : undefined,
+    });
+    pending.delete(key);
+    fileIds.set(file.id, result.file_id);
+    onDeclared?.(file, result.file_id);
+    return result;
+  };
+
+  return {
+    shouldUseMultipart: (file) => plan(file).multipart,
+    getChunkSize: (/** @type {{size: number}} */ file) => choosePlan(file.size, limits).partSize,
+    generateObjectKey: (/** @type {import("./uppy-v5.js").UppyFileLike} */ file) => {
+      const key = `${PENDING_PREFIX}${file.id}`;
+      pending.set(key, file);
+      return key;
+    },
+
+    /**
+     * @param {{method: string, key: string, uploadId?: string, partNumber?: number}} request
+     * @returns {Promise<{url: string, key?: string, headers?: Record<string, string>}>}
+     */
+    async signRequest(request) {
+      const { method, key, uploadId, partNumber } = request;
+      if (key.startsWith(PENDING_PREFIX)) {
+        if (method === "PUT" && !uploadId) {
+          const single = await declare(key, false);
+          if (!single.upload) throw new Error("Upvault planned a multipart upload for a single PUT");
+          return { url: single.upload.url, key: single.key, headers: withoutLength(single.upload.headers) };
+        }
+        if (method === "POST" && !uploadId) {
+          const multi = await declare(key, true);
+          const signed = await upvault.presignS3Request({ method, key: /** @type {string} */ (multi.key) });
+          declared.set(signed.key, { crcs: multi.partChecksums });
+          return { url: signed.url, key: signed.key, headers: withoutLength(signed.headers) };
+        }
+        throw new Error(`Upvault: ${method} on an undeclared key`);
+      }
+      /** @type {{method: string, key: string, storage_upload_id?: string, part_number?: number, crc64nvme?: string}} */
+      const body = { method, key };
+      if (uploadId) body.storage_upload_id = uploadId;
+      if (partNumber) {
+        body.part_number = partNumber;
+        const crc = declared.get(key)?.crcs.get(partNumber);
+        if (crc) body.crc64nvme = crc;
+      }
+      const signed = await upvault.presignS3Request(body);
+      return { url: signed.url, headers: withoutLength(signed.headers) };
+    },
+
+    /**
+     * The Upvault file id of an Uppy file, once declared (not an @uppy/aws-s3 option).
+     * @param {{id: string}} file
+     * @returns {string|undefined}
+     */
+    fileIdOf: (file) => fileIds.get(file.id),
+  };
+}
