@@ -18,10 +18,14 @@ from functions.api.schemas import (
     FileOut,
     FileSummaryOut,
     HealthOut,
+    LimitsOut,
     MultipartPlanOut,
     PartsRequest,
+    PartUrlOut,
     PresignedOut,
     Problem,
+    S3RequestIn,
+    S3RequestOut,
     UploadCreate,
     UploadCreated,
     UploadPartsOut,
@@ -29,7 +33,8 @@ from functions.api.schemas import (
 from upvault.files import FileService
 from upvault.identity import user_of
 from upvault.keys import Status
-from upvault.models import UploadRequest
+from upvault.limits import public_limits
+from upvault.models import PartToSign, S3Request, UploadRequest
 from upvault.settings import Category
 from upvault.uploads import UploadService
 from upvault.validation import Checksums
@@ -91,6 +96,19 @@ def health(request: Request) -> HealthOut:
     return HealthOut()
 
 
+#: Limits change only with a deployment: browsers and CDNs may keep them a few minutes.
+LIMITS_CACHE_CONTROL = "public, max-age=300"
+
+
+@router.get("/limits", response_model=LimitsOut, tags=["uploads"])
+async def limits(request: Request) -> Response:
+    """Public: threshold, default part size, S3's part rules and each category's types,
+    extensions and maximum size, so a UI can validate and cut files before uploading."""
+    response = _json(LimitsOut.of(public_limits(request.app.state.settings)))
+    response.headers["Cache-Control"] = LIMITS_CACHE_CONTROL
+    return response
+
+
 @router.post(
     "/uploads",
     status_code=status.HTTP_201_CREATED,
@@ -99,16 +117,20 @@ def health(request: Request) -> HealthOut:
     tags=["uploads"],
 )
 async def create_upload(body: UploadCreate, user: User, service: Uploads) -> Response:
-    """Declare a file; get a presigned PUT, or a multipart plan above the threshold."""
+    """Declare a file; get a presigned PUT, or a multipart plan (above the threshold, or as
+    the client chose with ``multipart`` and ``part_size``)."""
     request = UploadRequest(
         filename=body.filename,
         content_type=body.content_type,
         size=body.size,
         category=body.category,
-        checksums=Checksums(md5=body.checksums.md5, sha256=body.checksums.sha256),
+        checksums=Checksums(md5=body.checksums.md5, sha256=body.checksums.sha256, crc64nvme=body.checksums.crc64nvme),
         metadata=body.metadata,
+        multipart=body.multipart,
+        part_size=body.part_size,
+        presign=body.presign,
     )
-    if service.is_multipart(body.size):
+    if service.is_multipart(body.size, body.multipart):
         # Starting a multipart upload calls storage: keep it off the event loop.
         ticket = await run_in_threadpool(service.start_upload, user, request)
     else:
@@ -120,10 +142,12 @@ async def create_upload(body: UploadCreate, user: User, service: Uploads) -> Res
             part_size=ticket.multipart.part_size,
             part_count=ticket.multipart.part_count,
             parts_url=f"/v1/uploads/{ticket.upload_id}/parts",
+            parts=[PartUrlOut.of(part) for part in ticket.first_parts],
         )
     created = UploadCreated(
         file_id=ticket.file_id,
         upload_id=ticket.upload_id,
+        key=ticket.key,
         expires_at=ticket.expires_at,
         upload=PresignedOut.of(ticket.single) if ticket.single else None,
         multipart=plan,
@@ -143,11 +167,22 @@ def list_parts(upload_id: str, user: User, service: Uploads) -> UploadPartsOut:
     "/uploads/{upload_id}/parts", response_model=UploadPartsOut, responses=_problems(400, 404, 409), tags=["uploads"]
 )
 def sign_parts(upload_id: str, body: PartsRequest, user: User, service: Uploads) -> UploadPartsOut:
-    """Sign URLs for the given parts, binding each part's MD5 when given."""
-    md5s = {part.part_number: part.md5 for part in body.parts if part.md5}
-    return UploadPartsOut.of(
-        service.progress(user, upload_id, md5s=md5s, only=[part.part_number for part in body.parts])
-    )
+    """Sign URLs for the given parts, binding each part's MD5 and CRC64NVME when given.
+
+    No storage listing (``parts`` is empty): a fresh upload costs no storage call, one whose
+    ``key`` is passed back costs one HEAD.
+    """
+    parts = [PartToSign(part.part_number, part.md5, part.crc64nvme) for part in body.parts]
+    return UploadPartsOut.of(service.sign_parts(user, upload_id, parts, key=body.key))
+
+
+@router.post("/uploads/s3-requests", response_model=S3RequestOut, responses=_problems(400, 404, 409), tags=["uploads"])
+def presign_s3_request(body: S3RequestIn, user: User, service: Uploads) -> S3RequestOut:
+    """Presign one raw S3 request (create, upload part, list parts, complete, abort) of the
+    caller's own multipart upload declared with ``presign: "s3"`` (Uppy 6's ``signRequest``)."""
+    request = S3Request(body.method, body.key, body.storage_upload_id, body.part_number, body.crc64nvme)
+    signed = service.presign_s3_request(user, request)
+    return S3RequestOut(method=signed.method, url=signed.url, key=body.key, headers=dict(signed.headers))
 
 
 @router.post(

@@ -16,6 +16,12 @@ REASON = "upvault-reason"
 PLACEHOLDER = "upvault-placeholder"
 #: The part size a multipart upload started with (a later settings change must not re-cut it).
 PART_SIZE = "upvault-part-size"
+#: The whole object's declared CRC64NVME (multipart), passed to storage at completion.
+CRC64NVME = "upvault-crc64nvme"
+#: Storage's id of the multipart upload, so signing parts needs one HEAD, not a lookup.
+STORAGE_UPLOAD_ID = "upvault-upload-id"
+#: "s3": the client creates and completes the multipart upload with presigned S3 requests.
+PRESIGN = "upvault-presign"
 CLIENT_PREFIX = "c-"
 
 

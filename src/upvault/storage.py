@@ -180,11 +180,24 @@ class StoredPart:
 
 @dataclass(frozen=True)
 class PresignedRequest:
-    """A URL plus the exact headers the client must send with it."""
+    """A URL plus the exact headers the client must send with it.
+
+    ``Content-Length`` may be signed into ``url`` but is never listed in ``headers``: browsers
+    refuse to set it (they send the body's real length, which is what was signed).
+    """
 
     method: str
     url: str
     headers: dict[str, str] = field(default_factory=dict)
+
+
+#: S3's name of the full-object checksum algorithm multipart uploads declare.
+CRC64NVME = "CRC64NVME"
+
+
+def _to_send(signed: dict[str, str]) -> dict[str, str]:
+    """The signed headers a client must send itself: all but ``Content-Length``."""
+    return {name: value for name, value in signed.items() if name.lower() != "content-length"}
 
 
 def _is_missing(error: ClientError) -> bool:
@@ -231,15 +244,23 @@ class ObjectStore:
             headers["x-amz-checksum-sha256"] = sha256
         headers.update({f"x-amz-meta-{name}": value for name, value in metadata.items()})
         url = self._query_signer.sign("PUT", key, headers=headers, expires=self.settings.put_url_expiry)
-        return PresignedRequest("PUT", url, headers)
+        return PresignedRequest("PUT", url, _to_send(headers))
 
     def presign_part(
-        self, key: str, upload_id: str, part_number: int, content_length: int, md5: str | None = None
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        content_length: int,
+        md5: str | None = None,
+        crc64nvme: str | None = None,
     ) -> PresignedRequest:
-        """Presign one part of a multipart upload, with its length (and MD5) signed."""
+        """Presign one part of a multipart upload, with its length (and MD5, CRC64NVME) signed."""
         headers = {"Content-Length": str(content_length)}
         if md5:
             headers["Content-MD5"] = md5
+        if crc64nvme:
+            headers["x-amz-checksum-crc64nvme"] = crc64nvme
         url = self._query_signer.sign(
             "PUT",
             key,
@@ -247,7 +268,15 @@ class ObjectStore:
             expires=self.settings.put_url_expiry,
             params={"uploadId": upload_id, "partNumber": str(part_number)},
         )
-        return PresignedRequest("PUT", url, headers)
+        return PresignedRequest("PUT", url, _to_send(headers))
+
+    def presign_request(
+        self, method: str, key: str, *, params: dict[str, str], headers: dict[str, str] | None = None
+    ) -> PresignedRequest:
+        """Presign any S3 request on ``key`` (multipart create, list, complete, abort)."""
+        signed = headers or {}
+        url = self._query_signer.sign(method, key, headers=signed, params=params, expires=self.settings.put_url_expiry)
+        return PresignedRequest(method, url, _to_send(signed))
 
     def presign_get(self, key: str, *, disposition: str, content_type: str) -> PresignedRequest:
         """Presign a download that the browser saves under the given name."""
@@ -372,11 +401,20 @@ class ObjectStore:
         return versions, markers
 
     # -- multipart --------------------------------------------------------------------------
-    def create_multipart(self, key: str, *, content_type: str, metadata: dict[str, str]) -> str:
-        """Start a multipart upload and return storage's upload id."""
+    def create_multipart(
+        self, key: str, *, content_type: str, metadata: dict[str, str], full_object_crc: bool = False
+    ) -> str:
+        """Start a multipart upload and return storage's upload id.
+
+        With ``full_object_crc`` storage keeps a CRC64NVME of the whole object, checked against
+        the value the client declared when the upload is completed.
+        """
+        extra: dict[str, str] = {}
+        if full_object_crc:
+            extra = {"ChecksumAlgorithm": CRC64NVME, "ChecksumType": "FULL_OBJECT"}
         with _storage_call():
             response = self._s3.create_multipart_upload(
-                Bucket=self.bucket, Key=key, ContentType=content_type, Metadata=metadata
+                Bucket=self.bucket, Key=key, ContentType=content_type, Metadata=metadata, **extra
             )
         return str(response["UploadId"])
 
@@ -409,14 +447,24 @@ class ObjectStore:
             raise
         return parts
 
-    def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
-        """Assemble the parts (number, ETag) into the final object."""
+    def complete_multipart(
+        self, key: str, upload_id: str, parts: list[tuple[int, str]], *, crc64nvme: str | None = None
+    ) -> None:
+        """Assemble the parts (number, ETag) into the final object.
+
+        ``crc64nvme`` is the whole object's declared checksum: storage refuses to assemble
+        bytes that do not match it.
+        """
+        extra: dict[str, str] = {}
+        if crc64nvme:
+            extra = {"ChecksumCRC64NVME": crc64nvme, "ChecksumType": "FULL_OBJECT"}
         with _storage_call():
             self._s3.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=key,
                 UploadId=upload_id,
                 MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]},
+                **extra,
             )
 
     def abort_multipart(self, key: str, upload_id: str) -> None:

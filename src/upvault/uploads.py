@@ -12,25 +12,96 @@ upload writes the real object over it.
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
 from upvault import object_metadata
-from upvault.errors import BadPartList, Conflict, UploadNotFound
+from upvault.errors import BadPartList, Conflict, UploadNotFound, field_error
 from upvault.filenames import clean_display_name, safe_key_name
 from upvault.keys import LOOKUP_ORDER, ObjectKey, Status, file_prefix, new_file_id
-from upvault.models import MultipartPlan, PartUrl, UploadProgress, UploadRequest, UploadTicket
-from upvault.settings import MAX_PARTS, MAX_SINGLE_PUT, MIB, Settings
-from upvault.storage import ObjectStore, StoredObject, StoredPart
-from upvault.validation import check_checksums, check_metadata, check_upload, normalize_content_type
+from upvault.limits import choose_plan, default_part_size
+from upvault.models import (
+    MultipartPlan,
+    PartToSign,
+    PartUrl,
+    S3Request,
+    UploadProgress,
+    UploadRequest,
+    UploadTicket,
+)
+from upvault.settings import MAX_SINGLE_PUT, Settings
+from upvault.storage import CRC64NVME, ObjectStore, PresignedRequest, StoredObject, StoredPart
+from upvault.validation import check_checksums, check_digest, check_metadata, check_upload, normalize_content_type
+
+#: Part URLs a multipart plan carries (the rest are signed on request, in batches).
+FIRST_PART_URLS = 16
+#: Running uploads this process remembers, so signing their parts needs no storage call.
+RECENT_UPLOADS = 4096
+#: Placeholder metadata that describes the upload itself, not the file: never copied to the object.
+_PLACEHOLDER_ONLY = frozenset(
+    {
+        object_metadata.PLACEHOLDER,
+        object_metadata.PART_SIZE,
+        object_metadata.CRC64NVME,
+        object_metadata.STORAGE_UPLOAD_ID,
+        object_metadata.PRESIGN,
+    }
+)
 
 
 def plan_parts(size: int, part_size: int) -> MultipartPlan:
     """Cut ``size`` bytes into at most 10,000 parts, growing the part size (in MiB) if needed."""
-    needed = math.ceil(size / MAX_PARTS)
-    if needed > part_size:
-        part_size = math.ceil(needed / MIB) * MIB
+    part_size = default_part_size(size, part_size)
     return MultipartPlan(part_size=part_size, part_count=max(1, math.ceil(size / part_size)), size=size)
+
+
+@dataclass(frozen=True)
+class OpenUpload:
+    """A running multipart upload: enough to sign its parts without asking storage."""
+
+    user: str
+    key: str
+    storage_id: str
+    plan: MultipartPlan
+    crc64nvme: str | None = None
+
+
+class RecentUploads:
+    """Uploads this process started or looked up lately (bounded, least recently used out).
+
+    A warm API process signs the parts of an upload it planned with no storage call at all;
+    any other process falls back to one HEAD (or a lookup), so the cache is only a shortcut.
+    """
+
+    def __init__(self, size: int = RECENT_UPLOADS) -> None:
+        self._size = size
+        self._items: OrderedDict[str, OpenUpload] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, upload_id: str, user: str) -> OpenUpload | None:
+        """The upload if known and the caller's own."""
+        with self._lock:
+            found = self._items.get(upload_id)
+            if found is None or found.user != user:
+                return None
+            self._items.move_to_end(upload_id)
+            return found
+
+    def put(self, upload_id: str, upload: OpenUpload) -> None:
+        """Remember an upload."""
+        with self._lock:
+            self._items[upload_id] = upload
+            self._items.move_to_end(upload_id)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def forget(self, upload_id: str) -> None:
+        """Drop a finished or aborted upload."""
+        with self._lock:
+            self._items.pop(upload_id, None)
 
 
 class UploadService:
@@ -39,9 +110,13 @@ class UploadService:
     def __init__(self, settings: Settings, store: ObjectStore) -> None:
         self.settings = settings
         self.store = store
+        self.recent = RecentUploads()
 
-    def is_multipart(self, size: int) -> bool:
-        """Whether a file of ``size`` bytes is uploaded in parts (above the threshold or 5 GiB)."""
+    def is_multipart(self, size: int, choice: bool | None = None) -> bool:
+        """Whether a file of ``size`` bytes is uploaded in parts (the client's choice, else
+        above the threshold or 5 GiB)."""
+        if choice is not None:
+            return choice
         return size > min(self.settings.multipart_threshold, MAX_SINGLE_PUT)
 
     def _expiry(self) -> datetime:
@@ -56,13 +131,16 @@ class UploadService:
         )
         check_checksums(request.checksums)
         check_metadata(self.settings, request.metadata)
+        part_size = choose_plan(self.settings, request.size, multipart=request.multipart, part_size=request.part_size)
+        if request.presign is not None and part_size is None:
+            raise field_error("presign", "only multipart uploads are signed request by request")
 
         file_id = new_file_id(request.category)
         key = ObjectKey(Status.PENDING, user, request.category, file_id, safe_key_name(name))
         metadata = object_metadata.build(
             display_name=name, size=request.size, sha256=request.checksums.sha256, client=request.metadata
         )
-        if not self.is_multipart(request.size):
+        if part_size is None:
             single = self.store.presign_put(
                 str(key),
                 content_type=content_type,
@@ -71,16 +149,46 @@ class UploadService:
                 md5=request.checksums.md5,
                 sha256=request.checksums.sha256,
             )
-            return UploadTicket(file_id=file_id, upload_id=file_id, expires_at=self._expiry(), single=single)
+            return UploadTicket(
+                file_id=file_id, upload_id=file_id, expires_at=self._expiry(), single=single, key=str(key)
+            )
 
-        plan = plan_parts(request.size, self.settings.part_size)
-        self.store.put_placeholder(
-            str(key),
-            content_type=content_type,
-            metadata={**metadata, object_metadata.PLACEHOLDER: "1", object_metadata.PART_SIZE: str(plan.part_size)},
+        plan = plan_parts(request.size, part_size)
+        crc = request.checksums.crc64nvme
+        declaration = {**metadata, object_metadata.PLACEHOLDER: "1", object_metadata.PART_SIZE: str(plan.part_size)}
+        if crc:
+            declaration[object_metadata.CRC64NVME] = crc
+        ticket = UploadTicket(
+            file_id=file_id, upload_id=file_id, expires_at=self._expiry(), multipart=plan, key=str(key)
         )
-        self.store.create_multipart(str(key), content_type=content_type, metadata=metadata)
-        return UploadTicket(file_id=file_id, upload_id=file_id, expires_at=self._expiry(), multipart=plan)
+        if request.presign == "s3":
+            # The client creates the upload itself (see presign_s3_request).
+            declaration[object_metadata.PRESIGN] = "s3"
+            self.store.put_placeholder(str(key), content_type=content_type, metadata=declaration)
+            return ticket
+        storage_id = self.store.create_multipart(
+            str(key), content_type=content_type, metadata=metadata, full_object_crc=bool(crc)
+        )
+        declaration[object_metadata.STORAGE_UPLOAD_ID] = storage_id
+        self.store.put_placeholder(str(key), content_type=content_type, metadata=declaration)
+        opened = OpenUpload(user, str(key), storage_id, plan, crc)
+        self.recent.put(file_id, opened)
+        first = [self._part_url(opened, PartToSign(n)) for n in range(1, min(plan.part_count, FIRST_PART_URLS) + 1)]
+        return UploadTicket(
+            file_id=file_id,
+            upload_id=file_id,
+            expires_at=ticket.expires_at,
+            multipart=plan,
+            key=str(key),
+            first_parts=first,
+        )
+
+    def _part_url(self, upload: OpenUpload, part: PartToSign) -> PartUrl:
+        length = upload.plan.part_length(part.part_number)
+        request = self.store.presign_part(
+            upload.key, upload.storage_id, part.part_number, length, part.md5, part.crc64nvme
+        )
+        return PartUrl(part.part_number, length, request)
 
     def _open_upload(self, user: str, upload_id: str) -> tuple[str, str, StoredObject]:
         """Find a running multipart upload: (key, storage upload id, placeholder)."""
@@ -109,46 +217,148 @@ class UploadService:
         recorded = placeholder.metadata.get(object_metadata.PART_SIZE, "")
         return plan_parts(size, int(recorded) if recorded.isdigit() else self.settings.part_size)
 
-    def progress(
-        self, user: str, upload_id: str, *, md5s: dict[int, str] | None = None, only: list[int] | None = None
-    ) -> UploadProgress:
+    def progress(self, user: str, upload_id: str) -> UploadProgress:
         """Parts already stored and fresh URLs for the missing ones (to start or resume)."""
         key, storage_id, placeholder = self._open_upload(user, upload_id)
         plan = self._plan_of(placeholder)
         stored = self.store.list_parts(key, storage_id)
         if stored is None:
             raise UploadNotFound(upload_id)
-        md5s = md5s or {}
-        for number in [*(only or []), *md5s]:
-            if not 1 <= number <= plan.part_count:
-                raise BadPartList(f"part number {number} is outside 1..{plan.part_count}")
+        opened = OpenUpload(user, key, storage_id, plan, placeholder.metadata.get(object_metadata.CRC64NVME))
+        self.recent.put(upload_id, opened)
         have = {part.part_number for part in stored if part.size == plan.part_length(part.part_number)}
-        wanted = only if only else [n for n in range(1, plan.part_count + 1) if n not in have]
-        missing = [
-            PartUrl(
-                n, plan.part_length(n), self.store.presign_part(key, storage_id, n, plan.part_length(n), md5s.get(n))
-            )
-            for n in wanted
-        ]
+        missing = [self._part_url(opened, PartToSign(n)) for n in range(1, plan.part_count + 1) if n not in have]
         return UploadProgress(
             upload_id=upload_id, file_id=upload_id, plan=plan, stored=stored, missing=missing, expires_at=self._expiry()
         )
 
+    def sign_parts(
+        self, user: str, upload_id: str, parts: list[PartToSign], *, key: str | None = None
+    ) -> UploadProgress:
+        """URLs for the given parts, each binding its MD5 and CRC64NVME when given.
+
+        No storage listing: an upload this process planned costs no storage call, one whose
+        ``key`` the client passes back (from the plan) costs one HEAD, others a lookup.
+        """
+        for part in parts:
+            check_digest(f"parts.{part.part_number}.md5", part.md5)
+            check_digest(f"parts.{part.part_number}.crc64nvme", part.crc64nvme)
+        opened = self._open_for_signing(user, upload_id, key)
+        plan = opened.plan
+        for part in parts:
+            if not 1 <= part.part_number <= plan.part_count:
+                raise BadPartList(f"part number {part.part_number} is outside 1..{plan.part_count}")
+        return UploadProgress(
+            upload_id=upload_id,
+            file_id=upload_id,
+            plan=plan,
+            stored=[],
+            missing=[self._part_url(opened, part) for part in parts],
+            expires_at=self._expiry(),
+        )
+
+    def _open_for_signing(self, user: str, upload_id: str, key: str | None) -> OpenUpload:
+        cached = self.recent.get(upload_id, user)
+        if cached is not None:
+            return cached
+        if key is not None and _names_pending_file(key, user, upload_id):
+            placeholder = self.store.head(key)
+            storage_id = placeholder.metadata.get(object_metadata.STORAGE_UPLOAD_ID) if placeholder else None
+            if placeholder is not None and object_metadata.is_placeholder(placeholder.metadata) and storage_id:
+                crc = placeholder.metadata.get(object_metadata.CRC64NVME)
+                opened = OpenUpload(user, key, storage_id, self._plan_of(placeholder), crc)
+                self.recent.put(upload_id, opened)
+                return opened
+        found_key, storage_id, placeholder = self._open_upload(user, upload_id)
+        crc = placeholder.metadata.get(object_metadata.CRC64NVME)
+        opened = OpenUpload(user, found_key, storage_id, self._plan_of(placeholder), crc)
+        self.recent.put(upload_id, opened)
+        return opened
+
     def complete(self, user: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
-        """Assemble the parts after checking them against the plan and what storage holds."""
+        """Assemble the parts after checking them against the plan and what storage holds.
+
+        A declared whole-object CRC64NVME goes to storage, which refuses bytes that differ.
+        """
         key, storage_id, placeholder = self._open_upload(user, upload_id)
         plan = self._plan_of(placeholder)
         stored = self.store.list_parts(key, storage_id)
         if stored is None:
             raise UploadNotFound(upload_id)
         _check_part_list(plan, parts, {p.part_number: p for p in stored})
-        self.store.complete_multipart(key, storage_id, parts)
+        crc = placeholder.metadata.get(object_metadata.CRC64NVME)
+        self.store.complete_multipart(key, storage_id, parts, crc64nvme=crc)
+        self.recent.forget(upload_id)
 
     def abort(self, user: str, upload_id: str) -> None:
         """Abort a running multipart upload and remove its placeholder."""
         key, storage_id, _ = self._open_upload(user, upload_id)
         self.store.abort_multipart(key, storage_id)
         self.store.delete(key)
+        self.recent.forget(upload_id)
+
+    def presign_s3_request(self, user: str, request: S3Request) -> PresignedRequest:
+        """Presign one raw S3 request on the caller's own upload declared with ``presign: "s3"``.
+
+        Only the requests of a multipart upload are signed, each for the declared key and with
+        what the declaration fixed: the create carries the file's type, metadata and the
+        full-object CRC64NVME algorithm; a part its exact length (and CRC64NVME); completion
+        the declared whole-object CRC64NVME, so storage refuses other bytes. The completed
+        object lands in staging like any other and goes through the processor's validation.
+        """
+        try:
+            parsed = ObjectKey.parse(request.key)
+        except ValueError:
+            raise field_error("key", "is not the key of a declared upload") from None
+        if parsed.status is not Status.PENDING or parsed.user != user:
+            raise UploadNotFound(parsed.file_id)  # another user's key: 404, as for any unknown id
+        placeholder = self.store.head(request.key)
+        if placeholder is None:
+            self._raise_finished_or_missing(user, parsed.file_id)
+        metadata = placeholder.metadata
+        if not object_metadata.is_placeholder(metadata):
+            raise Conflict(f"upload {parsed.file_id} is already complete")
+        if metadata.get(object_metadata.PRESIGN) != "s3":
+            raise Conflict(f"upload {parsed.file_id} was not declared with presign 's3'")
+        check_digest("crc64nvme", request.crc64nvme)
+        return self._s3_request(request, placeholder)
+
+    def _s3_request(self, request: S3Request, placeholder: StoredObject) -> PresignedRequest:
+        method, key, storage_id = request.method.upper(), request.key, request.storage_upload_id
+        metadata = placeholder.metadata
+        crc = metadata.get(object_metadata.CRC64NVME)
+        if method == "POST" and not storage_id:
+            headers = {
+                "Content-Type": placeholder.content_type,
+                **{f"x-amz-meta-{name}": value for name, value in metadata.items() if name not in _PLACEHOLDER_ONLY},
+            }
+            if crc:
+                headers.update({"x-amz-checksum-algorithm": CRC64NVME, "x-amz-checksum-type": "FULL_OBJECT"})
+            return self.store.presign_request("POST", key, params={"uploads": ""}, headers=headers)
+        if not storage_id:
+            raise field_error("storage_upload_id", f"is required for {method} on a multipart upload")
+        if method == "PUT":
+            plan = self._plan_of(placeholder)
+            number = request.part_number
+            if number is None or not 1 <= number <= plan.part_count:
+                raise BadPartList(f"part_number must be within 1..{plan.part_count}")
+            length = plan.part_length(number)
+            return self.store.presign_part(key, storage_id, number, length, crc64nvme=request.crc64nvme)
+        if method == "POST":
+            headers = {"x-amz-checksum-crc64nvme": crc, "x-amz-checksum-type": "FULL_OBJECT"} if crc else {}
+            return self.store.presign_request("POST", key, params={"uploadId": storage_id}, headers=headers)
+        if method in ("GET", "DELETE"):
+            return self.store.presign_request(method, key, params={"uploadId": storage_id})
+        raise field_error("method", f"{method} is not a request of a multipart upload")
+
+
+def _names_pending_file(key: str, user: str, file_id: str) -> bool:
+    """Whether ``key`` is a pending object of this user's file (a client passes it back)."""
+    try:
+        parsed = ObjectKey.parse(key)
+    except ValueError:
+        return False
+    return parsed.status is Status.PENDING and parsed.user == user and parsed.file_id == file_id
 
 
 def _normalise_etag(etag: str) -> str:

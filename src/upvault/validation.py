@@ -55,15 +55,20 @@ SNIFFED_AS: dict[str, frozenset[str]] = {
     "audio/ogg": frozenset({"audio/ogg", "video/ogg"}),
 }
 TEXT_TYPES = frozenset({"text/plain", "text/csv"})
-MAX_CHECKSUM_FIELDS = {"md5": 16, "sha256": 32}
+MAX_CHECKSUM_FIELDS = {"md5": 16, "sha256": 32, "crc64nvme": 8}
 
 
 @dataclass(frozen=True)
 class Checksums:
-    """Base64 digests a client declared for its file (either may be absent)."""
+    """Base64 digests a client declared for its file (any may be absent).
+
+    ``crc64nvme`` is the whole file's CRC64NVME (8 bytes, big-endian), what storage verifies
+    for a multipart upload.
+    """
 
     md5: str | None = None
     sha256: str | None = None
+    crc64nvme: str | None = None
 
 
 def normalize_content_type(content_type: str) -> str:
@@ -99,16 +104,21 @@ def check_upload(
 
 def check_checksums(checksums: Checksums) -> None:
     """Reject checksums that are not base64 digests of the right length (422)."""
-    for name, expected in MAX_CHECKSUM_FIELDS.items():
-        value = getattr(checksums, name)
-        if value is None:
-            continue
-        try:
-            raw = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise field_error(f"checksums.{name}", "must be base64") from None
-        if len(raw) != expected:
-            raise field_error(f"checksums.{name}", f"must be a base64 {expected}-byte digest")
+    for name in MAX_CHECKSUM_FIELDS:
+        check_digest(f"checksums.{name}", getattr(checksums, name))
+
+
+def check_digest(field: str, value: str | None) -> None:
+    """Reject one base64 digest of the wrong length; ``field`` ends with the algorithm's name."""
+    if value is None:
+        return
+    expected = MAX_CHECKSUM_FIELDS[field.rsplit(".", 1)[-1]]
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise field_error(field, "must be base64") from None
+    if len(raw) != expected:
+        raise field_error(field, f"must be a base64 {expected}-byte digest")
 
 
 def check_metadata(settings: Settings, metadata: dict[str, str]) -> None:
