@@ -143,6 +143,7 @@ async def create_upload(body: UploadCreate, user: User, service: Uploads) -> Res
             part_count=ticket.multipart.part_count,
             parts_url=f"/v1/uploads/{ticket.upload_id}/parts",
             parts=[PartUrlOut.of(part) for part in ticket.first_parts],
+            create=PresignedOut.of(ticket.create) if ticket.create else None,
         )
     created = UploadCreated(
         file_id=ticket.file_id,

@@ -107,6 +107,9 @@ class MultipartPlanOut(BaseModel):
     part_count: int
     parts_url: str
     parts: list[PartUrlOut] = Field(default_factory=list, description="URLs of the first parts (no part checksum)")
+    create: PresignedOut | None = Field(
+        default=None, description='presigned CreateMultipartUpload (declared with presign "s3" only)'
+    )
 
 
 class UploadCreated(BaseModel):

@@ -57,6 +57,8 @@ class UploadTicket:
     key: str = ""
     #: URLs of the first parts (without part checksums), saving a round trip.
     first_parts: list[PartUrl] = field(default_factory=list)
+    #: The presigned CreateMultipartUpload, when the client runs the upload itself (presign "s3").
+    create: PresignedRequest | None = None
 
 
 @dataclass(frozen=True)

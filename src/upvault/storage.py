@@ -31,11 +31,13 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from upvault.errors import StorageUnavailable
+from upvault.errors import BadPartList, StorageUnavailable
 from upvault.settings import Settings
 
 _UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchUpload", "NoSuchVersion"})
+#: S3's and MinIO's answers when assembled bytes do not match the declared checksum.
+_CHECKSUM_MISMATCH_CODES = frozenset({"BadDigest", "XAmzContentChecksumMismatch", "InvalidPart"})
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,8 @@ class StoredPart:
     part_number: int
     etag: str
     size: int
+    #: The part's CRC64NVME as storage computed it (uploads with a full-object CRC only).
+    crc64nvme: str | None = None
 
 
 @dataclass(frozen=True)
@@ -439,7 +443,8 @@ class ObjectStore:
                 paginator = self._s3.get_paginator("list_parts")
                 for page in paginator.paginate(Bucket=self.bucket, Key=key, UploadId=upload_id):
                     parts.extend(
-                        StoredPart(int(p["PartNumber"]), str(p["ETag"]), int(p["Size"])) for p in page.get("Parts", [])
+                        StoredPart(int(p["PartNumber"]), str(p["ETag"]), int(p["Size"]), p.get("ChecksumCRC64NVME"))
+                        for p in page.get("Parts", [])
                     )
         except ClientError as exc:
             if _is_missing(exc):
@@ -448,24 +453,40 @@ class ObjectStore:
         return parts
 
     def complete_multipart(
-        self, key: str, upload_id: str, parts: list[tuple[int, str]], *, crc64nvme: str | None = None
+        self,
+        key: str,
+        upload_id: str,
+        parts: list[tuple[int, str]],
+        *,
+        crc64nvme: str | None = None,
+        part_crcs: dict[int, str] | None = None,
     ) -> None:
         """Assemble the parts (number, ETag) into the final object.
 
         ``crc64nvme`` is the whole object's declared checksum: storage refuses to assemble
-        bytes that do not match it.
+        bytes that do not match it. ``part_crcs`` (as storage listed them) name each part's
+        CRC64NVME, which MinIO requires in the part list of such an upload.
         """
         extra: dict[str, str] = {}
         if crc64nvme:
             extra = {"ChecksumCRC64NVME": crc64nvme, "ChecksumType": "FULL_OBJECT"}
-        with _storage_call():
-            self._s3.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=key,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]},
-                **extra,
-            )
+        crcs = part_crcs or {}
+        listed: list[dict[str, Any]] = [
+            {"PartNumber": n, "ETag": etag, **({"ChecksumCRC64NVME": crcs[n]} if n in crcs else {})}
+            for n, etag in parts
+        ]
+        try:
+            with _storage_call():
+                self._s3.complete_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": listed}, **extra
+                )
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code"))
+            if code in _CHECKSUM_MISMATCH_CODES:
+                raise BadPartList(
+                    f"storage refused the parts: {code} (the bytes do not match the declared checksum)"
+                ) from exc
+            raise
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
         """Abort a multipart upload; its parts are discarded."""

@@ -162,10 +162,19 @@ class UploadService:
             file_id=file_id, upload_id=file_id, expires_at=self._expiry(), multipart=plan, key=str(key)
         )
         if request.presign == "s3":
-            # The client creates the upload itself (see presign_s3_request).
+            # The client creates the upload itself (see presign_s3_request): hand it the signed
+            # create request now, which saves it a round trip.
             declaration[object_metadata.PRESIGN] = "s3"
             self.store.put_placeholder(str(key), content_type=content_type, metadata=declaration)
-            return ticket
+            create = self._s3_create(str(key), content_type, declaration)
+            return UploadTicket(
+                file_id=file_id,
+                upload_id=file_id,
+                expires_at=ticket.expires_at,
+                multipart=plan,
+                key=str(key),
+                create=create,
+            )
         storage_id = self.store.create_multipart(
             str(key), content_type=content_type, metadata=metadata, full_object_crc=bool(crc)
         )
@@ -287,7 +296,8 @@ class UploadService:
             raise UploadNotFound(upload_id)
         _check_part_list(plan, parts, {p.part_number: p for p in stored})
         crc = placeholder.metadata.get(object_metadata.CRC64NVME)
-        self.store.complete_multipart(key, storage_id, parts, crc64nvme=crc)
+        part_crcs = {p.part_number: p.crc64nvme for p in stored if p.crc64nvme} if crc else None
+        self.store.complete_multipart(key, storage_id, parts, crc64nvme=crc, part_crcs=part_crcs)
         self.recent.forget(upload_id)
 
     def abort(self, user: str, upload_id: str) -> None:
@@ -323,18 +333,22 @@ class UploadService:
         check_digest("crc64nvme", request.crc64nvme)
         return self._s3_request(request, placeholder)
 
+    def _s3_create(self, key: str, content_type: str, declaration: dict[str, str]) -> PresignedRequest:
+        """CreateMultipartUpload binding the declared type, metadata and full-object CRC64NVME."""
+        headers = {
+            "Content-Type": content_type,
+            **{f"x-amz-meta-{name}": value for name, value in declaration.items() if name not in _PLACEHOLDER_ONLY},
+        }
+        if declaration.get(object_metadata.CRC64NVME):
+            headers.update({"x-amz-checksum-algorithm": CRC64NVME, "x-amz-checksum-type": "FULL_OBJECT"})
+        return self.store.presign_request("POST", key, params={"uploads": ""}, headers=headers)
+
     def _s3_request(self, request: S3Request, placeholder: StoredObject) -> PresignedRequest:
         method, key, storage_id = request.method.upper(), request.key, request.storage_upload_id
         metadata = placeholder.metadata
         crc = metadata.get(object_metadata.CRC64NVME)
         if method == "POST" and not storage_id:
-            headers = {
-                "Content-Type": placeholder.content_type,
-                **{f"x-amz-meta-{name}": value for name, value in metadata.items() if name not in _PLACEHOLDER_ONLY},
-            }
-            if crc:
-                headers.update({"x-amz-checksum-algorithm": CRC64NVME, "x-amz-checksum-type": "FULL_OBJECT"})
-            return self.store.presign_request("POST", key, params={"uploads": ""}, headers=headers)
+            return self._s3_create(key, placeholder.content_type, metadata)
         if not storage_id:
             raise field_error("storage_upload_id", f"is required for {method} on a multipart upload")
         if method == "PUT":

@@ -2,7 +2,9 @@
 
 Per test module, on 127.0.0.1 and free ports:
 
-- ``web``: a static server for ``web/`` (the page's origin);
+- ``web``: a static server for ``web/`` (the page's origin), after ``scripts/tools/web.sh``
+  built the browser package (``web/dist``: the client module, its hashing Worker, the Uppy
+  example bundles, from the pinned npm lockfile);
 - ``minio``: a real MinIO whose global CORS allows exactly that origin (MinIO has no per-bucket
   CORS; see docs/minio.md), with a versioned bucket;
 - ``api``: the Lambda API app behind the local JWT authorizer, with Starlette's CORS middleware
@@ -25,6 +27,7 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
+import subprocess
 import threading
 import time
 import uuid
@@ -56,7 +59,10 @@ from upvault.storage import ObjectStore, make_clients
 
 log = logging.getLogger("e2e")
 
-WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+ROOT = Path(__file__).resolve().parents[2]
+WEB_DIR = ROOT / "web"
+#: Screenshots and other files a person may want to look at after a run (gitignored).
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -90,9 +96,19 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         super().end_headers()
 
 
+def build_web_package() -> None:
+    """Build ``web/dist`` (idempotent, seconds when cached); a failure fails the tier."""
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts/tools/web.sh")], capture_output=True, text=True, timeout=600, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(f"building the browser package failed (run make tools):\n{result.stderr[-4000:]}", pytrace=False)
+
+
 @pytest.fixture(scope="module")
 def web() -> Iterator[str]:
-    """Origin of a static server for ``web/`` (demo.html, upvault.js)."""
+    """Origin of a static server for ``web/`` (demo.html, uppy.html, dist/)."""
+    build_web_package()
     handler = functools.partial(_QuietHandler, directory=str(WEB_DIR))
     server = ThreadingHTTPServer((LOOPBACK, 0), handler)
     thread = threading.Thread(target=server.serve_forever, name="e2e-web", daemon=True)

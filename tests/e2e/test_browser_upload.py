@@ -24,7 +24,7 @@ PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>
 #: ``skewAfterPart`` moves the page's clock ``skewMs`` ahead once that part is stored.
 UPLOAD_BIG_FILE = """
 async ({ apiUrl, token, size, name, abortAfterPart, skewAfterPart = 0, skewMs = 0 }) => {
-  const { createClient } = await import("./upvault.js");
+  const { createClient } = await import("./dist/upvault.js");
   const bytes = new Uint8Array(size);
   let seed = 20261125;
   for (let i = 0; i < size; i++) { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; bytes[i] = seed >>> 24; }
@@ -49,7 +49,8 @@ async ({ apiUrl, token, size, name, abortAfterPart, skewAfterPart = 0, skewMs = 
     });
     const processed = await client.waitUntilProcessed(result.file_id, { timeout: 30000 });
     const url = await client.downloadUrl(result.file_id);
-    return { result, processed, parts, url };
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    return { result, processed, parts, url, sha256: btoa(String.fromCharCode(...digest)) };
   } catch (error) {
     return { error: error.name, type: error.type, message: String(error.message), parts,
              remembered: Object.keys(localStorage) };
@@ -87,13 +88,25 @@ def fetch_bytes(url: str) -> bytes:
         return bytes(response.read())
 
 
-def record_part_lists(page: Page) -> list[Request]:
-    """Every ``GET /v1/uploads/{id}/parts`` the page sends, as it sends them."""
+def record_part_signings(page: Page) -> list[Request]:
+    """Every ``POST /v1/uploads/{id}/parts`` (part URLs signed) the page sends, as it sends them."""
     requests: list[Request] = []
     page.on(
         "request",
         lambda request: (
-            requests.append(request) if request.method == "GET" and request.url.endswith("/parts") else None
+            requests.append(request) if request.method == "POST" and request.url.endswith("/parts") else None
+        ),
+    )
+    return requests
+
+
+def api_calls(page: Page, stack: Stack) -> list[Request]:
+    """Every request the page sends to the API (preflights aside), as it sends them."""
+    requests: list[Request] = []
+    page.on(
+        "request",
+        lambda request: (
+            requests.append(request) if request.url.startswith(stack.api_url) and request.method != "OPTIONS" else None
         ),
     )
     return requests
@@ -107,10 +120,8 @@ def test_small_pdf_through_the_demo_page_becomes_ready_and_downloads_identical(
     page.goto(demo_url(stack, stack.token(user)))
     expect(page.locator("#files")).to_contain_text("No files yet.")
 
-    # When the user picks a small PDF in the documents category and uploads it
+    # When the user picks a small PDF (the page files it under documents by its type)
     page.set_input_files("#file", files=[pdf_payload("Kontoauszug Oktober.pdf", PDF)])
-    page.select_option("#category", "documents")
-    page.get_by_role("button", name="Upload").click()
 
     # Then the page reports it ready and lists it as ready
     expect(page.locator("#message")).to_have_text("Kontoauszug Oktober.pdf is ready.", timeout=30_000)
@@ -123,6 +134,7 @@ def test_small_pdf_through_the_demo_page_becomes_ready_and_downloads_identical(
     assert len(puts) == 1
     assert urlparse(puts[0].url).netloc == urlparse(stack.storage_url).netloc
     assert puts[0].headers["content-type"] == "application/pdf"
+    # with the SHA-256 the page computed, which storage verified (and no Content-Length set by hand)
     assert puts[0].headers["x-amz-checksum-sha256"] == base64.b64encode(hashlib.sha256(PDF).digest()).decode()
     response = puts[0].response()
     assert response is not None
@@ -145,6 +157,7 @@ def test_multipart_upload_completes_with_etags_the_browser_read(page: Page, stac
     # Given a page with the client and an ~11 MiB file: three 5 MiB parts
     size = 2 * PART_SIZE + 1024 * 1024
     puts = storage_puts(page)
+    calls = api_calls(page, stack)
     completes: list[Request] = []
     page.on("request", lambda request: completes.append(request) if request.url.endswith("/complete") else None)
     page.goto(f"{stack.web_origin}/demo.html")
@@ -155,10 +168,25 @@ def test_multipart_upload_completes_with_etags_the_browser_read(page: Page, stac
         {"apiUrl": stack.api_url, "token": stack.token(user), "size": size, "name": "big.pdf", "abortAfterPart": 0},
     )
 
-    # Then every part was PUT once, straight to storage, and storage's ETags were readable
+    # Then three API calls did it: declare (with the whole file's CRC64NVME), sign the three
+    # parts in one batch (each with its own CRC64NVME), complete
     assert "error" not in out, out
     assert out["result"]["multipart"] is True
+    uploads = [
+        (c.method, urlparse(c.url).path) for c in calls if not c.url.endswith(("/limits",)) and "/files" not in c.url
+    ]
+    upload_id = out["result"]["upload_id"]
+    assert uploads == [
+        ("POST", "/v1/uploads"),
+        ("POST", f"/v1/uploads/{upload_id}/parts"),
+        ("POST", f"/v1/uploads/{upload_id}/complete"),
+    ]
+    declared = calls[[urlparse(c.url).path for c in calls].index("/v1/uploads")].post_data_json
+    assert len(base64.b64decode(declared["checksums"]["crc64nvme"])) == 8
+    assert declared["part_size"] == PART_SIZE
+    # And every part was PUT once, straight to storage, with its CRC, and storage's ETags were readable
     assert sorted(part_number(request) for request in puts) == [1, 2, 3]
+    assert all(len(base64.b64decode(request.headers["x-amz-checksum-crc64nvme"])) == 8 for request in puts)
     assert {urlparse(request.url).netloc for request in puts} == {urlparse(stack.storage_url).netloc}
     answered = {}
     for request in puts:
@@ -175,10 +203,10 @@ def test_multipart_upload_completes_with_etags_the_browser_read(page: Page, stac
     assert out["processed"]["status"] == "ready"
     assert out["processed"]["size"] == size
 
-    # And storage holds exactly the bytes the browser hashed
+    # And storage holds exactly the bytes the browser had
     stored = fetch_bytes(out["url"])
     assert len(stored) == size
-    assert base64.b64encode(hashlib.sha256(stored).digest()).decode() == out["processed"]["sha256"]
+    assert base64.b64encode(hashlib.sha256(stored).digest()).decode() == out["sha256"]
 
 
 def test_interrupted_multipart_resumes_after_reload_sending_only_missing_parts(
@@ -208,7 +236,7 @@ def test_interrupted_multipart_resumes_after_reload_sending_only_missing_parts(
     assert second["result"]["uploadedParts"] == [2, 3]
     assert second["processed"]["status"] == "ready"
     stored = fetch_bytes(second["url"])
-    assert base64.b64encode(hashlib.sha256(stored).digest()).decode() == second["processed"]["sha256"]
+    assert base64.b64encode(hashlib.sha256(stored).digest()).decode() == second["sha256"]
     # And the browser forgot the finished upload
     assert page.evaluate("Object.keys(localStorage).filter((key) => key.startsWith('upvault:upload:'))") == []
 
@@ -221,7 +249,6 @@ def test_file_whose_bytes_do_not_match_its_type_is_rejected_with_reason_on_the_p
 
     # When the user uploads a "PDF" that is plain text
     page.set_input_files("#file", files=[pdf_payload("invoice.pdf", b"only text pretending to be a PDF\n")])
-    page.get_by_role("button", name="Upload").click()
 
     # Then storage accepted the bytes, but the processor rejected the file and the page says why
     expect(page.locator("#message")).to_contain_text("invoice.pdf was rejected: ", timeout=30_000)
@@ -237,7 +264,7 @@ def test_file_whose_bytes_do_not_match_its_type_is_rejected_with_reason_on_the_p
 
 PROBLEM_CASES = """
 async ({ apiUrl, token }) => {
-  const { createClient, UpvaultError } = await import("./upvault.js");
+  const { createClient, UpvaultError } = await import("./dist/upvault.js");
   const outcome = async (promise) => {
     try { await promise; return { ok: true }; }
     catch (error) { return { name: error.name, isUpvault: error instanceof UpvaultError, problem: error.problem }; }
@@ -275,7 +302,7 @@ def test_refusals_reach_the_page_as_problem_bodies_across_origins(page: Page, st
 
 LIFECYCLE = """
 async ({ apiUrl, token }) => {
-  const { createClient } = await import("./upvault.js");
+  const { createClient } = await import("./dist/upvault.js");
   const client = createClient({ apiUrl, getToken: () => token });
   const file = new File(["date,amount\\n2026-10-01,12.50\\n"], "Übersicht März.csv", { type: "text/csv" });
   const { file_id } = await client.upload(file, { category: "documents", metadata: { source: "e2e" } });
@@ -367,23 +394,23 @@ def test_expired_part_url_is_renewed_transparently(page: Page, stack: Stack, use
         route.continue_()
 
     page.route(lambda url: "partNumber=" in url, expire_once)
-    part_lists = record_part_lists(page)
+    signings = record_part_signings(page)
     page.goto(f"{stack.web_origin}/demo.html")
 
     # When a multipart upload runs
     out: dict[str, Any] = page.evaluate(UPLOAD_BIG_FILE, big_file(stack, user, "renewed.pdf"))
 
-    # Then the client fetched fresh part URLs once, sent part 2 again, and the file is ready
+    # Then the client signed part URLs once more, sent part 2 again, and the file is ready
     assert "error" not in out, out
     assert len(refused) == 1
-    assert len(part_lists) == 2
+    assert len(signings) == 2
     assert [part["part_number"] for part in out["parts"]] == [1, 2, 3]
     assert out["processed"]["status"] == "ready"
 
 
 def test_part_urls_near_expiry_are_refetched_before_use(page: Page, stack: Stack, user: str) -> None:
     # Given a multipart upload whose page clock jumps to 30 s before the URLs expire after part 1
-    part_lists = record_part_lists(page)
+    signings = record_part_signings(page)
     page.goto(f"{stack.web_origin}/demo.html")
     skew = (stack.settings.put_url_expiry - 30) * 1000
 
@@ -394,5 +421,5 @@ def test_part_urls_near_expiry_are_refetched_before_use(page: Page, stack: Stack
 
     # Then the client asked for fresh URLs before sending more parts (no refused PUT needed)
     assert "error" not in out, out
-    assert len(part_lists) >= 2
+    assert len(signings) >= 2
     assert out["processed"]["status"] == "ready"

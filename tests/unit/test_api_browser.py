@@ -188,8 +188,12 @@ def test_s3_requests_are_presigned_for_the_declared_key_only(api: Api, s3: Any) 
     created = declare(api, 11 * MIB, presign="s3", checksums={"crc64nvme": CRC})
     assert created.status == 201, created.body
     key = created.body["key"]
-    # (the API did not start the multipart upload: the client will)
+    # (the API did not start the multipart upload: the client will, with the presigned
+    # "create" the declaration carries)
     assert s3.list_multipart_uploads(Bucket="upvault-test").get("Uploads", []) == []
+    carried = created.body["multipart"]["create"]
+    assert carried["method"] == "POST"
+    assert "uploads" in parse_qs(urlparse(carried["url"]).query, keep_blank_values=True)
 
     # When the client asks to presign "create", part 3, list, complete and abort
     def sign(**request: Any) -> Any:

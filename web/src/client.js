@@ -88,7 +88,8 @@ const MIB = 1024 * 1024;
  * @property {string} expires_at
  * @property {PresignedRequest|null} upload the single PUT (single uploads)
  * @property {{part_size: number, part_count: number, parts_url: string,
- *             parts?: Array<PresignedRequest & {part_number: number, size: number}>}|null} multipart
+ *             parts?: Array<PresignedRequest & {part_number: number, size: number}>,
+ *             create?: PresignedRequest|null}|null} multipart
  * @property {string} [key] the storage key the upload goes to
  * @property {Map<number, string>} partChecksums base64 CRC64/NVME of each part (multipart)
  */
@@ -200,11 +201,11 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
    * Sign URLs for parts, each bound to its CRC64/NVME (`POST /v1/uploads/{id}/parts`).
    * @param {string} uploadId
    * @param {Array<{part_number: number, crc64nvme?: string}>} parts
-   * @param {{signal?: AbortSignal}} [options]
+   * @param {{signal?: AbortSignal, key?: string}} [options] `key` (from the plan) spares the API a storage lookup
    * @returns {Promise<{expires_at: string, missing: Array<PresignedRequest & {part_number: number, size: number}>}>}
    */
-  function signParts(uploadId, parts, { signal } = {}) {
-    return api("POST", `/v1/uploads/${encodeURIComponent(uploadId)}/parts`, { signal, body: { parts } });
+  function signParts(uploadId, parts, { signal, key } = {}) {
+    return api("POST", `/v1/uploads/${encodeURIComponent(uploadId)}/parts`, { signal, body: key ? { parts, key } : { parts } });
   }
 
   /**
@@ -298,9 +299,9 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
                uploadedParts: [] };
     }
     if (!created.multipart) throw clientError("No upload plan", "the API answered with neither a URL nor a plan");
-    writeResume(store, resumeKey, { upload_id: created.upload_id, file_id: created.file_id });
+    writeResume(store, resumeKey, { upload_id: created.upload_id, file_id: created.file_id, key: created.key });
     return runMultipart(file, {
-      uploadId: created.upload_id, fileId: created.file_id, partSize: created.multipart.part_size,
+      uploadId: created.upload_id, fileId: created.file_id, partSize: created.multipart.part_size, key: created.key,
       stored: [], crcs: created.partChecksums, resumeKey, onProgress, signal, resumed: false,
     });
   }
@@ -315,6 +316,7 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
       }
       return await runMultipart(file, {
         ...context, uploadId: remembered.upload_id, fileId: remembered.file_id, partSize: progress.part_size,
+        key: remembered.key,
         stored: progress.parts, crcs: new Map(), resumed: true,
       });
     } catch (error) {
@@ -332,7 +334,7 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
     }
   }
 
-  async function runMultipart(file, { uploadId, fileId, partSize, stored, crcs, resumeKey, onProgress, signal,
+  async function runMultipart(file, { uploadId, fileId, partSize, key, stored, crcs, resumeKey, onProgress, signal,
                                       resumed }) {
     const count = Math.max(1, Math.ceil(file.size / partSize));
     const lengthOf = (n) => Math.min(file.size, n * partSize) - (n - 1) * partSize;
@@ -364,7 +366,7 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
       const numbers = [first, ...queue.slice(start, start + signBatch)].filter((n, i, all) => all.indexOf(n) === i)
         .slice(0, signBatch);
       const signed = await signParts(uploadId, numbers.map((n) => ({ part_number: n, crc64nvme: crcs.get(n) })),
-        { signal });
+        { signal, key });
       const expiresAt = Date.parse(signed.expires_at);
       for (const part of signed.missing) urls.set(part.part_number, { ...part, expiresAt });
     };

@@ -64,7 +64,7 @@ export async function awsS3V5Options(upvault, { category, metadata = () => ({}),
   };
 
   const stateOf = (uploadId) => {
-    if (!running.has(uploadId)) running.set(uploadId, { crcs: new Map(), urls: new Map(), signing: null });
+    if (!running.has(uploadId)) running.set(uploadId, { crcs: new Map(), urls: new Map(), signing: null, key: undefined });
     return running.get(uploadId);
   };
 
@@ -80,7 +80,7 @@ export async function awsS3V5Options(upvault, { category, metadata = () => ({}),
 
     async createMultipartUpload(/** @type {UppyFileLike} */ file) {
       const declared = await declare(file, true);
-      stateOf(declared.upload_id).crcs = declared.partChecksums;
+      Object.assign(stateOf(declared.upload_id), { crcs: declared.partChecksums, key: declared.key });
       return { uploadId: declared.upload_id, key: declared.key ?? declared.file_id };
     },
 
@@ -106,7 +106,7 @@ export async function awsS3V5Options(upvault, { category, metadata = () => ({}),
           if (!state.urls.has(n)) numbers.push(n);
         }
         state.signing = upvault.signParts(uploadId,
-          numbers.map((n) => ({ part_number: n, crc64nvme: state.crcs.get(n) })), { signal })
+          numbers.map((n) => ({ part_number: n, crc64nvme: state.crcs.get(n) })), { signal, key: state.key })
           .then((signed) => {
             const expiresAt = Date.parse(signed.expires_at);
             for (const part of signed.missing) state.urls.set(part.part_number, { ...part, expiresAt });

@@ -66,10 +66,12 @@ export async function awsS3V6Options(upvault, { category, metadata = () => ({}),
           return { url: single.upload.url, key: single.key, headers: withoutLength(single.upload.headers) };
         }
         if (method === "POST" && !uploadId) {
+          // The declaration answers with the presigned "create multipart upload" itself.
           const multi = await declare(key, true);
-          const signed = await upvault.presignS3Request({ method, key: /** @type {string} */ (multi.key) });
-          declared.set(signed.key, { crcs: multi.partChecksums });
-          return { url: signed.url, key: signed.key, headers: withoutLength(signed.headers) };
+          const create = multi.multipart?.create;
+          if (!create || !multi.key) throw new Error("Upvault did not presign the multipart upload's creation");
+          declared.set(multi.key, { crcs: multi.partChecksums });
+          return { url: create.url, key: multi.key, headers: withoutLength(create.headers) };
         }
         throw new Error(`Upvault: ${method} on an undeclared key`);
       }

@@ -33,8 +33,10 @@ export function installFakes({ storedParts = [] } = {}) {
                      "x-amz-checksum-sha256": body.checksums.sha256 } }, multipart: null });
       }
       const count = Math.ceil(body.size / body.part_size);
+      const create = body.presign === "s3"
+        ? { method: "POST", url: `http://storage.test/staging/u/documents/${id}/x?uploads=`, headers: {} } : null;
       return json(201, { ...common, key: `staging/u/documents/${id}/x`, upload: null,
-        multipart: { part_size: body.part_size, part_count: count, parts_url: `/v1/uploads/${id}/parts` } });
+        multipart: { part_size: body.part_size, part_count: count, parts_url: `/v1/uploads/${id}/parts`, create } });
     }
     const parts = /^\/v1\/uploads\/([^/]+)\/parts$/.exec(pathname);
     if (parts && init.method === "POST") {
