@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
+from functions.api import s3_xml
 from functions.api.schemas import (
     CompleteRequest,
     DownloadOut,
@@ -195,6 +196,23 @@ def complete_upload(
     """Assemble the uploaded parts; the file is then pending validation."""
     service.complete(user, upload_id, [(part.part_number, part.etag) for part in body.parts])
     return FileOut.of(file_service.get(user, upload_id))
+
+
+@router.post(
+    "/uploads/{upload_id}/s3-complete",
+    responses={
+        200: {"content": {"application/xml": {}}, "description": "S3's CompleteMultipartUploadResult"},
+        **_problems(400, 404, 409),
+    },
+    tags=["uploads"],
+)
+async def complete_upload_s3(upload_id: str, request: Request, user: User, service: Uploads) -> Response:
+    """Complete with S3's CompleteMultipartUpload XML body (what Uppy 6 sends), answering in
+    S3's format: the API adds each part's checksum storage needs, as for ``/complete``."""
+    parts = s3_xml.parse_complete(await request.body())
+    key = await run_in_threadpool(service.complete, user, upload_id, parts)
+    body = s3_xml.render_result(location=f"/v1/files/{upload_id}", bucket=service.settings.bucket, key=key)
+    return Response(body, media_type="application/xml")
 
 
 @router.delete(

@@ -284,10 +284,11 @@ class UploadService:
         self.recent.put(upload_id, opened)
         return opened
 
-    def complete(self, user: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+    def complete(self, user: str, upload_id: str, parts: list[tuple[int, str]]) -> str:
         """Assemble the parts after checking them against the plan and what storage holds.
 
         A declared whole-object CRC64NVME goes to storage, which refuses bytes that differ.
+        Returns the key the object was assembled at.
         """
         key, storage_id, placeholder = self._open_upload(user, upload_id)
         plan = self._plan_of(placeholder)
@@ -299,6 +300,7 @@ class UploadService:
         part_crcs = {p.part_number: p.crc64nvme for p in stored if p.crc64nvme} if crc else None
         self.store.complete_multipart(key, storage_id, parts, crc64nvme=crc, part_crcs=part_crcs)
         self.recent.forget(upload_id)
+        return key
 
     def abort(self, user: str, upload_id: str) -> None:
         """Abort a running multipart upload and remove its placeholder."""

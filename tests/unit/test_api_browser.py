@@ -236,3 +236,65 @@ def test_s3_requests_need_an_upload_declared_for_them(api: Api) -> None:
 
     # Then it is a conflict: that upload's requests are the API's own
     assert response.status == 409
+
+
+def _raw_call(api: Api, path: str, body: str) -> dict[str, Any]:
+    """POST an XML body through the Lambda handler; the raw API Gateway result."""
+    from local.lambda_context import LocalLambdaContext
+    from tests.support import apigw_event
+
+    claims = {"sub": "alice", "iss": "https://issuer.example", "aud": "upvault"}
+    event = apigw_event("POST", path, claims=claims, body=body, headers={"content-type": "application/xml"})
+    result: dict[str, Any] = api.handler(event, LocalLambdaContext(function_name="upvault-api"))
+    return result
+
+
+def test_s3_style_completion_takes_uppy_xml_and_answers_in_s3_format(api: Api, s3: Any) -> None:
+    # Given an upload Uppy 6 created itself with the presigned create, and its two parts stored
+    import requests
+
+    data = AUDIO + b"\x00" * (6 * MIB - len(AUDIO))
+    created = declare(api, len(data), presign="s3")
+    key, upload_id = created.body["key"], created.body["upload_id"]
+    storage_id = s3.create_multipart_upload(Bucket="upvault-test", Key=key)["UploadId"]
+    etags = []
+    for number, chunk in ((1, data[: 5 * MIB]), (2, data[5 * MIB :])):
+        body = {"key": key, "method": "PUT", "storage_upload_id": storage_id, "part_number": number}
+        signed = api.call("POST", "/v1/uploads/s3-requests", body=body)
+        etags.append(requests.put(signed.body["url"], data=chunk, timeout=10).headers["ETag"])
+
+    # When Uppy sends its completion body (ETags XML-escaped) to the API
+    xml = "<CompleteMultipartUpload>" + "".join(
+        f"<Part><PartNumber>{n}</PartNumber><ETag>{etag.replace(chr(34), '&quot;')}</ETag></Part>"
+        for n, etag in enumerate(etags, 1)
+    )
+    result = _raw_call(api, f"/v1/uploads/{upload_id}/s3-complete", xml + "</CompleteMultipartUpload>")
+
+    # Then the upload is assembled at its key and the answer is S3's result document
+    body = base64.b64decode(result["body"]).decode() if result.get("isBase64Encoded") else result["body"]
+    assert result["statusCode"] == 200, body
+    assert f"<Key>{key}</Key>" in body
+    assert "<Location>" in body
+    assert s3.head_object(Bucket="upvault-test", Key=key)["ContentLength"] == len(data)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><CompleteMultipartUpload><Part><PartNumber>1'
+        "</PartNumber><ETag>&a;</ETag></Part></CompleteMultipartUpload>",
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>x</ETag><Evil/></Part></CompleteMultipartUpload>",
+        "<CompleteMultipartUpload></CompleteMultipartUpload>",
+        "not xml at all",
+    ],
+)
+def test_s3_style_completion_refuses_anything_but_a_plain_part_list(api: Api, body: str) -> None:
+    # Given a running upload
+    created = declare(api, 11 * MIB)
+
+    # When its completion body has a DTD, unknown elements, no parts or is not XML
+    result = _raw_call(api, f"/v1/uploads/{created.body['upload_id']}/s3-complete", body)
+
+    # Then it is a 400 problem and nothing was assembled
+    assert result["statusCode"] == 400
+    assert "bad-part-list" in result["body"]

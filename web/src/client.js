@@ -244,6 +244,20 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
   }
 
   /**
+   * A request that completes or aborts a multipart upload *through the API*, in S3's own
+   * format (`POST /v1/uploads/{id}/s3-complete` takes S3's CompleteMultipartUpload XML and
+   * answers with S3's result; `DELETE /v1/uploads/{id}`), for clients that speak S3 (Uppy 6).
+   * The API adds each part's checksum, which storage needs for a full-object CRC64/NVME.
+   * @param {"complete"|"abort"} action
+   * @param {string} uploadId
+   * @returns {Promise<{url: string, headers: Record<string, string>}>}
+   */
+  async function s3StyleRequest(action, uploadId) {
+    const path = `/v1/uploads/${encodeURIComponent(uploadId)}${action === "complete" ? "/s3-complete" : ""}`;
+    return { url: base + path, headers: { Authorization: `Bearer ${await getToken()}` } };
+  }
+
+  /**
    * Upload a file: hash it, declare it, send its bytes straight to storage, and (for multipart)
    * complete it.
    *
@@ -519,7 +533,7 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
   }
 
   return { upload, waitUntilProcessed, get, list, downloadUrl, remove, restore, abortUpload, limits, planFor,
-           declare, signParts, storedParts, complete, presignS3Request };
+           declare, signParts, storedParts, complete, presignS3Request, s3StyleRequest };
 }
 
 /** @typedef {ReturnType<typeof createClient>} UpvaultClient */

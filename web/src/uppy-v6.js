@@ -8,12 +8,22 @@
 // Uppy 6 speaks S3 itself and asks the app to presign each raw request (PUT object, create
 // multipart, upload part, list parts, complete, abort) for a key. The first request of a file
 // declares it to the API (hashing it: SHA-256 or the full-object CRC64/NVME); the API answers
-// with the real key, and signs every later request for that declared key only.
+// with the real key (and, for multipart, the presigned create), and signs every later request
+// for that declared key only. Completion and abort go to the API in S3's own format: it checks
+// the part list against the plan and adds each part's checksum, which storage needs to verify
+// the full-object CRC64/NVME (Uppy's own completion body has none).
 import { choosePlan } from "./client.js";
 import { withoutLength } from "./uppy-v5.js";
 
 /** Keys handed to Uppy before a file is declared: replaced by the API's key on the first request. */
 const PENDING_PREFIX = "upvault-pending/";
+
+/** The Upvault file id in a storage key (`staging/<user>/<category>/<file_id>/<name>`, docs/openapi.json). */
+function fileIdOfKey(key) {
+  const id = key.split("/")[3];
+  if (!id) throw new Error(`Upvault: ${key} is not an Upvault key`);
+  return id;
+}
 
 /**
  * The options of `@uppy/aws-s3` 6.x that route every upload through an Upvault API.
@@ -74,6 +84,9 @@ export async function awsS3V6Options(upvault, { category, metadata = () => ({}),
           return { url: create.url, key: multi.key, headers: withoutLength(create.headers) };
         }
         throw new Error(`Upvault: ${method} on an undeclared key`);
+      }
+      if (uploadId && !partNumber && (method === "POST" || method === "DELETE")) {
+        return upvault.s3StyleRequest(method === "POST" ? "complete" : "abort", fileIdOfKey(key));
       }
       /** @type {{method: string, key: string, storage_upload_id?: string, part_number?: number, crc64nvme?: string}} */
       const body = { method, key };

@@ -109,6 +109,23 @@ test("v6: the first request declares the file; later requests are presigned for 
   assert.ok(part.headers["x-amz-checksum-crc64nvme"]);
 });
 
+test("v6: completion and abort go to the API, in S3's format, with the caller's token", async () => {
+  // Given the v6 options
+  fakes = installFakes();
+  const options = await awsS3V6Options(upvault(), { category: "documents" });
+  const key = "staging/u/documents/01JFILEID/x.pdf";
+
+  // When Uppy asks to presign its completion and its abort of a running upload
+  const complete = await options.signRequest({ method: "POST", key, uploadId: "s3-upload" });
+  const abort = await options.signRequest({ method: "DELETE", key, uploadId: "s3-upload" });
+
+  // Then both point at the API (no API call was needed to say so), with the bearer token
+  assert.equal(complete.url, "http://api.test/v1/uploads/01JFILEID/s3-complete");
+  assert.equal(abort.url, "http://api.test/v1/uploads/01JFILEID");
+  assert.equal(complete.headers.Authorization, "Bearer t");
+  assert.equal(fakes.apiCalls().length, 0);
+});
+
 test("v6: a single PUT is the API's presigned PUT, under the API's key", async () => {
   // Given a small file with a provisional key
   fakes = installFakes();
