@@ -130,6 +130,7 @@ async def create_upload(body: UploadCreate, user: User, service: Uploads) -> Res
         multipart=body.multipart,
         part_size=body.part_size,
         presign=body.presign,
+        first_parts=tuple(PartToSign(part.part_number, part.md5, part.crc64nvme) for part in body.parts),
     )
     if service.is_multipart(body.size, body.multipart):
         # Starting a multipart upload calls storage: keep it off the event loop.

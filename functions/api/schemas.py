@@ -20,6 +20,14 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class PartIn(Strict):
+    """A part to sign, optionally with its digests (then storage verifies the part's bytes)."""
+
+    part_number: StrictInt
+    md5: str | None = Field(default=None, max_length=64)
+    crc64nvme: str | None = Field(default=None, max_length=24, description="base64 CRC64NVME of this part")
+
+
 class ChecksumsIn(Strict):
     """Base64 digests of the whole file; storage verifies them against the bytes."""
 
@@ -44,6 +52,11 @@ class UploadCreate(Strict):
     )
     part_size: StrictInt | None = Field(
         default=None, description="bytes per part, 5 MiB..5 GiB, at most 10,000 parts (multipart only)"
+    )
+    parts: list[PartIn] = Field(
+        default_factory=list,
+        max_length=100,
+        description="multipart: parts (with their CRC64NVME) whose URLs the plan should carry",
     )
     presign: Literal["s3"] | None = Field(
         default=None,
@@ -121,14 +134,6 @@ class UploadCreated(BaseModel):
     expires_at: datetime
     upload: PresignedOut | None = None
     multipart: MultipartPlanOut | None = None
-
-
-class PartIn(Strict):
-    """A part to sign, optionally with its digests (then storage verifies the part's bytes)."""
-
-    part_number: StrictInt
-    md5: str | None = Field(default=None, max_length=64)
-    crc64nvme: str | None = Field(default=None, max_length=24, description="base64 CRC64NVME of this part")
 
 
 class PartsRequest(Strict):

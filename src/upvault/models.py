@@ -27,6 +27,8 @@ class UploadRequest:
     #: "s3": the client creates, completes or aborts the multipart upload itself with
     #: presigned S3 requests (Uppy 6); the API then only signs them.
     presign: str | None = None
+    #: Parts (with their checksums) the plan should carry URLs for.
+    first_parts: tuple[PartToSign, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@ from upvault.settings import MAX_SINGLE_PUT, Settings
 from upvault.storage import CRC64NVME, ObjectStore, PresignedRequest, StoredObject, StoredPart
 from upvault.validation import check_checksums, check_digest, check_metadata, check_upload, normalize_content_type
 
-#: Part URLs a multipart plan carries (the rest are signed on request, in batches).
-FIRST_PART_URLS = 16
+#: Part URLs a multipart plan carries at most (the rest are signed on request, in batches).
+FIRST_PART_URLS = 100
 #: Running uploads this process remembers, so signing their parts needs no storage call.
 RECENT_UPLOADS = 4096
 #: Placeholder metadata that describes the upload itself, not the file: never copied to the object.
@@ -134,6 +134,8 @@ class UploadService:
         part_size = choose_plan(self.settings, request.size, multipart=request.multipart, part_size=request.part_size)
         if request.presign is not None and part_size is None:
             raise field_error("presign", "only multipart uploads are signed request by request")
+        if request.first_parts and part_size is None:
+            raise field_error("parts", "only a multipart upload has parts")
 
         file_id = new_file_id(request.category)
         key = ObjectKey(Status.PENDING, user, request.category, file_id, safe_key_name(name))
@@ -182,7 +184,7 @@ class UploadService:
         self.store.put_placeholder(str(key), content_type=content_type, metadata=declaration)
         opened = OpenUpload(user, str(key), storage_id, plan, crc)
         self.recent.put(file_id, opened)
-        first = [self._part_url(opened, PartToSign(n)) for n in range(1, min(plan.part_count, FIRST_PART_URLS) + 1)]
+        first = [self._part_url(opened, part) for part in self._first_parts(request, plan)]
         return UploadTicket(
             file_id=file_id,
             upload_id=file_id,
@@ -191,6 +193,21 @@ class UploadService:
             key=str(key),
             first_parts=first,
         )
+
+    @staticmethod
+    def _first_parts(request: UploadRequest, plan: MultipartPlan) -> list[PartToSign]:
+        """The parts the plan signs: those the client gave checksums for or, when the upload
+        has no full-object CRC, the first ones bare (storage refuses bare parts of a CRC upload)."""
+        for part in request.first_parts:
+            if not 1 <= part.part_number <= plan.part_count:
+                raise BadPartList(f"part number {part.part_number} is outside 1..{plan.part_count}")
+            check_digest(f"parts.{part.part_number}.md5", part.md5)
+            check_digest(f"parts.{part.part_number}.crc64nvme", part.crc64nvme)
+        if request.first_parts:
+            return list(request.first_parts[:FIRST_PART_URLS])
+        if request.checksums.crc64nvme:
+            return []
+        return [PartToSign(n) for n in range(1, min(plan.part_count, FIRST_PART_URLS) + 1)]
 
     def _part_url(self, upload: OpenUpload, part: PartToSign) -> PartUrl:
         length = upload.plan.part_length(part.part_number)

@@ -298,3 +298,22 @@ def test_s3_style_completion_refuses_anything_but_a_plain_part_list(api: Api, bo
     # Then it is a 400 problem and nothing was assembled
     assert result["statusCode"] == 400
     assert "bad-part-list" in result["body"]
+
+
+def test_the_plan_carries_part_urls_bound_to_the_crcs_the_client_declared(api: Api) -> None:
+    # Given an 11 MiB file with a full-object CRC64NVME and the CRCs of parts 1 and 2
+    parts = [{"part_number": 1, "crc64nvme": CRC}, {"part_number": 2, "crc64nvme": CRC}]
+
+    # When it is declared with them
+    with_parts = declare(api, 11 * MIB, checksums={"crc64nvme": CRC}, parts=parts)
+    # and without them
+    without = declare(api, 11 * MIB, checksums={"crc64nvme": CRC})
+
+    # Then the plan carries exactly those URLs, each binding its part's CRC...
+    urls = with_parts.body["multipart"]["parts"]
+    assert [part["part_number"] for part in urls] == [1, 2]
+    assert all("x-amz-checksum-crc64nvme" in signed_headers(part["url"]) for part in urls)
+    # ...and none without them: storage refuses a bare part of an upload with a full-object CRC
+    assert without.body["multipart"]["parts"] == []
+    # And parts on a single PUT are a 422
+    assert declare(api, 1024, parts=parts[:1]).status == 422

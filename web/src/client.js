@@ -188,6 +188,12 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
       parts = sums.parts;
       body.part_size = partSize;
       body.checksums = { crc64nvme: sums.crc64nvme };
+      if (!presign) {
+        // The plan then carries URLs for the first parts, each bound to its CRC: a file of up
+        // to `signBatch` parts needs no other call than this one and "complete".
+        body.parts = [...parts.entries()].slice(0, Math.min(signBatch, 100))
+          .map(([part_number, crc64nvme]) => ({ part_number, crc64nvme }));
+      }
     } else {
       body.checksums = { sha256: await sha256Checksum(file, hashOptions) };
     }
@@ -317,6 +323,7 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
     return runMultipart(file, {
       uploadId: created.upload_id, fileId: created.file_id, partSize: created.multipart.part_size, key: created.key,
       stored: [], crcs: created.partChecksums, resumeKey, onProgress, signal, resumed: false,
+      signed: { expires_at: created.expires_at, missing: created.multipart.parts ?? [] },
     });
   }
 
@@ -348,8 +355,16 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
     }
   }
 
+  /**
+   * @param {Blob} file
+   * @param {{uploadId: string, fileId: string, partSize: number, key?: string,
+   *          stored: Array<{part_number: number, etag: string, size: number}>, crcs: Map<number, string>,
+   *          resumeKey: string, onProgress: (progress: UploadProgress) => void, signal?: AbortSignal,
+   *          resumed: boolean, signed?: {expires_at: string, missing: Array<PresignedRequest & {part_number: number}>}}} context
+   * @returns {Promise<UploadResult>}
+   */
   async function runMultipart(file, { uploadId, fileId, partSize, key, stored, crcs, resumeKey, onProgress, signal,
-                                      resumed }) {
+                                      resumed, signed: planned }) {
     const count = Math.max(1, Math.ceil(file.size / partSize));
     const lengthOf = (n) => Math.min(file.size, n * partSize) - (n - 1) * partSize;
     const etags = new Map();
@@ -372,8 +387,11 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
     }
     report({});
 
-    // Part URLs, each bound to its CRC, signed a batch at a time ahead of the upload.
+    // Part URLs, each bound to its CRC, signed a batch at a time ahead of the upload (the
+    // first batch came with the plan).
     const urls = new Map();
+    const plannedExpiry = Date.parse(planned?.expires_at ?? "");
+    for (const part of planned?.missing ?? []) urls.set(part.part_number, { ...part, expiresAt: plannedExpiry });
     let signing = null;
     const sign = async (first) => {
       const start = Math.max(0, queue.indexOf(first));

@@ -80,7 +80,9 @@ export async function awsS3V5Options(upvault, { category, metadata = () => ({}),
 
     async createMultipartUpload(/** @type {UppyFileLike} */ file) {
       const declared = await declare(file, true);
-      Object.assign(stateOf(declared.upload_id), { crcs: declared.partChecksums, key: declared.key });
+      const state = Object.assign(stateOf(declared.upload_id), { crcs: declared.partChecksums, key: declared.key });
+      const expiresAt = Date.parse(declared.expires_at);
+      for (const part of declared.multipart?.parts ?? []) state.urls.set(part.part_number, { ...part, expiresAt });
       return { uploadId: declared.upload_id, key: declared.key ?? declared.file_id };
     },
 

@@ -32,27 +32,26 @@ test("a small file: SHA-256 declared, one PUT with the signed headers but never 
   assert.equal(fakes.puts[0].headers["Content-Length"], undefined);
 });
 
-test("a multipart upload takes three API calls: declare, sign all parts with their CRCs, complete", async () => {
+test("a multipart upload takes two API calls: declare (the plan carries CRC-bound part URLs), complete", async () => {
   // Given an 11 MiB file (above the 8 MiB threshold: three 5 MiB parts)
   fakes = installFakes();
 
   // When it is uploaded
   const result = await client().upload(fileOf(11 * MIB), { category: "documents" });
 
-  // Then it was declared with the full-object CRC64/NVME and the part size, parts signed in one batch
+  // Then it was declared with the full-object CRC64/NVME, the part size and each part's CRC
   assert.equal(result.multipart, true);
   const api = fakes.apiCalls();
-  assert.deepEqual(api.map((call) => `${call.method} ${call.path}`),
-    ["POST /v1/uploads", "POST /v1/uploads/F1/parts", "POST /v1/uploads/F1/complete"]);
+  assert.deepEqual(api.map((call) => `${call.method} ${call.path}`), ["POST /v1/uploads", "POST /v1/uploads/F1/complete"]);
   assert.equal(api[0].body.multipart, true);
   assert.equal(api[0].body.part_size, 5 * MIB);
   assert.match(api[0].body.checksums.crc64nvme, /^[A-Za-z0-9+/]{11}=$/);
-  assert.deepEqual(api[1].body.parts.map((part) => part.part_number), [1, 2, 3]);
-  assert.ok(api[1].body.parts.every((part) => /^[A-Za-z0-9+/]{11}=$/.test(part.crc64nvme)));
+  assert.deepEqual(api[0].body.parts.map((part) => part.part_number), [1, 2, 3]);
+  assert.ok(api[0].body.parts.every((part) => /^[A-Za-z0-9+/]{11}=$/.test(part.crc64nvme)));
   // And each part PUT carried its own CRC, and "complete" got the ETags storage answered
   assert.deepEqual(fakes.puts.map((put) => put.size), [5 * MIB, 5 * MIB, 1 * MIB]);
   for (const put of fakes.puts) assert.ok(put.headers["x-amz-checksum-crc64nvme"]);
-  assert.equal(api[2].body.parts.length, 3);
+  assert.equal(api[1].body.parts.length, 3);
 });
 
 test("with small sign batches, signing stays at one call per batch", async () => {
@@ -62,9 +61,11 @@ test("with small sign batches, signing stays at one call per batch", async () =>
   // When an 11 MiB (three-part) file is uploaded one part at a time
   await client({ signBatch: 2, concurrency: 1 }).upload(fileOf(11 * MIB), { category: "documents" });
 
-  // Then two signing calls covered the three parts
+  // Then the plan carried parts 1 and 2, and one signing call covered part 3
+  const [declare] = fakes.apiCalls();
+  assert.deepEqual(declare.body.parts.map((part) => part.part_number), [1, 2]);
   const signing = fakes.apiCalls().filter((call) => call.path.endsWith("/parts"));
-  assert.deepEqual(signing.map((call) => call.body.parts.map((part) => part.part_number)), [[1, 2], [3]]);
+  assert.deepEqual(signing.map((call) => call.body.parts.map((part) => part.part_number)), [[3]]);
 });
 
 test("a remembered upload resumes: only missing parts are hashed, signed and sent", async () => {

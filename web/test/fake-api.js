@@ -35,8 +35,11 @@ export function installFakes({ storedParts = [] } = {}) {
       const count = Math.ceil(body.size / body.part_size);
       const create = body.presign === "s3"
         ? { method: "POST", url: `http://storage.test/staging/u/documents/${id}/x?uploads=`, headers: {} } : null;
+      const parts = (body.parts ?? []).map((part) => ({ part_number: part.part_number, size: 0, method: "PUT",
+        url: `http://storage.test/${id}?partNumber=${part.part_number}`,
+        headers: { "x-amz-checksum-crc64nvme": part.crc64nvme } }));
       return json(201, { ...common, key: `staging/u/documents/${id}/x`, upload: null,
-        multipart: { part_size: body.part_size, part_count: count, parts_url: `/v1/uploads/${id}/parts`, create } });
+        multipart: { part_size: body.part_size, part_count: count, parts_url: `/v1/uploads/${id}/parts`, create, parts } });
     }
     const parts = /^\/v1\/uploads\/([^/]+)\/parts$/.exec(pathname);
     if (parts && init.method === "POST") {
