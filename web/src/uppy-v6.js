@@ -12,6 +12,7 @@
 // for that declared key only. Completion and abort go to the API in S3's own format: it checks
 // the part list against the plan and adds each part's checksum, which storage needs to verify
 // the full-object CRC64/NVME (Uppy's own completion body has none).
+import { partChecksums } from "./checksums.js";
 import { choosePlan } from "./client.js";
 import { withoutLength } from "./uppy-v5.js";
 
@@ -28,10 +29,14 @@ function fileIdOfKey(key) {
 /**
  * The options of `@uppy/aws-s3` 6.x that route every upload through an Upvault API.
  *
+ * Pass `uppy` so that an upload Golden Retriever restored after a reload can hash its
+ * remaining parts (storage refuses a part without its CRC64/NVME in an upload that has a
+ * full-object CRC, and Uppy 6 does not hand the part's bytes to `signRequest`).
+ *
  * @param {import("./client.js").UpvaultClient} upvault
- * @param {import("./uppy-v5.js").AdapterOptions} options
+ * @param {import("./uppy-v5.js").AdapterOptions & {uppy?: {getFiles(): Array<import("./uppy-v5.js").UppyFileLike & {s3Multipart?: {key: string}}>}}} options
  */
-export async function awsS3V6Options(upvault, { category, metadata = () => ({}), onDeclared }) {
+export async function awsS3V6Options(upvault, { category, metadata = () => ({}), onDeclared, uppy }) {
   const limits = await upvault.limits();
   const plan = (/** @type {{size?: number|null, data: Blob}} */ file) => choosePlan(file.size ?? file.data.size, limits);
   const categoryOf = (file) => (typeof category === "function" ? category(file) : category);
@@ -40,6 +45,16 @@ export async function awsS3V6Options(upvault, { category, metadata = () => ({}),
   /** Declared uploads by storage key: Upvault upload id and part CRCs. */
   const declared = new Map();
   const fileIds = new Map();
+
+  /** The CRC of part `n` of the upload at `key`: from the declaration, or hashed from the restored file. */
+  const partCrc = async (key, n) => {
+    const known = declared.get(key)?.crcs.get(n);
+    if (known) return known;
+    const file = uppy?.getFiles().find((candidate) => candidate.s3Multipart?.key === key);
+    if (!file?.data?.size) return undefined;
+    const crcs = await partChecksums(file.data, plan(file).partSize, [n]);
+    return crcs.get(n);
+  };
 
   const declare = async (key, multipart) => {
     const file = pending.get(key);
@@ -93,7 +108,7 @@ export async function awsS3V6Options(upvault, { category, metadata = () => ({}),
       if (uploadId) body.storage_upload_id = uploadId;
       if (partNumber) {
         body.part_number = partNumber;
-        const crc = declared.get(key)?.crcs.get(partNumber);
+        const crc = await partCrc(key, partNumber);
         if (crc) body.crc64nvme = crc;
       }
       const signed = await upvault.presignS3Request(body);

@@ -10,7 +10,9 @@ export async function start({ apiUrl, token, category = "documents" }) {
   const upvault = createClient({ apiUrl, getToken: () => token });
   const uppy = new Uppy({ id: "upvault-v5", autoProceed: false });
   const options = await awsS3V5Options(upvault, { category });
-  uppy.use(GoldenRetriever, { serviceWorker: false });
+  // Golden Retriever keeps files up to 10 MiB by default: keep larger ones too (IndexedDB), so a
+  // multipart upload resumes after a reload.
+  uppy.use(GoldenRetriever, { indexedDB: { maxFileSize: 2 * 1024 ** 3, maxTotalSize: 4 * 1024 ** 3 } });
   uppy.use(AwsS3, { ...options, limit: 3 });
   return { uppy, upvault, fileIdOf: options.fileIdOf, major: 5 };
 }
