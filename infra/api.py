@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import jsii
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
@@ -23,25 +23,28 @@ from functions.api import surface
 from infra.config import EnvironmentConfig
 from infra.functions import log_retention, upvault_function
 from infra.identity import Identity
-from infra.storage import AREAS, Storage
+from infra.nag import acknowledge
+from infra.storage import AREAS, Storage, StorageAccess
 from upvault.keys import FILES_PREFIX, STAGING_PREFIX
 
 #: Routes anyone may call: load balancers and client generators must reach them without a token.
 PROTECTED_ROUTE = f"{surface.API_PREFIX}/{{proxy+}}"
 
-#: What the API function does with objects, per area (see the issue's permission table).
-API_OBJECT_GRANTS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
-    # Presigned PUT and every multipart step are s3:PutObject; Abort/ListParts have their own.
-    (("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"), (STAGING_PREFIX,)),
-    # HEAD and presigned GET in every area; DELETE /v1/files/{id} in any state (pending,
-    # ready, rejected) and an aborted upload's placeholder; a delete only adds a marker.
-    (("s3:GetObject", "s3:DeleteObject"), AREAS),
-    # Restore copies the last version back as a new one (a multipart copy aborts on failure).
-    (("s3:GetObjectVersion", "s3:PutObject", "s3:AbortMultipartUpload"), (FILES_PREFIX,)),
+#: What the API function may do in the bucket (see the issue's permission table).
+API_ACCESS = StorageAccess(
+    objects=(
+        # Presigned PUT and every multipart step are s3:PutObject; Abort/ListParts have their own.
+        (("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"), (STAGING_PREFIX,)),
+        # HEAD and presigned GET in every area; DELETE /v1/files/{id} in any state (pending,
+        # ready, rejected) and an aborted upload's placeholder; a delete only adds a marker.
+        (("s3:GetObject", "s3:DeleteObject"), AREAS),
+        # Restore copies the last version back as a new one (a multipart copy aborts on failure).
+        (("s3:GetObjectVersion", "s3:PutObject", "s3:AbortMultipartUpload"), (FILES_PREFIX,)),
+    ),
+    listing=("s3:ListBucket", "s3:ListBucketVersions"),
+    bucket=("s3:ListBucketMultipartUploads",),
+    key=("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"),
 )
-API_LIST_ACTIONS = ("s3:ListBucket", "s3:ListBucketVersions")
-API_BUCKET_ACTIONS = ("s3:ListBucketMultipartUploads",)
-API_KEY_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
 
 # One JSON object per request; the field names follow API Gateway's documented context keys.
 ACCESS_LOG_FORMAT = json.dumps(
@@ -100,27 +103,20 @@ class Api(Construct):
             package="api",
             description="Upvault API: presigned upload/download URLs (FastAPI on Mangum)",
             config=config,
-            # Cold start imports FastAPI, pydantic and boto3: CPU scales with memory, and 1 GB
-            # roughly halves the init time of 512 MB for a few ms of billed time per request.
-            memory_mb=config.api_memory_mb,
-            # Requests are a few S3 calls (restore copies an object); 29 s stays under API
-            # Gateway's 30 s integration limit so a slow call ends in our problem response.
-            timeout_seconds=config.api_timeout_seconds,
-            reserved_concurrency=config.api_reserved_concurrency,
-            environment={
-                "UPVAULT_BUCKET": storage.bucket.bucket_name,
-                "UPVAULT_REGION": Stack.of(self).region,
-                "UPVAULT_AUTH_ISSUER": issuer,
-                # Settings hold one audience (the app client); extra external audiences are
-                # enforced by the authorizer alone.
-                "UPVAULT_AUTH_AUDIENCE": audience[0],
-            },
+            storage=storage,
+            # No issuer or audience: API Gateway verifies the token, the function only reads claims.
+            access=API_ACCESS,
         )
-        for actions, prefixes in API_OBJECT_GRANTS:
-            storage.grant_objects(self.function, actions, prefixes)
-        storage.grant_listing(self.function, API_LIST_ACTIONS)
-        storage.grant_bucket(self.function, API_BUCKET_ACTIONS)
-        storage.grant_key(self.function, API_KEY_ACTIONS)
+        acknowledge(
+            self.function,
+            [
+                (
+                    "Serverless-LambdaDLQ",
+                    "Never invoked asynchronously: API Gateway calls the API function synchronously and "
+                    "returns its answer (or a 5xx) to the client, which retries.",
+                )
+            ],
+        )
 
         self.http_api = apigwv2.HttpApi(
             self,
@@ -138,7 +134,7 @@ class Api(Construct):
             self,
             "AccessLogs",
             retention=log_retention(config.log_retention_days),
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            removal_policy=config.removal_policy,
         )
         self.stage = apigwv2.HttpStage(
             self,
@@ -168,6 +164,17 @@ class Api(Construct):
                 methods=[apigwv2.HttpMethod.GET],
                 integration=integration,
                 authorizer=apigwv2.HttpNoneAuthorizer(),
+            )
+        for route in self.public_routes:
+            acknowledge(
+                route,
+                [
+                    (
+                        "AwsSolutions-APIG4",
+                        "Health check and OpenAPI document are public by design (load balancers and client "
+                        "generators); they expose no user data. Every other route needs a JWT.",
+                    )
+                ],
             )
 
     @property

@@ -48,8 +48,10 @@ def layer_hash() -> str:
 
 
 def function_sources(function: str) -> list[Path]:
-    """The only paths a function's code asset holds: the core, the package root, its handler."""
-    return [ROOT / "src" / "upvault", ROOT / "functions" / "__init__.py", ROOT / "functions" / function]
+    """The only paths a function's code asset holds: the core, the modules every function shares
+    (``functions/*.py``: the package root and ``observability.py``), its handler's package."""
+    shared = sorted((ROOT / "functions").glob("*.py"))
+    return [ROOT / "src" / "upvault", *shared, ROOT / "functions" / function]
 
 
 @jsii.implements(ILocalBundling)
@@ -81,7 +83,7 @@ class LayerBundler:
 
 @jsii.implements(ILocalBundling)
 class FunctionCodeBundler:
-    """Copies our own code for one function: ``upvault/``, ``functions/__init__.py``, ``functions/<name>/``."""
+    """Copies our own code for one function: ``upvault/``, ``functions/*.py``, ``functions/<name>/``."""
 
     def __init__(self, function: str) -> None:
         self.function = function
@@ -89,10 +91,11 @@ class FunctionCodeBundler:
     def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:
         """Lay the function's sources out as Lambda imports them (handler ``functions.<name>.handler``)."""
         out = Path(output_dir)
-        core, package_init, handler_dir = function_sources(self.function)
+        core, *shared, handler_dir = function_sources(self.function)
         shutil.copytree(core, out / "upvault", ignore=_IGNORED, dirs_exist_ok=True)
         (out / "functions").mkdir(exist_ok=True)
-        shutil.copy2(package_init, out / "functions" / "__init__.py")
+        for module in shared:
+            shutil.copy2(module, out / "functions" / module.name)
         shutil.copytree(handler_dir, out / "functions" / self.function, ignore=_IGNORED, dirs_exist_ok=True)
         return True
 
@@ -127,7 +130,7 @@ def docker_copy_command(function: str, source: str = "/asset-input", output: str
     """The Docker fallback of :class:`FunctionCodeBundler`: the same layout with ``cp``."""
     return (
         f"cp -r {source}/src/upvault {output}/ && mkdir -p {output}/functions && "
-        f"cp {source}/functions/__init__.py {output}/functions/ && "
+        f"cp {source}/functions/*.py {output}/functions/ && "
         f"cp -r {source}/functions/{function} {output}/functions/ && "
         f"find {output} -name __pycache__ -type d -prune -exec rm -rf {{}} +"
     )

@@ -12,11 +12,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from upvault.bucket_rules import BucketRules, bucket_rules
+
+if TYPE_CHECKING:  # only the CDK app asks for a removal policy; the local stack runs without CDK
+    from aws_cdk import RemovalPolicy
 
 EnvironmentName = Literal["dev", "staging", "prod"]
 ENVIRONMENTS: tuple[EnvironmentName, ...] = ("dev", "staging", "prod")
@@ -50,6 +54,15 @@ _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 _CONNECTION_ARN = re.compile(r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/.+$")
 
 
+@dataclass(frozen=True)
+class FunctionSizing:
+    """Memory, timeout and reserved concurrency of one Lambda function."""
+
+    memory_mb: int
+    timeout_seconds: int
+    reserved_concurrency: int | None
+
+
 class ConfigError(ValueError):
     """The infrastructure configuration is invalid; the message names each bad setting."""
 
@@ -79,7 +92,11 @@ class EnvironmentConfig(BaseModel):
     access_log_retention_days: int = Field(default=365, ge=1)
 
     # API
+    #: Cold start imports FastAPI, pydantic and boto3: CPU scales with memory, and 1 GB roughly
+    #: halves the init time of 512 MB for a few ms of billed time per request.
     api_memory_mb: int = Field(default=1024, ge=128, le=10240)
+    #: Requests are a few S3 calls (restore copies an object); 29 s stays under API Gateway's
+    #: 30 s integration limit so a slow call ends in our own problem response.
     api_timeout_seconds: int = Field(default=29, ge=3, le=29)
     api_reserved_concurrency: int | None = Field(default=None, ge=1)
     throttle_rate: int = Field(default=100, ge=1)
@@ -90,7 +107,9 @@ class EnvironmentConfig(BaseModel):
     cognito_mfa_required: bool = True
 
     # Processing
+    #: Validation reads only the first bytes (magic numbers); the rest is S3-side copies.
     processor_memory_mb: int = Field(default=512, ge=128, le=10240)
+    #: A server-side copy of a multi-GB object takes tens of seconds; 2 min leaves margin.
     processor_timeout_seconds: int = Field(default=120, ge=10, le=900)
     processor_reserved_concurrency: int | None = Field(default=None, ge=1)
     batch_size: int = Field(default=10, ge=1, le=10)
@@ -152,6 +171,22 @@ class EnvironmentConfig(BaseModel):
     def uses_cognito(self) -> bool:
         """Whether the stack creates its own Cognito user pool (no external issuer given)."""
         return self.auth_issuer is None
+
+    def sizing(self, function: Literal["api", "processor"]) -> FunctionSizing:
+        """The sizing of the API or the processor function (``functions/<function>/``)."""
+        if function == "api":
+            return FunctionSizing(self.api_memory_mb, self.api_timeout_seconds, self.api_reserved_concurrency)
+        return FunctionSizing(
+            self.processor_memory_mb, self.processor_timeout_seconds, self.processor_reserved_concurrency
+        )
+
+    @property
+    def removal_policy(self) -> RemovalPolicy:
+        """What deleting the stack does to stateful resources: RETAIN when ``retain_data``, else DESTROY."""
+        # Imported here so that importing this module never loads aws-cdk (see the module docstring).
+        from aws_cdk import RemovalPolicy
+
+        return RemovalPolicy.RETAIN if self.retain_data else RemovalPolicy.DESTROY
 
     @property
     def queue_visibility_timeout_seconds(self) -> int:

@@ -3,13 +3,19 @@
 Every function is Python 3.13 on arm64 (cheaper per GB-second than x86 and our wheels exist
 for it), traced with X-Ray, logs JSON to its own log group with a retention, loads
 third-party packages from the shared dependencies layer and carries the Powertools settings.
-Only what really differs (handler package, memory, timeout, environment, concurrency) is an
-argument.
+Only what really differs (handler package, memory, timeout, settings, storage access,
+concurrency) is an argument.
+
+A function's environment is written by :func:`function_environment` alone: Powertools'
+variables and ``UPVAULT_<FIELD>`` for fields of :class:`upvault.settings.Settings`, the only
+variables the code reads. Anything else fails the synth, so a variable no code reads cannot
+creep back in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
@@ -18,7 +24,10 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.bundling import dependencies_layer_code, function_code
-from infra.config import EnvironmentConfig
+from infra.config import ConfigError, EnvironmentConfig
+from infra.nag import acknowledge
+from infra.storage import Storage, StorageAccess
+from upvault.settings import ENV_PREFIX, Settings
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -86,24 +95,57 @@ def log_retention(days: int) -> logs.RetentionDays:
     return logs.RetentionDays[_RETENTION[days]]
 
 
+def function_environment(config: EnvironmentConfig, settings: Mapping[str, str]) -> dict[str, str]:
+    """The environment of an Upvault function: Powertools' settings, then ``UPVAULT_<FIELD>`` per setting.
+
+    ``settings`` maps :class:`~upvault.settings.Settings` field names (``bucket``) to values;
+    a name that is not a field raises :class:`ConfigError`, which fails the synth.
+    """
+    unknown = sorted(set(settings) - set(Settings.model_fields))
+    if unknown:
+        names = ", ".join(f"{ENV_PREFIX}{name.upper()}" for name in unknown)
+        raise ConfigError(f"{names}: not read by upvault.settings.Settings, so no function may carry it")
+    return {
+        "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": config.log_level,
+        **{f"{ENV_PREFIX}{name.upper()}": value for name, value in settings.items()},
+    }
+
+
+_RUNTIME_REASON = (
+    "Python 3.13 is the runtime the issue fixes and the one the dependencies layer's wheels (cp313, arm64) "
+    "are built and tested for; moving to a newer runtime is a deliberate upgrade of both together."
+)
+
+
 def upvault_function(
     scope: Construct,
     construct_id: str,
     *,
-    package: str,
+    package: Literal["api", "processor"],
     description: str,
     config: EnvironmentConfig,
-    memory_mb: int,
-    timeout_seconds: int,
-    environment: Mapping[str, str],
-    reserved_concurrency: int | None = None,
+    storage: Storage,
+    access: StorageAccess,
+    settings: Mapping[str, str] | None = None,
 ) -> lambda_.Function:
-    """Create the Lambda function for ``functions/<package>/`` with Upvault's defaults."""
+    """Create the Lambda function for ``functions/<package>/`` with Upvault's defaults.
+
+    Memory, timeout and reserved concurrency come from the config (:meth:`EnvironmentConfig.sizing`).
+    The function gets ``access`` to the uploads bucket and is told where it is (``bucket``,
+    ``region``); ``settings`` adds other :class:`~upvault.settings.Settings` fields by name.
+    """
+    sizing = config.sizing(package)
+    environment = function_environment(
+        config,
+        {"bucket": storage.bucket.bucket_name, "region": Stack.of(scope).region, **(settings or {})},
+    )
     log_group = logs.LogGroup(
         scope,
         f"{construct_id}Logs",
         retention=log_retention(config.log_retention_days),
-        removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+        removal_policy=config.removal_policy,
     )
     # Our own role instead of AWSLambdaBasicExecutionRole: that managed policy may write to
     # every log group in the account, this one only to the function's own group.
@@ -114,7 +156,8 @@ def upvault_function(
         description=f"Upvault {config.name} {package} function",
     )
     log_group.grant_write(role)
-    return lambda_.Function(
+    storage.grant(role, access)
+    function = lambda_.Function(
         scope,
         construct_id,
         role=role,
@@ -124,18 +167,25 @@ def upvault_function(
         handler=handler_path(package),
         code=function_code(package),
         layers=[dependencies_layer(scope)],
-        memory_size=memory_mb,
-        timeout=Duration.seconds(timeout_seconds),
-        reserved_concurrent_executions=reserved_concurrency,
+        memory_size=sizing.memory_mb,
+        timeout=Duration.seconds(sizing.timeout_seconds),
+        reserved_concurrent_executions=sizing.reserved_concurrency,
         tracing=lambda_.Tracing.ACTIVE,
         log_group=log_group,
         logging_format=lambda_.LoggingFormat.JSON,
         application_log_level_v2=_LAMBDA_LOG_LEVEL[config.log_level],
         system_log_level_v2=lambda_.SystemLogLevel.WARN,
-        environment={
-            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": config.log_level,
-            **environment,
-        },
+        environment=environment,
     )
+    acknowledge(
+        role,
+        [
+            (
+                "AwsSolutions-IAM5[Resource::*]",
+                "X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level "
+                "permissions, AWS requires Resource '*'.",
+            )
+        ],
+    )
+    acknowledge(function, [("AwsSolutions-L1", _RUNTIME_REASON), ("Serverless-LambdaLatestVersion", _RUNTIME_REASON)])
+    return function

@@ -6,11 +6,12 @@ JWT authorizer trusts whichever is configured.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
 from infra.config import EnvironmentConfig
+from infra.nag import acknowledge
 
 
 class Identity(Construct):
@@ -38,8 +39,24 @@ class Identity(Construct):
             mfa=cognito.Mfa.REQUIRED if config.cognito_mfa_required else cognito.Mfa.OPTIONAL,
             mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
             deletion_protection=config.retain_data,
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            removal_policy=config.removal_policy,
         )
+        findings = [
+            (
+                "AwsSolutions-COG8",
+                "Cognito's Plus feature plan (threat protection) is billed per active user; "
+                "password policy, TOTP MFA and short-lived tokens are the baseline here.",
+            )
+        ]
+        if not config.cognito_mfa_required:
+            findings.append(
+                (
+                    "AwsSolutions-COG2",
+                    "cognito_mfa_required is off for this environment: the default only in dev, where "
+                    "test users sign in from scripts; staging and prod require TOTP unless overridden.",
+                )
+            )
+        acknowledge(self.user_pool, findings)
         self.client = self.user_pool.add_client(
             "WebClient",
             # Browsers cannot keep a secret; SRP never sends the password.

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -22,6 +21,8 @@ from constructs import Construct
 
 from infra.config import EnvironmentConfig
 from infra.functions import METRICS_NAMESPACE, SERVICE_NAME
+from infra.keys import rotating_key
+from infra.nag import acknowledge
 
 #: Business metrics the code emits through Powertools (dimension ``service``).
 BUSINESS_METRICS = ("UploadsStarted", "UploadsCompleted", "UploadsRejected", "BytesUploaded")
@@ -45,12 +46,8 @@ class Observability(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, watched: Watched) -> None:
         super().__init__(scope, construct_id)
         # CloudWatch can only publish to an encrypted topic whose key policy allows it.
-        self.key = kms.Key(
-            self,
-            "TopicKey",
-            description=f"Upvault {config.name}: encrypts alarm notifications",
-            enable_key_rotation=True,
-            removal_policy=RemovalPolicy.DESTROY,
+        self.key = rotating_key(
+            self, "TopicKey", config=config, encrypts="alarm notifications", removal_policy=RemovalPolicy.DESTROY
         )
         self.key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey")
         self.topic = sns.Topic(
@@ -61,12 +58,15 @@ class Observability(Construct):
             self.topic.add_subscription(email)
             for child in self.topic.node.children:
                 if isinstance(child, sns.Subscription):
-                    Validations.of(child).acknowledge(
-                        Acknowledgment(
-                            id="Serverless-SNSRedrivePolicy",
-                            reason="Email notification of an alarm: an undelivered copy would land in a queue nobody "
-                            "reads; the alarm state itself stays on the dashboard and in CloudWatch.",
-                        )
+                    acknowledge(
+                        child,
+                        [
+                            (
+                                "Serverless-SNSRedrivePolicy",
+                                "Email notification of an alarm: an undelivered copy would land in a queue nobody "
+                                "reads; the alarm state itself stays on the dashboard and in CloudWatch.",
+                            )
+                        ],
                     )
         self._action = actions.SnsAction(self.topic)
         self.alarms: list[cloudwatch.Alarm] = []

@@ -7,31 +7,34 @@ upload is never dropped because the processor was down or throttled.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
-from aws_cdk import aws_kms as kms
+from typing import Any
+
+from aws_cdk import Duration
 from aws_cdk import aws_lambda_event_sources as sources
-from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_s3_notifications as notifications
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import EnvironmentConfig
 from infra.functions import upvault_function
-from infra.storage import Storage
+from infra.keys import rotating_key
+from infra.nag import acknowledge
+from infra.storage import Storage, StorageAccess
 from upvault.keys import FILES_PREFIX, QUARANTINE_PREFIX, STAGING_PREFIX
 
-#: What the processor does with objects, per area.
-PROCESSOR_OBJECT_GRANTS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
-    # Read the staged object, copy exactly the validated version, then remove that version and
-    # older ones (a delete marker could hide a newer upload to the same key).
-    (("s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"), (STAGING_PREFIX,)),
-    # Copy destinations; a multipart copy (objects over 4 GiB) aborts its upload on failure.
-    (("s3:PutObject", "s3:AbortMultipartUpload"), (FILES_PREFIX, QUARANTINE_PREFIX)),
+#: What the processor may do in the bucket.
+PROCESSOR_ACCESS = StorageAccess(
+    objects=(
+        # Read the staged object, copy exactly the validated version, then remove that version and
+        # older ones (a delete marker could hide a newer upload to the same key).
+        (("s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"), (STAGING_PREFIX,)),
+        # Copy destinations; a multipart copy (objects over 4 GiB) aborts its upload on failure.
+        (("s3:PutObject", "s3:AbortMultipartUpload"), (FILES_PREFIX, QUARANTINE_PREFIX)),
+    ),
+    # ListBucket: "already processed?" lookups, and HEAD of a missing key answers 404 rather than 403.
+    # ListBucketVersions: the staged key's versions, to purge the processed one and older ones.
+    listing=("s3:ListBucket", "s3:ListBucketVersions"),
+    key=("kms:Decrypt", "kms:GenerateDataKey"),
 )
-# ListBucket: "already processed?" lookups, and HEAD of a missing key answers 404 rather than 403.
-# ListBucketVersions: the staged key's versions, to purge the processed one and older ones.
-PROCESSOR_LIST_ACTIONS = ("s3:ListBucket", "s3:ListBucketVersions")
-PROCESSOR_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 DLQ_RETENTION = Duration.days(14)
 PROCESSOR_STORAGE_READ_TIMEOUT = 60
 
@@ -41,43 +44,32 @@ class Processing(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, storage: Storage) -> None:
         super().__init__(scope, construct_id)
-        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        self._removal = config.removal_policy
         # A customer-managed key, because S3 can only publish to an encrypted queue whose key
         # policy lets s3.amazonaws.com use it (the AWS-managed SQS key cannot be shared).
-        self.key = kms.Key(
-            self,
-            "QueueKey",
-            description=f"Upvault {config.name}: encrypts upload notifications",
-            enable_key_rotation=True,
-            removal_policy=removal,
+        self.key = rotating_key(
+            self, "QueueKey", config=config, encrypts="upload notifications", removal_policy=self._removal
         )
-        self.dead_letters = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=self.key,
-            enforce_ssl=True,
-            retention_period=DLQ_RETENTION,
-            removal_policy=removal,
-        )
-        self.queue = sqs.Queue(
-            self,
+        self.dead_letters = self._queue("DeadLetters", retention_period=DLQ_RETENTION)
+        self.queue = self._queue(
             "Uploads",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=self.key,
-            data_key_reuse=Duration.hours(1),
-            enforce_ssl=True,
-            visibility_timeout=Duration.seconds(config.queue_visibility_timeout_seconds),
             # Longer than the DLQ path needs: a message is retried max_receive_count times first.
             retention_period=Duration.days(4),
+            data_key_reuse=Duration.hours(1),
+            visibility_timeout=Duration.seconds(config.queue_visibility_timeout_seconds),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letters, max_receive_count=config.max_receive_count),
-            removal_policy=removal,
         )
-        storage.bucket.add_event_notification(
-            s3.EventType.OBJECT_CREATED,
-            notifications.SqsDestination(self.queue),
-            s3.NotificationKeyFilter(prefix=storage.rules.notification_prefix),
+        acknowledge(
+            self.dead_letters,
+            [
+                (
+                    "Serverless-SQSRedrivePolicy",
+                    "This queue is the dead-letter queue; a DLQ of the DLQ would only hide "
+                    "failures that the DeadLetters alarm reports.",
+                )
+            ],
         )
+        storage.notify_queue(self.queue)
 
         self.function = upvault_function(
             self,
@@ -85,22 +77,21 @@ class Processing(Construct):
             package="processor",
             description="Upvault processor: validates uploads, promotes them to files/ or quarantine/",
             config=config,
-            # Validation reads only the first bytes (magic numbers); the rest is S3-side copies.
-            memory_mb=config.processor_memory_mb,
-            # A server-side copy of a multi-GB object takes tens of seconds; 2 min leaves margin.
-            timeout_seconds=config.processor_timeout_seconds,
-            reserved_concurrency=config.processor_reserved_concurrency,
-            environment={
-                "UPVAULT_BUCKET": storage.bucket.bucket_name,
-                "UPVAULT_REGION": Stack.of(self).region,
-                # A server-side copy of a large object answers slowly; the API keeps the short default.
-                "UPVAULT_STORAGE_READ_TIMEOUT": str(PROCESSOR_STORAGE_READ_TIMEOUT),
-            },
+            storage=storage,
+            access=PROCESSOR_ACCESS,
+            # A server-side copy of a large object answers slowly; the API keeps the short default.
+            settings={"storage_read_timeout": str(PROCESSOR_STORAGE_READ_TIMEOUT)},
         )
-        for actions, prefixes in PROCESSOR_OBJECT_GRANTS:
-            storage.grant_objects(self.function, actions, prefixes)
-        storage.grant_listing(self.function, PROCESSOR_LIST_ACTIONS)
-        storage.grant_key(self.function, PROCESSOR_KEY_ACTIONS)
+        acknowledge(
+            self.function,
+            [
+                (
+                    "Serverless-LambdaDLQ",
+                    "Never invoked asynchronously: an SQS event source mapping calls the processor, and "
+                    "messages that keep failing move to the queue's dead-letter queue (maxReceiveCount).",
+                )
+            ],
+        )
 
         self.function.add_event_source(
             sources.SqsEventSource(
@@ -110,4 +101,28 @@ class Processing(Construct):
                 # One bad object must not send its whole batch back to the queue.
                 report_batch_item_failures=True,
             )
+        )
+        mapping = next(child for child in self.function.node.children if child.node.id.startswith("SqsEventSource"))
+        acknowledge(
+            mapping,
+            [
+                (
+                    "Serverless-LambdaEventSourceMappingDestination",
+                    "On-failure destinations exist only for stream sources; for SQS the queue's redrive policy "
+                    "sends failed messages to the dead-letter queue (maxReceiveCount).",
+                )
+            ],
+        )
+
+    def _queue(self, construct_id: str, *, retention_period: Duration, **options: Any) -> sqs.Queue:
+        """A queue encrypted with the notification key that refuses plain-HTTP requests."""
+        return sqs.Queue(
+            self,
+            construct_id,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.key,
+            enforce_ssl=True,
+            retention_period=retention_period,
+            removal_policy=self._removal,
+            **options,
         )

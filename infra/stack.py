@@ -13,7 +13,6 @@ from constructs import Construct
 
 from infra.api import Api
 from infra.config import EnvironmentConfig
-from infra.nag import acknowledge_service_findings
 from infra.observability import Observability, Watched
 from infra.processing import Processing
 from infra.storage import Storage
@@ -40,7 +39,6 @@ class UpvaultStack(Stack):
                 dead_letters=self.processing.dead_letters,
             ),
         )
-        acknowledge_service_findings(self)
 
         CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL; routes live under /v1")
         CfnOutput(self, "BucketName", value=self.storage.bucket.bucket_name)

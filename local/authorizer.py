@@ -2,18 +2,20 @@
 
 It verifies the bearer token of every protected route and puts the claims where Mangum
 exposes API Gateway's (``scope["aws.event"]["requestContext"]["authorizer"]["jwt"]``), so the
-app reads identity through one code path everywhere. Rejections are problem+json 401s.
+app reads identity through one code path everywhere. Rejections are the app's own problem+json
+401s (:func:`functions.api.problems.problem`), so both answer alike.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from functions.api import surface
+from functions.api.problems import problem
 from local.tokens import TokenVerifier
 from upvault.errors import InvalidIdentity
 
@@ -37,7 +39,7 @@ class LocalJwtAuthorizer:
             try:
                 claims = self.verifier.verify(_bearer(scope))
             except InvalidIdentity as exc:
-                await _unauthorized(scope, send, exc.detail)
+                await problem(401, "Unauthorized", exc.detail, exc.code, Request(scope))(scope, receive, send)
                 return
             request_context["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
         scope["aws.event"] = {"requestContext": request_context}
@@ -51,27 +53,3 @@ def _bearer(scope: Scope) -> str:
             if scheme.lower() == "bearer" and token.strip():
                 return str(token.strip())
     raise InvalidIdentity("missing bearer token")
-
-
-async def _unauthorized(scope: Scope, send: Send, detail: str) -> None:
-    body = json.dumps(
-        {
-            "type": surface.PROBLEM_TYPE + "unauthorized",
-            "title": "Unauthorized",
-            "status": 401,
-            "detail": detail,
-            "instance": scope["path"],
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"www-authenticate", b"Bearer"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from local.event_bridge import DeadLetterStore
-from local.settings import DevSettings
+from local.settings import DevSettings, apply_powertools_environment
 
 
 def _dev(_: argparse.Namespace) -> int:
@@ -57,19 +56,15 @@ def _dlq_list(args: argparse.Namespace) -> int:
 
 
 def _dlq_redrive(args: argparse.Namespace) -> int:
-    from local.devstack import SERVICE_ENV_FILE
+    from local.devstack import StackError, stack_processor
     from local.event_bridge import EventDelivery
 
     dev, store = _dead_letters()
-    env_file = dev.state_dir / SERVICE_ENV_FILE
-    if not env_file.exists():
-        print(f"{env_file} is missing: start the local stack once (`make dev`)", file=sys.stderr)
+    try:
+        handler = stack_processor(dev)
+    except StackError as exc:
+        print(f"upvault dlq redrive: {exc}", file=sys.stderr)
         return 2
-    # The processor handler reads its settings from the environment at import, as on Lambda:
-    # give it the running stack's.
-    os.environ.update(json.loads(env_file.read_text()))
-    from functions.processor.handler import handler
-
     result = store.redrive(EventDelivery(handler, attempts=args.attempts).deliver, ids=args.id or None)
     for letter_id in result.delivered:
         print(f"redriven  {letter_id}")
@@ -92,6 +87,7 @@ def _openapi(_: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``upvault`` console script."""
+    apply_powertools_environment()  # Powertools reads it when a function module is imported
     parser = argparse.ArgumentParser(prog="upvault", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("dev", help="run the local stack in the foreground").set_defaults(func=_dev)

@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from local.tokens import TokenVerifier
+
 ISSUER = "urn:upvault:dev-issuer"
 AUDIENCE = "upvault-local"
 DEFAULT_TTL = 12 * 3600
@@ -34,6 +36,10 @@ class DevIssuer:
     def jwks_url(self) -> str:
         """``file://`` URL of the JWKS (PyJWT's JWKS client reads it like an HTTPS one)."""
         return self.jwks_path.resolve().as_uri()
+
+    def verifier(self) -> TokenVerifier:
+        """The verifier the local authorizer uses for this issuer's tokens."""
+        return TokenVerifier(issuer=ISSUER, audience=AUDIENCE, jwks_url=self.jwks_url)
 
     def ensure_keys(self) -> None:
         """Create the key pair and JWKS once; later runs reuse them so old tokens stay valid."""

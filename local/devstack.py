@@ -12,45 +12,43 @@ process (on free ports, in a temp state dir).
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import signal
 import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import uvicorn
-from botocore.config import Config
 
 from functions.api import surface
 from local.bootstrap import bootstrap_bucket, minio_environment
-from local.dev_issuer import AUDIENCE, ISSUER, DevIssuer
+from local.dev_issuer import DevIssuer
 from local.event_bridge import DeadLetterStore, EventBridge, Handler
 from local.minio import MinioError, MinioServer
 from local.ports import free_port, is_listening
 from local.settings import DevSettings
 from local.sqs_poller import SqsPoller
-from local.state import load_secrets
+from local.state import SECRETS_FILE, LocalSecrets, load_secrets
+from local.tokens import TokenVerifier
 from local.tools import ToolNotInstalledError, tool_path
 from upvault.keys import STAGING_PREFIX
 from upvault.settings import Settings, load_settings
+from upvault.storage import make_clients
 
-# Not under "upvault": Powertools' Logger(service="upvault") filters records of loggers whose
-# name contains its service name out of the root handlers.
+# Not under "upvault": Powertools' Logger (service "upvault") hides the records of every
+# logger whose name contains its service name from the root handlers (functions/observability.py).
 log = logging.getLogger("local-stack")
 
 #: Credentials of the local fake store only; they never reach code paths that talk to AWS.
 MOTO_CREDENTIALS = ("upvault-local", "upvault-local-secret")
-#: The handlers' environment of the running stack, for ``upvault dlq redrive``.
-SERVICE_ENV_FILE = "service-env.json"
 DEAD_LETTERS_DIR = "dead-letters"
 
 
@@ -60,101 +58,101 @@ class StackError(RuntimeError):
 
 @dataclass(frozen=True)
 class Storage:
-    """Where the local stack's bucket lives."""
+    """Where the local stack's bucket lives, and the credentials the handlers use there."""
 
     name: str
     endpoint_url: str
     access_key_id: str
     secret_access_key: str
-    public_endpoint_url: str | None = None
 
 
-def service_environment(dev: DevSettings, storage: Storage, issuer: DevIssuer) -> dict[str, str]:
-    """The ``UPVAULT_*`` variables the handlers read, exactly as Lambda would get them."""
-    auth = (ISSUER, AUDIENCE, issuer.jwks_url)
-    if dev.auth_issuer and dev.auth_audience and dev.auth_jwks_url:  # e.g. the deployed Cognito pool
-        auth = (dev.auth_issuer, dev.auth_audience, dev.auth_jwks_url)
-    env = {
-        "UPVAULT_BUCKET": dev.dev_bucket,
-        "UPVAULT_REGION": dev.dev_region,
-        "UPVAULT_ENDPOINT_URL": storage.endpoint_url,
-        "UPVAULT_ACCESS_KEY_ID": storage.access_key_id,
-        "UPVAULT_SECRET_ACCESS_KEY": storage.secret_access_key,
-        "UPVAULT_AUTH_ISSUER": auth[0],
-        "UPVAULT_AUTH_AUDIENCE": auth[1],
-        "UPVAULT_AUTH_JWKS_URL": auth[2],
-        "POWERTOOLS_SERVICE_NAME": "upvault",
-        "POWERTOOLS_METRICS_NAMESPACE": "Upvault",
-        # Metrics and traces have nowhere to go locally: make them no-ops.
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "AWS_DEFAULT_REGION": dev.dev_region,
-    }
-    if storage.public_endpoint_url:
-        env["UPVAULT_PUBLIC_ENDPOINT_URL"] = storage.public_endpoint_url
-    return env
+def service_settings(dev: DevSettings, storage: Storage, overrides: Mapping[str, Any] | None = None) -> Settings:
+    """The handlers' :class:`Settings`: the one builder for the stack and ``upvault dlq redrive``.
+
+    The local stack fills in the bucket, region, endpoint and credentials; every other service
+    setting is read from ``UPVAULT_*`` by :class:`Settings` itself, as on Lambda, and
+    ``overrides`` (field names: tests use a short expiry, small parts) win over both.
+    """
+    return load_settings(
+        **{
+            "bucket": dev.dev_bucket,
+            "region": dev.dev_region,
+            "endpoint_url": storage.endpoint_url,
+            "access_key_id": storage.access_key_id,
+            "secret_access_key": storage.secret_access_key,
+            **(overrides or {}),
+        }
+    )
 
 
-def service_settings(env: Mapping[str, str]) -> Settings:
-    """:class:`Settings` from the ``UPVAULT_*`` entries of ``env`` (they win over the process's)."""
-    values = {
-        name.removeprefix("UPVAULT_").lower(): value for name, value in env.items() if name.startswith("UPVAULT_")
-    }
-    return load_settings(**values)
+def minio_storage(dev: DevSettings, secrets: LocalSecrets) -> Storage:
+    """MinIO's endpoint and root credentials: the stack's own, or an external one (``UPVAULT_MINIO_URL``)."""
+    if dev.minio_url:
+        return Storage(
+            "minio",
+            str(dev.minio_url).rstrip("/"),
+            dev.minio_root_user or secrets.root_user,
+            dev.minio_root_password or secrets.root_password,
+        )
+    return Storage("minio", f"http://127.0.0.1:{dev.minio_port}", secrets.root_user, secrets.root_password)
 
 
 def processor_handler(settings: Settings) -> Handler:
     """The processor Lambda's handler (``functions.processor.handler.make_handler``) for ``settings``."""
     from functions.processor.handler import make_handler
     from upvault.processing import Processor
-    from upvault.storage import ObjectStore, make_clients
+    from upvault.storage import ObjectStore
 
-    return make_handler(Processor(settings, ObjectStore(settings, make_clients(settings))))
+    return make_handler(Processor(ObjectStore(settings, make_clients(settings))))
 
 
-def build_api(settings: Settings) -> Any:
+def stack_processor(dev: DevSettings) -> Handler:
+    """The processor handler of the MinIO stack ``dev`` describes, built as that stack builds it.
+
+    For ``upvault dlq redrive`` in another terminal: the same ``UPVAULT_*`` environment gives
+    the same storage and the same :class:`Settings` (:func:`service_settings`).
+    """
+    state_dir = Path(dev.state_dir).resolve()
+    if not (state_dir / SECRETS_FILE).exists():
+        raise StackError(f"no local stack has run with state dir {state_dir}: start it once (`make dev`)")
+    storage = minio_storage(dev, load_secrets(state_dir))
+    endpoint = urlsplit(storage.endpoint_url)
+    if not is_listening(endpoint.port or 80, endpoint.hostname or "127.0.0.1"):
+        raise StackError(
+            f"storage at {storage.endpoint_url} is not reachable: start the local stack (`make dev`) "
+            "with the same UPVAULT_* environment as this command"
+        )
+    return processor_handler(service_settings(dev, storage))
+
+
+def token_verifier(dev: DevSettings, issuer: DevIssuer) -> TokenVerifier:
+    """Whose tokens the local authorizer accepts: a real issuer's when all three
+    ``UPVAULT_AUTH_*`` are set (e.g. the deployed Cognito pool), else the built-in dev issuer's."""
+    if dev.auth_issuer and dev.auth_audience and dev.auth_jwks_url:
+        return TokenVerifier(issuer=dev.auth_issuer, audience=dev.auth_audience, jwks_url=dev.auth_jwks_url)
+    return issuer.verifier()
+
+
+def build_api(settings: Settings, verifier: TokenVerifier, origins: Sequence[str] | None = None) -> Any:
     """The Lambda API app behind what API Gateway does in front of it on AWS.
 
     The local authorizer verifies tokens like the HTTP API's JWT authorizer; CORS sits outside
     it, as on the HTTP API, whose CORS answers preflights before any authorizer runs. The
-    allowed origins are the dev environment's, the same the bucket (and MinIO) allow.
+    allowed origins are the dev environment's (the same the bucket, and MinIO, allow) unless
+    ``origins`` says otherwise.
     """
     from starlette.middleware.cors import CORSMiddleware
 
     from functions.api.app import create_app
     from infra.config import environment_config
     from local.authorizer import LocalJwtAuthorizer
-    from local.tokens import TokenVerifier
 
-    if not (settings.auth_issuer and settings.auth_audience and settings.auth_jwks_url):
-        raise StackError("the local stack needs UPVAULT_AUTH_ISSUER, _AUDIENCE and _JWKS_URL")
-    verifier = TokenVerifier(
-        issuer=settings.auth_issuer, audience=settings.auth_audience, jwks_url=settings.auth_jwks_url
-    )
     return CORSMiddleware(
         LocalJwtAuthorizer(create_app(settings), verifier),
-        allow_origins=list(environment_config("dev").cors_origins),
+        allow_origins=list(environment_config("dev").cors_origins if origins is None else origins),
         allow_methods=list(surface.CORS_METHODS),
         allow_headers=list(surface.CORS_HEADERS),
         max_age=surface.CORS_MAX_AGE_SECONDS,
-    )
-
-
-def admin_s3(endpoint_url: str, access_key_id: str, secret_access_key: str, region: str) -> Any:
-    """An S3 client for setting the bucket up (SigV4, path style, checksums when required)."""
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint_url,
-        region_name=region,
-        aws_access_key_id=access_key_id,
-        aws_secret_access_key=secret_access_key,
-        config=Config(
-            signature_version="s3v4",
-            s3={"addressing_style": "path"},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            retries={"mode": "standard", "max_attempts": 5},
-        ),
     )
 
 
@@ -203,8 +201,7 @@ def moto_storage(dev: DevSettings) -> Iterator[tuple[Storage, Any, str, str]]:
                 ],
             },
         )
-        public = str(dev.public_endpoint_url).rstrip("/") if dev.public_endpoint_url else None
-        yield Storage("moto", endpoint, *MOTO_CREDENTIALS, public_endpoint_url=public), sqs, queue_url, queue_arn
+        yield Storage("moto", endpoint, *MOTO_CREDENTIALS), sqs, queue_url, queue_arn
     finally:
         server.stop()
 
@@ -235,26 +232,24 @@ class LocalStack:
     """Storage, bootstrap, event path and API on this machine; :meth:`stop` ends all of it.
 
     Args:
-        dev: The local stack's knobs (ports, state dir, backend).
-        service: Extra ``UPVAULT_*`` settings for the handlers (tests: short URL expiry, small
-            multipart threshold); ``make dev`` takes them from the environment.
+        dev: The local stack's knobs (ports, state dir, backend, token issuer).
+        service: :class:`Settings` fields for the handlers that win over the ``UPVAULT_*``
+            environment (tests: short URL expiry, small multipart threshold); ``make dev``
+            takes them from the environment.
         minio_env: Extra ``MINIO_*`` settings for the server.
         event_attempts, event_backoff: Processor retries before an event is dead-lettered.
         access_log: uvicorn's per-request log lines.
-        export_env: Put the handlers' ``UPVAULT_*`` variables into this process's environment,
-            as Lambda does (``upvault dev``); tests running two stacks in one process don't.
     """
 
     def __init__(
         self,
         dev: DevSettings,
         *,
-        service: Mapping[str, str] | None = None,
+        service: Mapping[str, Any] | None = None,
         minio_env: Mapping[str, str] | None = None,
         event_attempts: int = 3,
         event_backoff: float = 0.2,
         access_log: bool = True,
-        export_env: bool = False,
     ) -> None:
         self.dev = dev
         self.state_dir = Path(dev.state_dir).resolve()
@@ -263,12 +258,10 @@ class LocalStack:
         self.event_attempts = event_attempts
         self.event_backoff = event_backoff
         self.access_log = access_log
-        self.export_env = export_env
         self.issuer = DevIssuer(self.state_dir)
         self.dead_letters = DeadLetterStore(self.state_dir / DEAD_LETTERS_DIR)
         self.backend = ""
         self.storage: Storage | None = None
-        self.env: dict[str, str] = {}
         self.settings: Settings | None = None
         self.handler: Handler | None = None
         self.minio: MinioServer | None = None
@@ -308,16 +301,8 @@ class LocalStack:
 
     def _configure(self, storage: Storage) -> Settings:
         self.storage = storage
-        self.env = {**service_environment(self.dev, storage, self.issuer), **self.service_overrides}
-        if self.export_env:
-            # The handler modules read their settings from the environment at import, as on Lambda.
-            os.environ.update(self.env)
-        self.settings = service_settings(self.env)
+        self.settings = service_settings(self.dev, storage, self.service_overrides)
         self.handler = processor_handler(self.settings)
-        path = self.state_dir / SERVICE_ENV_FILE
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(self.env, handle, indent=2)
         return self.settings
 
     def _start_minio(self) -> None:
@@ -325,14 +310,11 @@ class LocalStack:
 
         rules = environment_config("dev").bucket_rules()
         secrets = load_secrets(self.state_dir)
-        external = str(self.dev.minio_url).rstrip("/") if self.dev.minio_url else None
-        user = (self.dev.minio_root_user if external else None) or secrets.root_user
-        password = (self.dev.minio_root_password if external else None) or secrets.root_password
+        external = self.dev.minio_url is not None
         kms_key = (self.dev.minio_kms_key_name if external else None) or secrets.kms_key_name
         token = (self.dev.webhook_token if external else None) or secrets.webhook_token
-        endpoint = external or f"http://127.0.0.1:{self.dev.minio_port}"
-        public = str(self.dev.public_endpoint_url).rstrip("/") if self.dev.public_endpoint_url else None
-        settings = self._configure(Storage("minio", endpoint, user, password, public_endpoint_url=public))
+        storage = minio_storage(self.dev, secrets)
+        settings = self._configure(storage)
         assert self.handler is not None
         self.bridge = EventBridge(
             self.handler,
@@ -352,18 +334,18 @@ class LocalStack:
             )
             self.minio = MinioServer(
                 minio_dir / "data",
-                root_user=user,
-                root_password=password,
+                root_user=storage.access_key_id,
+                root_password=storage.secret_access_key,
                 port=self.dev.minio_port,
                 kms_secret_key=secrets.kms_secret_key,
                 env={**env, **self.minio_env},
                 log_file=minio_dir / "minio.log",
             )
-            log.info("starting MinIO on %s (data in %s)", endpoint, minio_dir / "data")
+            log.info("starting MinIO on %s (data in %s)", storage.endpoint_url, minio_dir / "data")
             self.minio.start()
             self._stack.callback(self.minio.stop)
-        s3 = admin_s3(endpoint, user, password, settings.region)
-        bootstrap_bucket(s3, settings.bucket, rules, kms_key_id=kms_key)
+        # The handlers' credentials are MinIO's root user here: their client sets the bucket up.
+        bootstrap_bucket(make_clients(settings).api, settings.bucket, rules, kms_key_id=kms_key)
         log.info("bucket %s bootstrapped (versioning, aws:kms, lifecycle, notifications on staging/)", settings.bucket)
 
     def _start_moto(self) -> None:
@@ -376,7 +358,7 @@ class LocalStack:
 
     def _start_api(self) -> None:
         assert self.settings is not None
-        app = build_api(self.settings)
+        app = build_api(self.settings, token_verifier(self.dev, self.issuer))
         config = uvicorn.Config(
             app,
             host=self.dev.api_host,
@@ -417,7 +399,7 @@ class LocalStack:
 
     def banner(self) -> str:
         """What ``make dev`` prints once everything is up."""
-        assert self.storage is not None
+        assert self.storage is not None and self.settings is not None
         storage = self.storage
         lines = [
             "",
@@ -425,8 +407,8 @@ class LocalStack:
             f"  API        {self.api_url}/v1   (OpenAPI: {self.api_url}/v1/openapi.json, docs: {self.api_url}/v1/docs)",
             f"  storage    {storage.name} at {storage.endpoint_url} (bucket {self.dev.dev_bucket})",
         ]
-        if storage.public_endpoint_url:
-            lines.append(f"  presigned  URLs signed for {storage.public_endpoint_url}")
+        if self.settings.public_endpoint_url:
+            lines.append(f"  presigned  URLs signed for {self.settings.signing_endpoint_url}")
         if self.minio:
             lines.append(f"  MinIO log  {self.minio.log_file}")
         if self.bridge:
@@ -444,17 +426,13 @@ class LocalStack:
 
 def run(dev: DevSettings | None = None) -> None:
     """``upvault dev``: start everything, print the banner, stop all of it on Ctrl-C."""
+    # Before any function module is imported: Powertools' Logger puts its de-duplication filter
+    # on the root handlers that exist when it is created (see functions/observability.py).
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines drown ours
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     dev = dev or DevSettings()
-    for name, value in {
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_SERVICE_NAME": "upvault",
-    }.items():
-        os.environ.setdefault(name, value)
-    stack = LocalStack(dev, export_env=True)
+    stack = LocalStack(dev)
     # `docker stop` and process managers send SIGTERM: stop as cleanly as on Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
     try:

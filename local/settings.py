@@ -1,7 +1,15 @@
-"""Knobs of the local stack only (the service itself is configured by ``upvault.settings``)."""
+"""Knobs of the local stack only (the service itself is configured by ``upvault.settings``).
+
+Each ``UPVAULT_*`` variable has exactly one reader: :class:`DevSettings` reads the local
+stack's own (ports, state dir, backend, token issuer), :class:`upvault.settings.Settings` the
+service's (``UPVAULT_PUT_URL_EXPIRY``, ``UPVAULT_PUBLIC_ENDPOINT_URL``, ...). A unit test
+checks that the two never share a field.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Literal
 
@@ -14,7 +22,7 @@ class DevSettings(BaseSettings):
 
     The service's own settings (``UPVAULT_PUT_URL_EXPIRY``, ``UPVAULT_PUBLIC_ENDPOINT_URL``, ...)
     are read by :class:`upvault.settings.Settings` as everywhere; the local stack only fills in
-    bucket, endpoint, credentials and the dev issuer.
+    bucket, region, endpoint and credentials (``local.devstack.service_settings``).
     """
 
     model_config = SettingsConfigDict(env_prefix="UPVAULT_", extra="ignore")
@@ -40,10 +48,29 @@ class DevSettings(BaseSettings):
     webhook_token: str | None = None
     dev_bucket: str = "upvault-dev"
     dev_region: str = "us-east-1"
-    #: Presigned URLs are signed for this host (what the browser reaches); default: MinIO's.
-    public_endpoint_url: AnyHttpUrl | None = None
     #: A real issuer (e.g. the deployed Cognito user pool) instead of the built-in dev issuer:
     #: set all three and the local authorizer verifies its tokens exactly as API Gateway does.
     auth_issuer: str | None = None
     auth_audience: str | None = None
     auth_jwks_url: str | None = None
+
+
+#: Powertools' own configuration (``functions.observability``): what the CDK function helper
+#: sets on Lambda (``infra/functions.py``; a test checks they agree), and metrics and traces
+#: off, as they have nowhere to go locally.
+POWERTOOLS_ENVIRONMENT = {
+    "POWERTOOLS_SERVICE_NAME": "upvault",
+    "POWERTOOLS_METRICS_NAMESPACE": "Upvault",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+def apply_powertools_environment(environ: MutableMapping[str, str] = os.environ) -> None:
+    """Give Powertools its variables, where not set already, before a function module is imported.
+
+    Powertools reads them when ``functions.observability`` creates its objects, so the
+    ``upvault`` command calls this first thing.
+    """
+    for name, value in POWERTOOLS_ENVIRONMENT.items():
+        environ.setdefault(name, value)

@@ -17,6 +17,8 @@ from local.minio import generate_kms_secret_key, validate_kms_secret_key
 
 #: The name of MinIO's built-in KMS key locally; ``aws:kms`` default encryption names it.
 KMS_KEY_NAME = "upvault-dev"
+#: Where in the state dir the secrets live; it exists once the stack has run there.
+SECRETS_FILE = "secrets.json"
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ def generate_secrets() -> LocalSecrets:
 
 def load_secrets(state_dir: Path) -> LocalSecrets:
     """Read ``<state_dir>/secrets.json``, creating it (0600) on first use."""
-    path = Path(state_dir) / "secrets.json"
+    path = Path(state_dir) / SECRETS_FILE
     if path.exists():
         return LocalSecrets(**json.loads(path.read_text()))
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ class TokenVerifier:
     def __init__(self, *, issuer: str, audience: str, jwks_url: str) -> None:
         self.issuer = issuer
         self.audience = audience
+        self.jwks_url = jwks_url
         # http(s): the issuer's endpoint (Cognito, the local issuer...); file: a JWKS on disk.
         self._keys: _FileKeys | jwt.PyJWKClient
         if jwks_url.startswith("file://"):

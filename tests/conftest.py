@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
-# The handler modules validate settings at import (cold start), as on Lambda. Give them a
-# harmless environment before anything imports them; no test can ever reach real AWS.
+# Settings and Powertools read the environment (settings when a handler first runs, Powertools
+# when functions.observability is imported). Give them a harmless one before anything runs;
+# no test can ever reach real AWS.
 for name, value in {
     "UPVAULT_BUCKET": "upvault-test",
     "UPVAULT_REGION": "us-east-1",

@@ -107,6 +107,19 @@ def mark_tier(items: list[Any], conftest: str, marker: str, timeout: int) -> Non
             item.add_marker(pytest.mark.timeout(timeout))
 
 
+def required_tool(name: str) -> Path:
+    """A binary ``make tools`` builds (``"minio"``, ``"rie"``), or a failed test that says to
+    run ``make tools``: a tier never skips what it needs, so CI cannot go green without it."""
+    import pytest
+
+    from local.tools import ToolNotInstalledError, tool_path
+
+    try:
+        return tool_path(name)
+    except ToolNotInstalledError as exc:
+        pytest.fail(f"{name} is required for this tier: run `make tools`. {exc}", pytrace=False)
+
+
 # -- events -------------------------------------------------------------------------------------
 
 

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import uuid
 
-from aws_lambda_powertools import Logger
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from functions.api import problems
 from functions.api.routes import router
+from functions.observability import logger
 from upvault.files import FileService
 from upvault.settings import Settings
 from upvault.storage import ObjectStore, S3Clients, make_clients
 from upvault.uploads import UploadService
-
-logger = Logger(service="upvault")
 
 DESCRIPTION = """Presigned uploads and downloads for user files (documents, audio, images).
 
@@ -60,10 +58,9 @@ def create_app(settings: Settings, clients: S3Clients | None = None) -> FastAPI:
         redoc_url=None,
     )
     store = ObjectStore(settings, clients or make_clients(settings))
-    app.state.settings = settings
     app.state.store = store
     app.state.uploads = UploadService(settings, store)
-    app.state.files = FileService(settings, store)
+    app.state.files = FileService(store)
     problems.install(app)
     app.include_router(router)
     app.add_middleware(CorrelationId)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
-from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from functions.api import s3_xml
+from functions.api.problems import documented
 from functions.api.schemas import (
+    UPLOAD_ID,
     CompleteRequest,
     DownloadOut,
     FileListOut,
@@ -24,27 +24,27 @@ from functions.api.schemas import (
     PartsRequest,
     PartUrlOut,
     PresignedOut,
-    Problem,
     S3RequestIn,
     S3RequestOut,
     UploadCreate,
     UploadCreated,
     UploadPartsOut,
 )
+from functions.observability import metrics
+from upvault.errors import (
+    BadPartList,
+    Conflict,
+    FileNotFound,
+    InvalidInput,
+    TooLarge,
+    TypeNotAllowed,
+    UploadNotFound,
+)
 from upvault.files import FileService
 from upvault.identity import user_of
-from upvault.keys import Status
 from upvault.limits import public_limits
-from upvault.models import PartToSign, S3Request, UploadRequest
-from upvault.settings import Category
+from upvault.models import Category, Checksums, PartToSign, S3Request, Status, UploadRequest
 from upvault.uploads import UploadService
-from upvault.validation import Checksums
-
-metrics = Metrics(namespace="Upvault", service="upvault")
-
-
-def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": Problem, "content": {"application/problem+json": {}}} for code in codes}
 
 
 def _json(model: BaseModel, status_code: int = 200) -> Response:
@@ -79,6 +79,8 @@ async def files(request: Request) -> FileService:
 
 
 User = Annotated[str, Depends(current_user)]
+#: The wire name of a file id while its bytes are on their way (always equal to ``file_id``).
+UploadId = Annotated[str, Path(description=UPLOAD_ID)]
 Uploads = Annotated[UploadService, Depends(uploads)]
 Files = Annotated[FileService, Depends(files)]
 
@@ -87,10 +89,10 @@ Files = Annotated[FileService, Depends(files)]
 # the hop costs microseconds next to a storage round trip. Dependencies and the single-PUT
 # path of POST /v1/uploads do no I/O and stay `async def`: that hot path is pure signing,
 # and the thread hop would be a large share of its latency (see docs/benchmarks.md).
-router = APIRouter(prefix="/v1", responses=_problems(401, 422))
+router = APIRouter(prefix="/v1")
 
 
-@router.get("/health", response_model=HealthOut, responses=_problems(503), tags=["health"])
+@router.get("/health", response_model=HealthOut, responses=documented(public=True), tags=["health"])
 def health(request: Request) -> HealthOut:
     """200 when storage answers, 503 problem when it does not (fails within about a second)."""
     request.app.state.store.ping()
@@ -101,11 +103,11 @@ def health(request: Request) -> HealthOut:
 LIMITS_CACHE_CONTROL = "public, max-age=300"
 
 
-@router.get("/limits", response_model=LimitsOut, tags=["uploads"])
-async def limits(request: Request) -> Response:
+@router.get("/limits", response_model=LimitsOut, responses=documented(public=True, storage=False), tags=["uploads"])
+async def limits(service: Uploads) -> Response:
     """Public: threshold, default part size, S3's part rules and each category's types,
     extensions and maximum size, so a UI can validate and cut files before uploading."""
-    response = _json(LimitsOut.of(public_limits(request.app.state.settings)))
+    response = _json(LimitsOut.of(public_limits(service.settings)))
     response.headers["Cache-Control"] = LIMITS_CACHE_CONTROL
     return response
 
@@ -114,7 +116,7 @@ async def limits(request: Request) -> Response:
     "/uploads",
     status_code=status.HTTP_201_CREATED,
     response_model=UploadCreated,
-    responses=_problems(400, 413, 415),
+    responses=documented(TooLarge, TypeNotAllowed, InvalidInput, BadPartList, body=True),
     tags=["uploads"],
 )
 async def create_upload(body: UploadCreate, user: User, service: Uploads) -> Response:
@@ -143,13 +145,13 @@ async def create_upload(body: UploadCreate, user: User, service: Uploads) -> Res
         plan = MultipartPlanOut(
             part_size=ticket.multipart.part_size,
             part_count=ticket.multipart.part_count,
-            parts_url=f"/v1/uploads/{ticket.upload_id}/parts",
+            parts_url=f"/v1/uploads/{ticket.file_id}/parts",
             parts=[PartUrlOut.of(part) for part in ticket.first_parts],
             create=PresignedOut.of(ticket.create) if ticket.create else None,
         )
     created = UploadCreated(
         file_id=ticket.file_id,
-        upload_id=ticket.upload_id,
+        upload_id=ticket.file_id,
         key=ticket.key,
         expires_at=ticket.expires_at,
         upload=PresignedOut.of(ticket.single) if ticket.single else None,
@@ -159,17 +161,23 @@ async def create_upload(body: UploadCreate, user: User, service: Uploads) -> Res
 
 
 @router.get(
-    "/uploads/{upload_id}/parts", response_model=UploadPartsOut, responses=_problems(404, 409), tags=["uploads"]
+    "/uploads/{upload_id}/parts",
+    response_model=UploadPartsOut,
+    responses=documented(UploadNotFound, Conflict),
+    tags=["uploads"],
 )
-def list_parts(upload_id: str, user: User, service: Uploads) -> UploadPartsOut:
+def list_parts(upload_id: UploadId, user: User, service: Uploads) -> UploadPartsOut:
     """Parts already stored and fresh URLs for the missing ones (start or resume)."""
     return UploadPartsOut.of(service.progress(user, upload_id))
 
 
 @router.post(
-    "/uploads/{upload_id}/parts", response_model=UploadPartsOut, responses=_problems(400, 404, 409), tags=["uploads"]
+    "/uploads/{upload_id}/parts",
+    response_model=UploadPartsOut,
+    responses=documented(UploadNotFound, Conflict, BadPartList, body=True),
+    tags=["uploads"],
 )
-def sign_parts(upload_id: str, body: PartsRequest, user: User, service: Uploads) -> UploadPartsOut:
+def sign_parts(upload_id: UploadId, body: PartsRequest, user: User, service: Uploads) -> UploadPartsOut:
     """Sign URLs for the given parts, binding each part's MD5 and CRC64NVME when given.
 
     No storage listing (``parts`` is empty): a fresh upload costs no storage call, one whose
@@ -179,7 +187,12 @@ def sign_parts(upload_id: str, body: PartsRequest, user: User, service: Uploads)
     return UploadPartsOut.of(service.sign_parts(user, upload_id, parts, key=body.key))
 
 
-@router.post("/uploads/s3-requests", response_model=S3RequestOut, responses=_problems(400, 404, 409), tags=["uploads"])
+@router.post(
+    "/uploads/s3-requests",
+    response_model=S3RequestOut,
+    responses=documented(UploadNotFound, Conflict, BadPartList, body=True),
+    tags=["uploads"],
+)
 def presign_s3_request(body: S3RequestIn, user: User, service: Uploads) -> S3RequestOut:
     """Presign one raw S3 request (create, upload part, list parts, complete, abort) of the
     caller's own multipart upload declared with ``presign: "s3"`` (Uppy 6's ``signRequest``)."""
@@ -189,10 +202,13 @@ def presign_s3_request(body: S3RequestIn, user: User, service: Uploads) -> S3Req
 
 
 @router.post(
-    "/uploads/{upload_id}/complete", response_model=FileOut, responses=_problems(400, 404, 409), tags=["uploads"]
+    "/uploads/{upload_id}/complete",
+    response_model=FileOut,
+    responses=documented(UploadNotFound, Conflict, BadPartList, body=True),
+    tags=["uploads"],
 )
 def complete_upload(
-    upload_id: str, body: CompleteRequest, user: User, service: Uploads, file_service: Files
+    upload_id: UploadId, body: CompleteRequest, user: User, service: Uploads, file_service: Files
 ) -> FileOut:
     """Assemble the uploaded parts; the file is then pending validation."""
     service.complete(user, upload_id, [(part.part_number, part.etag) for part in body.parts])
@@ -203,7 +219,7 @@ def complete_upload(
     "/uploads/{upload_id}/s3-complete",
     responses={
         200: {"content": {"application/xml": {}}, "description": "S3's CompleteMultipartUploadResult"},
-        **_problems(400, 404, 409),
+        **documented(UploadNotFound, Conflict, BadPartList),
     },
     tags=["uploads"],
 )
@@ -217,15 +233,18 @@ async def complete_upload_s3(upload_id: str, request: Request, user: User, servi
 
 
 @router.delete(
-    "/uploads/{upload_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_problems(404, 409), tags=["uploads"]
+    "/uploads/{upload_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=documented(UploadNotFound, Conflict),
+    tags=["uploads"],
 )
-def abort_upload(upload_id: str, user: User, service: Uploads) -> Response:
+def abort_upload(upload_id: UploadId, user: User, service: Uploads) -> Response:
     """Abort a running multipart upload."""
     service.abort(user, upload_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/files", response_model=FileListOut, tags=["files"])
+@router.get("/files", response_model=FileListOut, responses=documented(InvalidInput, query=True), tags=["files"])
 def list_files(
     user: User,
     service: Files,
@@ -234,37 +253,46 @@ def list_files(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> FileListOut:
-    """The caller's files (pending, ready and rejected unless filtered), one page at a time.
+    """The caller's files (pending, ready and rejected unless filtered), newest first, one page at a time.
 
-    One storage LIST per status and page, never a request per file: items carry what a LIST
-    tells; details (original name, type, checksum, rejection reason) are per file.
+    One storage LIST per status and 1,000 files, never a request per file: items carry what a
+    LIST tells; details (original name, type, checksum, rejection reason) are per file. Pass
+    ``cursor`` back for the files uploaded before the page's last one.
     """
     page = service.list(user, category=category, status=status_filter, cursor=cursor, limit=limit)
     return FileListOut(items=[FileSummaryOut.of(item) for item in page.items], cursor=page.cursor)
 
 
-@router.get("/files/{file_id}", response_model=FileOut, responses=_problems(404), tags=["files"])
+@router.get("/files/{file_id}", response_model=FileOut, responses=documented(FileNotFound), tags=["files"])
 def get_file(file_id: str, user: User, service: Files) -> FileOut:
     """One file's details and status (pending, ready, or rejected with the reason)."""
     return FileOut.of(service.get(user, file_id))
 
 
-@router.get("/files/{file_id}/download", response_model=DownloadOut, responses=_problems(404, 409), tags=["files"])
-def download_file(file_id: str, user: User, service: Files, request: Request) -> DownloadOut:
+@router.get(
+    "/files/{file_id}/download",
+    response_model=DownloadOut,
+    responses=documented(FileNotFound, Conflict),
+    tags=["files"],
+)
+def download_file(file_id: str, user: User, service: Files) -> DownloadOut:
     """A short-lived URL that downloads the file under its original name."""
     presigned = service.download(user, file_id)
-    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=request.app.state.settings.get_url_expiry)
-    return DownloadOut(url=presigned.url, expires_at=expires)
+    return DownloadOut(url=presigned.url, expires_at=presigned.expires_at)
 
 
-@router.delete("/files/{file_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_problems(404), tags=["files"])
+@router.delete(
+    "/files/{file_id}", status_code=status.HTTP_204_NO_CONTENT, responses=documented(FileNotFound), tags=["files"]
+)
 def delete_file(file_id: str, user: User, service: Files) -> Response:
     """Delete a file; previous versions stay recoverable with ``restore``."""
     service.delete(user, file_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/files/{file_id}/restore", response_model=FileOut, responses=_problems(404, 409), tags=["files"])
+@router.post(
+    "/files/{file_id}/restore", response_model=FileOut, responses=documented(FileNotFound, Conflict), tags=["files"]
+)
 def restore_file(file_id: str, user: User, service: Files) -> FileOut:
     """Bring back the last deleted version of a file."""
     return FileOut.of(service.restore(user, file_id))

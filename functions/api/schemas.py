@@ -7,11 +7,8 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-from upvault.keys import Status
 from upvault.limits import Limits
-from upvault.models import FileInfo, PartUrl, UploadProgress
-from upvault.settings import Category
-from upvault.storage import PresignedRequest
+from upvault.models import Category, FileInfo, PartUrl, PresignedRequest, Status, UploadProgress
 
 
 class Strict(BaseModel):
@@ -125,11 +122,16 @@ class MultipartPlanOut(BaseModel):
     )
 
 
+#: The one id of a file, from its declaration on; ``upload_id`` names it while bytes are sent.
+FILE_ID = "the file's id (a ULID), for GET /v1/files/{file_id} and friends"
+UPLOAD_ID = "always equal to file_id; the name the /v1/uploads/{upload_id} routes use for it"
+
+
 class UploadCreated(BaseModel):
     """Where and how to upload: a single PUT (``upload``) or a multipart plan (``multipart``)."""
 
-    file_id: str
-    upload_id: str
+    file_id: str = Field(description=FILE_ID)
+    upload_id: str = Field(description=UPLOAD_ID)
     key: str = Field(description="the storage key the bytes go to")
     expires_at: datetime
     upload: PresignedOut | None = None
@@ -214,8 +216,8 @@ class StoredPartOut(BaseModel):
 class UploadPartsOut(BaseModel):
     """Progress of a multipart upload: what is stored and URLs for what is not."""
 
-    upload_id: str
-    file_id: str
+    upload_id: str = Field(description=UPLOAD_ID)
+    file_id: str = Field(description=FILE_ID)
     size: int
     part_size: int
     part_count: int
@@ -227,7 +229,7 @@ class UploadPartsOut(BaseModel):
     def of(cls, progress: UploadProgress) -> UploadPartsOut:
         """Shape core progress for the API."""
         return cls(
-            upload_id=progress.upload_id,
+            upload_id=progress.file_id,
             file_id=progress.file_id,
             size=progress.plan.size,
             part_size=progress.plan.part_size,

@@ -4,29 +4,30 @@ SQS delivers S3 ``ObjectCreated`` notifications for ``staging/``. Each SQS recor
 on its own with Powertools' ``BatchProcessor``: a record that fails (malformed body, storage
 error) is reported back as a partial batch failure, retried by SQS and finally dead-lettered,
 while the rest of the batch succeeds.
+
+Importing this module reads no configuration: :func:`cold_start` builds the processor from
+the settings on the first invocation, once per execution environment. Tests and the local
+stack call :func:`make_handler` with a processor of their own.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 from urllib.parse import unquote_plus
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser.models import S3Model
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.observability import logger, metrics, tracer
 from upvault.processing import Action, Outcome, Processor
 from upvault.settings import load_settings
 from upvault.storage import ObjectStore, make_clients
-
-logger = Logger(service="upvault")
-metrics = Metrics(namespace="Upvault", service="upvault")
-tracer = Tracer(service="upvault")
 
 
 class MalformedNotification(ValueError):
@@ -89,5 +90,13 @@ def make_handler(processor: Processor) -> Callable[[dict[str, Any], LambdaContex
     return handler
 
 
-settings = load_settings()
-handler = make_handler(Processor(settings, ObjectStore(settings, make_clients(settings))))
+@cache
+def cold_start() -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The deployed processor: settings from the environment, validated once, its clients."""
+    settings = load_settings()
+    return make_handler(Processor(ObjectStore(settings, make_clients(settings))))
+
+
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Process one SQS batch (the processor is built on the first call and reused)."""
+    return cold_start()(event, context)

@@ -13,19 +13,18 @@ import re
 from upvault import object_metadata
 from upvault.errors import Conflict, FileNotFound, field_error
 from upvault.filenames import content_disposition, decode_header_value
-from upvault.keys import LOOKUP_ORDER, ObjectKey, Status, category_of, created_at, file_prefix, user_prefix
-from upvault.models import FileInfo, FilePage
-from upvault.settings import Category, Settings
-from upvault.storage import ListedObject, ObjectStore, PresignedRequest, StoredObject
+from upvault.keys import LOOKUP_ORDER, ObjectKey, category_of, created_at, file_prefix, user_prefix
+from upvault.models import Category, FileInfo, FilePage, ListedObject, PresignedRequest, Status, StoredObject
+from upvault.storage import ObjectStore
 
 MAX_PAGE = 1000
-_CURSOR = re.compile(r"^(documents|audio|images)/[0-7][0-9A-HJKMNP-TV-Z]{25}$")
+_CURSOR = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
 # Where a file shows up in two areas (mid-move), the later state wins.
 _PRECEDENCE = {Status.READY: 3, Status.REJECTED: 2, Status.PENDING: 1}
 
 
 def encode_cursor(position: str) -> str:
-    """Opaque pagination cursor for a listing position (``category/file_id``)."""
+    """Opaque pagination cursor for a listing position (the last file id of a page)."""
     return base64.urlsafe_b64encode(position.encode()).decode().rstrip("=")
 
 
@@ -37,6 +36,10 @@ def decode_cursor(cursor: str) -> str:
         raise field_error("cursor", "is not a cursor this API issued") from None
     if not _CURSOR.match(position):
         raise field_error("cursor", "is not a cursor this API issued")
+    try:
+        category_of(position)
+    except FileNotFound:
+        raise field_error("cursor", "is not a cursor this API issued") from None
     return position
 
 
@@ -72,8 +75,7 @@ def _info_from_listing(key: ObjectKey, item: ListedObject) -> FileInfo:
 class FileService:
     """File use cases for one deployment."""
 
-    def __init__(self, settings: Settings, store: ObjectStore) -> None:
-        self.settings = settings
+    def __init__(self, store: ObjectStore) -> None:
         self.store = store
 
     def _locate(self, user: str, file_id: str, statuses: tuple[Status, ...] = LOOKUP_ORDER) -> ObjectKey:
@@ -104,33 +106,32 @@ class FileService:
         cursor: str | None = None,
         limit: int = 100,
     ) -> FilePage:
-        """A page of the user's files, ordered by category then file id (upload time)."""
+        """A page of the user's files, newest first (by file id: ULIDs sort by upload time).
+
+        The cursor is the last file id of the previous page; the next page holds the files
+        issued strictly before it, so no file is repeated or skipped, whatever the filters.
+        Storage lists keys in ascending order only, so each status area of the user (or of one
+        category) is read whole: one LIST request per 1,000 files, never a request per file.
+        """
         if not 1 <= limit <= MAX_PAGE:
             raise field_error("limit", f"must be within 1..{MAX_PAGE}")
-        position = decode_cursor(cursor) if cursor else None
-        if position and category and not position.startswith(f"{category.value}/"):
-            raise field_error("cursor", "belongs to another category filter")
-        found: dict[str, tuple[str, FileInfo]] = {}
-        more = False
+        before = decode_cursor(cursor) if cursor else None
+        found: dict[str, FileInfo] = {}
         for area in (status,) if status else tuple(Status):
-            prefix = user_prefix(area, user, category)
-            start_after = f"{user_prefix(area, user)}{position}0" if position else None
-            items, truncated = self.store.list_page(prefix, start_after=start_after, limit=limit)
-            more = more or truncated
-            for item in items:
+            for item in self.store.list_objects(user_prefix(area, user, category)):
                 try:
                     key = ObjectKey.parse(item.key)
                 except ValueError:
                     continue
-                pos = f"{key.category.value}/{key.file_id}"
-                info = _info_from_listing(key, item)
-                if pos not in found or _PRECEDENCE[key.status] > _PRECEDENCE[found[pos][1].status]:
-                    found[pos] = (pos, info)
-        ordered = [found[pos] for pos in sorted(found)]
-        page = ordered[:limit]
-        more = more or len(ordered) > limit
-        next_cursor = encode_cursor(page[-1][0]) if page and more else None
-        return FilePage(items=[info for _, info in page], cursor=next_cursor)
+                if before is not None and key.file_id >= before:
+                    continue
+                known = found.get(key.file_id)
+                if known is None or _PRECEDENCE[key.status] > _PRECEDENCE[known.status]:
+                    found[key.file_id] = _info_from_listing(key, item)
+        newest_first = sorted(found.values(), key=lambda info: info.file_id, reverse=True)
+        page = newest_first[:limit]
+        next_cursor = encode_cursor(page[-1].file_id) if len(newest_first) > limit else None
+        return FilePage(items=page, cursor=next_cursor)
 
     def download(self, user: str, file_id: str) -> PresignedRequest:
         """A short-lived URL that downloads a ready file as an attachment with its name."""
@@ -162,13 +163,12 @@ class FileService:
     def restore(self, user: str, file_id: str) -> FileInfo:
         """Bring back the last deleted version of a file (copied back as the current version)."""
         category_of(file_id)
-        prefix = file_prefix(Status.READY, user, file_id)
-        versions, markers = self.store.versions(prefix)
+        entries = self.store.versions(file_prefix(Status.READY, user, file_id))
+        versions = [entry for entry in entries if not entry.is_delete_marker]
         if not versions:
             raise FileNotFound(file_id)
-        latest_version = max(versions, key=lambda v: v["LastModified"])
-        if latest_version.get("IsLatest") or not markers:
+        latest_version = max(versions, key=lambda entry: entry.last_modified)
+        if latest_version.is_latest or len(versions) == len(entries):
             raise Conflict(f"file {file_id} is not deleted: nothing to restore")
-        key = str(latest_version["Key"])
-        self.store.copy(key, key, source_version=str(latest_version["VersionId"]))
+        self.store.copy(latest_version.key, latest_version.key, source_version=latest_version.version_id)
         return self.get(user, file_id)

@@ -24,29 +24,15 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 
 from ulid import ULID
 
 from upvault.errors import FileNotFound, InvalidIdentity
-from upvault.settings import Category
+from upvault.models import Category, Status
 
 STAGING_PREFIX = "staging/"
 FILES_PREFIX = "files/"
 QUARANTINE_PREFIX = "quarantine/"
-
-
-class Status(StrEnum):
-    """Lifecycle of an uploaded file; each status is one area (top-level prefix) of the bucket."""
-
-    PENDING = "pending"
-    READY = "ready"
-    REJECTED = "rejected"
-
-    @property
-    def prefix(self) -> str:
-        """The bucket area that holds files in this status."""
-        return _PREFIX_BY_STATUS[self]
 
 
 _PREFIX_BY_STATUS = {
@@ -55,6 +41,12 @@ _PREFIX_BY_STATUS = {
     Status.REJECTED: QUARANTINE_PREFIX,
 }
 _STATUS_BY_AREA = {prefix.rstrip("/"): status for status, prefix in _PREFIX_BY_STATUS.items()}
+
+
+def area_prefix(status: Status) -> str:
+    """The bucket area (top-level prefix) that holds files in ``status``."""
+    return _PREFIX_BY_STATUS[status]
+
 
 #: Most useful first: a lookup by id tries the area a file most likely is in.
 LOOKUP_ORDER = (Status.READY, Status.PENDING, Status.REJECTED)
@@ -119,7 +111,7 @@ class ObjectKey:
     safe_name: str
 
     def __str__(self) -> str:
-        return f"{self.status.prefix}{self.user}/{self.category.value}/{self.file_id}/{self.safe_name}"
+        return f"{area_prefix(self.status)}{self.user}/{self.category.value}/{self.file_id}/{self.safe_name}"
 
     def moved_to(self, status: Status) -> ObjectKey:
         """The same file's key in another area."""
@@ -146,7 +138,7 @@ class ObjectKey:
 
 def user_prefix(status: Status, user: str, category: Category | None = None) -> str:
     """Prefix listing one user's files of one status, optionally of one category."""
-    base = f"{status.prefix}{user}/"
+    base = f"{area_prefix(status)}{user}/"
     return f"{base}{category.value}/" if category else base
 
 

@@ -13,7 +13,8 @@ import math
 from dataclasses import dataclass
 
 from upvault.errors import InvalidInput
-from upvault.settings import MAX_PART_SIZE, MAX_PARTS, MAX_SINGLE_PUT, MIB, MIN_PART_SIZE, Category, Settings
+from upvault.models import Category
+from upvault.settings import MAX_PART_SIZE, MAX_PARTS, MAX_SINGLE_PUT, MIB, MIN_PART_SIZE, Settings
 from upvault.validation import EXTENSIONS
 
 

@@ -1,14 +1,104 @@
-"""Plain data the core takes and returns; the API turns these into JSON."""
+"""Plain data the core takes and returns: enums and frozen dataclasses, no behaviour, no I/O.
+
+Every other module of the core imports from here and this module imports nothing of the core,
+so data flows one way: ``storage`` turns boto3's answers into these values, the use cases
+(``uploads``, ``files``, ``processing``) pass them on, and the API turns them into JSON.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
-from upvault.keys import Status
-from upvault.settings import Category
-from upvault.storage import PresignedRequest, StoredPart
-from upvault.validation import Checksums
+
+class Category(StrEnum):
+    """What a user uploads; each category has its own allowed types and size limit."""
+
+    DOCUMENTS = "documents"
+    AUDIO = "audio"
+    IMAGES = "images"
+
+
+class Status(StrEnum):
+    """Lifecycle of an uploaded file; each status is one area (top-level prefix) of the bucket."""
+
+    PENDING = "pending"
+    READY = "ready"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class Checksums:
+    """Base64 digests a client declared for its file (any may be absent).
+
+    ``crc64nvme`` is the whole file's CRC64NVME (8 bytes, big-endian), what storage verifies
+    for a multipart upload.
+    """
+
+    md5: str | None = None
+    sha256: str | None = None
+    crc64nvme: str | None = None
+
+
+# -- what storage answers -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PresignedRequest:
+    """A URL plus the exact headers the client must send with it, and when the URL expires."""
+
+    method: str
+    url: str
+    expires_at: datetime
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What one HEAD tells about an object."""
+
+    key: str
+    size: int
+    content_type: str
+    metadata: dict[str, str]
+    last_modified: datetime
+    version_id: str | None = None
+    checksum_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    """What a LIST tells about an object (no HEAD needed)."""
+
+    key: str
+    size: int
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    """One entry of a version listing: a version of an object, or a delete marker."""
+
+    key: str
+    version_id: str
+    last_modified: datetime
+    is_latest: bool
+    is_delete_marker: bool = False
+
+
+@dataclass(frozen=True)
+class StoredPart:
+    """A part of a multipart upload already in storage."""
+
+    part_number: int
+    etag: str
+    size: int
+    #: The part's CRC64NVME as storage computed it (uploads with a full-object CRC only).
+    crc64nvme: str | None = None
+
+
+# -- use cases ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -48,16 +138,19 @@ class MultipartPlan:
 
 @dataclass(frozen=True)
 class UploadTicket:
-    """The answer to 'I want to upload this': one presigned PUT or a multipart plan."""
+    """The answer to 'I want to upload this': one presigned PUT or a multipart plan.
+
+    A file has one id from its declaration on; the API also calls it ``upload_id`` while the
+    bytes are on their way (the two are always equal).
+    """
 
     file_id: str
-    upload_id: str
     expires_at: datetime
     single: PresignedRequest | None = None
     multipart: MultipartPlan | None = None
     #: The storage key the bytes go to.
     key: str = ""
-    #: URLs of the first parts (without part checksums), saving a round trip.
+    #: URLs of the first parts (bound to the part checksums the client declared), saving a round trip.
     first_parts: list[PartUrl] = field(default_factory=list)
     #: The presigned CreateMultipartUpload, when the client runs the upload itself (presign "s3").
     create: PresignedRequest | None = None
@@ -96,7 +189,6 @@ class PartUrl:
 class UploadProgress:
     """State of a multipart upload, for resuming it."""
 
-    upload_id: str
     file_id: str
     plan: MultipartPlan
     stored: list[StoredPart]
@@ -122,7 +214,7 @@ class FileInfo:
 
 @dataclass(frozen=True)
 class FilePage:
-    """One page of a listing; ``cursor`` continues it when not ``None``."""
+    """One page of a listing, newest first; ``cursor`` continues it when not ``None``."""
 
     items: list[FileInfo]
     cursor: str | None

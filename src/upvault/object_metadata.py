@@ -19,7 +19,7 @@ PART_SIZE = "upvault-part-size"
 #: The whole object's declared CRC64NVME (multipart), passed to storage at completion.
 CRC64NVME = "upvault-crc64nvme"
 #: Storage's id of the multipart upload, so signing parts needs one HEAD, not a lookup.
-STORAGE_UPLOAD_ID = "upvault-upload-id"
+MULTIPART_ID = "upvault-multipart-id"
 #: "s3": the client creates and completes the multipart upload with presigned S3 requests.
 PRESIGN = "upvault-presign"
 CLIENT_PREFIX = "c-"

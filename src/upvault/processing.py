@@ -14,9 +14,9 @@ from enum import StrEnum
 
 from upvault import object_metadata
 from upvault.filenames import encode_header_value
-from upvault.keys import ObjectKey, Status, file_prefix
+from upvault.keys import ObjectKey, file_prefix
+from upvault.models import Status
 from upvault.scanning import NoopScanner, Scanner
-from upvault.settings import Settings
 from upvault.storage import ObjectStore
 from upvault.validation import SNIFF_BYTES, verify_content
 
@@ -43,8 +43,7 @@ class Outcome:
 class Processor:
     """Turns staged uploads into visible or quarantined files."""
 
-    def __init__(self, settings: Settings, store: ObjectStore, scanner: Scanner | None = None) -> None:
-        self.settings = settings
+    def __init__(self, store: ObjectStore, scanner: Scanner | None = None) -> None:
         self.store = store
         self.scanner: Scanner = scanner or NoopScanner()
 
@@ -64,16 +63,16 @@ class Processor:
         if object_metadata.is_placeholder(obj.metadata):
             return Outcome(Action.IGNORED, key, reason="multipart upload still in progress")
 
-        head = self.store.read_head(key, SNIFF_BYTES) if obj.size > 0 else b""
+        leading = self.store.read_leading_bytes(key, SNIFF_BYTES) if obj.size > 0 else b""
         declared = object_metadata.declared_size(obj.metadata)
         if declared is None:
             reason: str | None = "upload carries no size declaration"
         else:
             reason = verify_content(
-                declared_type=obj.content_type, declared_size=declared, actual_size=obj.size, head=head
+                declared_type=obj.content_type, declared_size=declared, actual_size=obj.size, leading=leading
             )
         if reason is None:
-            reason = self.scanner.scan(self.store, obj, head)
+            reason = self.scanner.scan(self.store, obj, leading)
 
         metadata = dict(obj.metadata)
         if reason is None:

@@ -9,20 +9,21 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from upvault.storage import ObjectStore, StoredObject
+from upvault.models import StoredObject
+from upvault.storage import ObjectStore
 
 
 class Scanner(Protocol):
     """Inspect a staged object; return a rejection reason or ``None`` to accept it."""
 
-    def scan(self, store: ObjectStore, obj: StoredObject, head: bytes) -> str | None:
-        """Scan ``obj`` (``head`` holds its first bytes); a string rejects it with that reason."""
+    def scan(self, store: ObjectStore, obj: StoredObject, leading: bytes) -> str | None:
+        """Scan ``obj`` (``leading`` holds its first bytes); a string rejects it with that reason."""
         ...
 
 
 class NoopScanner:
     """Accepts everything: the default until a real scanner is configured."""
 
-    def scan(self, store: ObjectStore, obj: StoredObject, head: bytes) -> str | None:
+    def scan(self, store: ObjectStore, obj: StoredObject, leading: bytes) -> str | None:
         """Accept the object."""
         return None

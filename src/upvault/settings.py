@@ -1,18 +1,20 @@
 """The one typed settings object of Upvault.
 
-Every Lambda, the local stack and the CLI build their configuration from ``UPVAULT_*``
-environment variables through :class:`Settings`, once per process (cold start). Nothing else
-reads the environment. Invalid values fail fast with a message naming the variable.
+Every Lambda, the local stack and the CLI build the service's configuration from ``UPVAULT_*``
+environment variables through :class:`Settings`, once per process (cold start), when they call
+:func:`load_settings`, never at import. It holds only what the Lambdas read: nothing else
+reads these variables. Invalid values fail fast with a message naming the variable.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any
 
 from pydantic import AnyHttpUrl, BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from upvault.models import Category
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -28,14 +30,6 @@ MAX_PARTS = 10_000
 MAX_SINGLE_PUT = 5 * GIB
 
 ENV_PREFIX = "UPVAULT_"
-
-
-class Category(StrEnum):
-    """What a user uploads; each category has its own allowed types and size limit."""
-
-    DOCUMENTS = "documents"
-    AUDIO = "audio"
-    IMAGES = "images"
 
 
 class CategoryPolicy(BaseModel):
@@ -125,10 +119,6 @@ class Settings(BaseSettings):
     #: User metadata limits (S3 allows 2 KiB of user metadata in total; we keep room for ours).
     max_metadata_entries: int = Field(default=10, ge=0, le=20)
     max_metadata_bytes: int = Field(default=1024, ge=0, le=1536)
-
-    auth_issuer: str | None = None
-    auth_audience: str | None = None
-    auth_jwks_url: str | None = None
 
     _split = field_validator("documents_types", "audio_types", "images_types", mode="before")(_split_types)
 

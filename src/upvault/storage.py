@@ -4,14 +4,17 @@ The store is built from settings and boto3 clients that are passed in (created o
 start by :func:`make_clients`), so tests hand it a moto or MinIO client and nothing patches
 module globals. Presigning happens on a second client configured for the *public* endpoint:
 SigV4 signs the Host header, so URLs must be made for the host the browser reaches.
+
+S3's own id of a multipart upload (its ``UploadId``) is called ``multipart_id`` here, so it is
+never mistaken for the API's ``upload_id``, which is the file id.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -32,12 +35,15 @@ from botocore.exceptions import (
 )
 
 from upvault.errors import BadPartList, StorageUnavailable
+from upvault.models import ListedObject, ObjectVersion, PresignedRequest, StoredObject, StoredPart
 from upvault.settings import Settings
 
 _UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchUpload", "NoSuchVersion"})
 #: S3's and MinIO's answers when assembled bytes do not match the declared checksum.
 _CHECKSUM_MISMATCH_CODES = frozenset({"BadDigest", "XAmzContentChecksumMismatch", "InvalidPart"})
+#: S3's name of the full-object checksum algorithm multipart uploads declare.
+CRC64NVME = "CRC64NVME"
 
 
 @dataclass(frozen=True)
@@ -134,8 +140,10 @@ class _QuerySigner:
         expires: int,
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
-    ) -> str:
-        """A presigned URL for ``method`` on ``key`` whose signature covers ``headers``."""
+    ) -> PresignedRequest:
+        """A presigned request for ``method`` on ``key`` whose signature covers ``headers``."""
+        # Taken before signing and truncated like X-Amz-Date: never later than the real expiry.
+        expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=expires)
         prefix = self._key_url_prefix()
         credentials = self._credentials
         if credentials is None:
@@ -145,63 +153,10 @@ class _QuerySigner:
         )
         signer = S3SigV4QueryAuth(credentials.get_frozen_credentials(), "s3", self._region, expires=expires)
         signer.add_auth(request)
-        url: str = request.prepare().url
-        return url
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    """What one HEAD tells about an object."""
-
-    key: str
-    size: int
-    content_type: str
-    metadata: dict[str, str]
-    last_modified: datetime
-    version_id: str | None = None
-    checksum_sha256: str | None = None
-
-
-@dataclass(frozen=True)
-class ListedObject:
-    """What a LIST tells about an object (no HEAD needed)."""
-
-    key: str
-    size: int
-    last_modified: datetime
-
-
-@dataclass(frozen=True)
-class StoredPart:
-    """A part of a multipart upload already in storage."""
-
-    part_number: int
-    etag: str
-    size: int
-    #: The part's CRC64NVME as storage computed it (uploads with a full-object CRC only).
-    crc64nvme: str | None = None
-
-
-@dataclass(frozen=True)
-class PresignedRequest:
-    """A URL plus the exact headers the client must send with it.
-
-    ``Content-Length`` may be signed into ``url`` but is never listed in ``headers``: browsers
-    refuse to set it (they send the body's real length, which is what was signed).
-    """
-
-    method: str
-    url: str
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-#: S3's name of the full-object checksum algorithm multipart uploads declare.
-CRC64NVME = "CRC64NVME"
-
-
-def _to_send(signed: dict[str, str]) -> dict[str, str]:
-    """The signed headers a client must send itself: all but ``Content-Length``."""
-    return {name: value for name, value in signed.items() if name.lower() != "content-length"}
+        # Content-Length stays signed but is not listed: browsers refuse to set it (they send
+        # the body's real length, which is what was signed).
+        to_send = {name: value for name, value in (headers or {}).items() if name.lower() != "content-length"}
+        return PresignedRequest(method, str(request.prepare().url), expires_at, to_send)
 
 
 def _is_missing(error: ClientError) -> bool:
@@ -247,13 +202,12 @@ class ObjectStore:
         if sha256:
             headers["x-amz-checksum-sha256"] = sha256
         headers.update({f"x-amz-meta-{name}": value for name, value in metadata.items()})
-        url = self._query_signer.sign("PUT", key, headers=headers, expires=self.settings.put_url_expiry)
-        return PresignedRequest("PUT", url, _to_send(headers))
+        return self._query_signer.sign("PUT", key, headers=headers, expires=self.settings.put_url_expiry)
 
     def presign_part(
         self,
         key: str,
-        upload_id: str,
+        multipart_id: str,
         part_number: int,
         content_length: int,
         md5: str | None = None,
@@ -265,32 +219,30 @@ class ObjectStore:
             headers["Content-MD5"] = md5
         if crc64nvme:
             headers["x-amz-checksum-crc64nvme"] = crc64nvme
-        url = self._query_signer.sign(
+        return self._query_signer.sign(
             "PUT",
             key,
             headers=headers,
             expires=self.settings.put_url_expiry,
-            params={"uploadId": upload_id, "partNumber": str(part_number)},
+            params={"uploadId": multipart_id, "partNumber": str(part_number)},
         )
-        return PresignedRequest("PUT", url, _to_send(headers))
 
     def presign_request(
         self, method: str, key: str, *, params: dict[str, str], headers: dict[str, str] | None = None
     ) -> PresignedRequest:
         """Presign any S3 request on ``key`` (multipart create, list, complete, abort)."""
-        signed = headers or {}
-        url = self._query_signer.sign(method, key, headers=signed, params=params, expires=self.settings.put_url_expiry)
-        return PresignedRequest(method, url, _to_send(signed))
+        return self._query_signer.sign(
+            method, key, headers=headers, params=params, expires=self.settings.put_url_expiry
+        )
 
     def presign_get(self, key: str, *, disposition: str, content_type: str) -> PresignedRequest:
         """Presign a download that the browser saves under the given name."""
-        url = self._query_signer.sign(
+        return self._query_signer.sign(
             "GET",
             key,
             expires=self.settings.get_url_expiry,
             params={"response-content-disposition": disposition, "response-content-type": content_type},
         )
-        return PresignedRequest("GET", url)
 
     # -- objects ----------------------------------------------------------------------------
     def head(self, key: str) -> StoredObject | None:
@@ -312,7 +264,7 @@ class ObjectStore:
             checksum_sha256=response.get("ChecksumSHA256"),
         )
 
-    def read_head(self, key: str, length: int) -> bytes:
+    def read_leading_bytes(self, key: str, length: int) -> bytes:
         """Read at most ``length`` bytes from the start of an object (one ranged GET)."""
         with _storage_call():
             response = self._s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{length - 1}")
@@ -326,18 +278,17 @@ class ObjectStore:
         contents = response.get("Contents", [])
         return str(contents[0]["Key"]) if contents else None
 
-    def list_page(self, prefix: str, *, start_after: str | None, limit: int) -> tuple[list[ListedObject], bool]:
-        """One LIST page under ``prefix`` after ``start_after``; returns items and 'more exist'."""
-        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": limit}
-        if start_after:
-            params["StartAfter"] = start_after
+    def list_objects(self, prefix: str) -> list[ListedObject]:
+        """Every object under ``prefix``, in key order (one LIST request per 1,000 keys)."""
+        items: list[ListedObject] = []
         with _storage_call():
-            response = self._s3.list_objects_v2(**params)
-        items = [
-            ListedObject(key=item["Key"], size=int(item["Size"]), last_modified=item["LastModified"])
-            for item in response.get("Contents", [])
-        ]
-        return items, bool(response.get("IsTruncated"))
+            paginator = self._s3.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                items.extend(
+                    ListedObject(key=item["Key"], size=int(item["Size"]), last_modified=item["LastModified"])
+                    for item in page.get("Contents", [])
+                )
+        return items
 
     def copy(
         self,
@@ -375,40 +326,47 @@ class ObjectStore:
         if not version_id or version_id == "null":
             self.delete(key)
             return
-        versions, markers = self.versions(key)
         entries = sorted(
-            (e for e in [*versions, *markers] if e["Key"] == key),
-            key=lambda e: e["LastModified"],
+            (entry for entry in self.versions(key) if entry.key == key),
+            key=lambda entry: entry.last_modified,
             reverse=True,
         )
         older = False
         with _storage_call():
             for entry in entries:
-                older = older or entry["VersionId"] == version_id
+                older = older or entry.version_id == version_id
                 if older:
-                    self._s3.delete_object(Bucket=self.bucket, Key=key, VersionId=entry["VersionId"])
+                    self._s3.delete_object(Bucket=self.bucket, Key=key, VersionId=entry.version_id)
 
     def delete(self, key: str) -> None:
         """Delete the current version (versioned bucket: it stays recoverable)."""
         with _storage_call():
             self._s3.delete_object(Bucket=self.bucket, Key=key)
 
-    def versions(self, prefix: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def versions(self, prefix: str) -> list[ObjectVersion]:
         """Object versions and delete markers under a prefix (one file's prefix: a short list)."""
-        versions: list[dict[str, Any]] = []
-        markers: list[dict[str, Any]] = []
+        entries: list[ObjectVersion] = []
         with _storage_call():
             paginator = self._s3.get_paginator("list_object_versions")
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-                versions.extend(page.get("Versions", []))
-                markers.extend(page.get("DeleteMarkers", []))
-        return versions, markers
+                for kind, is_marker in (("Versions", False), ("DeleteMarkers", True)):
+                    entries.extend(
+                        ObjectVersion(
+                            key=str(item["Key"]),
+                            version_id=str(item["VersionId"]),
+                            last_modified=item["LastModified"],
+                            is_latest=bool(item.get("IsLatest")),
+                            is_delete_marker=is_marker,
+                        )
+                        for item in page.get(kind, [])
+                    )
+        return entries
 
     # -- multipart --------------------------------------------------------------------------
     def create_multipart(
         self, key: str, *, content_type: str, metadata: dict[str, str], full_object_crc: bool = False
     ) -> str:
-        """Start a multipart upload and return storage's upload id.
+        """Start a multipart upload and return storage's own id for it (its ``UploadId``).
 
         With ``full_object_crc`` storage keeps a CRC64NVME of the whole object, checked against
         the value the client declared when the upload is completed.
@@ -423,7 +381,7 @@ class ObjectStore:
         return str(response["UploadId"])
 
     def find_multipart(self, prefix: str) -> tuple[str, str] | None:
-        """The (key, storage upload id) of the multipart upload under a file's prefix."""
+        """The (key, multipart id) of the multipart upload under a file's prefix."""
         # MinIO lists multipart uploads by exact key only: ask for the placeholder's key.
         with _storage_call():
             response = self._s3.list_multipart_uploads(
@@ -435,13 +393,13 @@ class ObjectStore:
         newest = max(uploads, key=lambda upload: upload["Initiated"])
         return str(newest["Key"]), str(newest["UploadId"])
 
-    def list_parts(self, key: str, upload_id: str) -> list[StoredPart] | None:
+    def list_parts(self, key: str, multipart_id: str) -> list[StoredPart] | None:
         """Parts already stored; ``None`` if the upload no longer exists."""
         parts: list[StoredPart] = []
         try:
             with _storage_call():
                 paginator = self._s3.get_paginator("list_parts")
-                for page in paginator.paginate(Bucket=self.bucket, Key=key, UploadId=upload_id):
+                for page in paginator.paginate(Bucket=self.bucket, Key=key, UploadId=multipart_id):
                     parts.extend(
                         StoredPart(int(p["PartNumber"]), str(p["ETag"]), int(p["Size"]), p.get("ChecksumCRC64NVME"))
                         for p in page.get("Parts", [])
@@ -455,7 +413,7 @@ class ObjectStore:
     def complete_multipart(
         self,
         key: str,
-        upload_id: str,
+        multipart_id: str,
         parts: list[tuple[int, str]],
         *,
         crc64nvme: str | None = None,
@@ -478,7 +436,7 @@ class ObjectStore:
         try:
             with _storage_call():
                 self._s3.complete_multipart_upload(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": listed}, **extra
+                    Bucket=self.bucket, Key=key, UploadId=multipart_id, MultipartUpload={"Parts": listed}, **extra
                 )
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code"))
@@ -488,11 +446,11 @@ class ObjectStore:
                 ) from exc
             raise
 
-    def abort_multipart(self, key: str, upload_id: str) -> None:
+    def abort_multipart(self, key: str, multipart_id: str) -> None:
         """Abort a multipart upload; its parts are discarded."""
         try:
             with _storage_call():
-                self._s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+                self._s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=multipart_id)
         except ClientError as exc:
             if not _is_missing(exc):
                 raise

@@ -7,6 +7,9 @@ A multipart upload additionally leaves a zero-byte *placeholder* at its staging 
 the declaration as metadata: storage's multipart listings return no metadata, and resuming
 needs the declared size to re-sign parts. The processor ignores placeholders; completing the
 upload writes the real object over it.
+
+An upload has no id of its own: the API's ``upload_id`` is the file id, and S3's id of the
+multipart upload (``multipart_id``) never leaves this module and :mod:`upvault.storage`.
 """
 
 from __future__ import annotations
@@ -21,20 +24,24 @@ from typing import NoReturn
 from upvault import object_metadata
 from upvault.errors import BadPartList, Conflict, UploadNotFound, field_error
 from upvault.filenames import clean_display_name, safe_key_name
-from upvault.keys import LOOKUP_ORDER, ObjectKey, Status, file_prefix, new_file_id
+from upvault.keys import LOOKUP_ORDER, ObjectKey, file_prefix, new_file_id
 from upvault.limits import choose_plan, default_part_size
 from upvault.models import (
     MultipartPlan,
     PartToSign,
     PartUrl,
+    PresignedRequest,
     S3Request,
+    Status,
+    StoredObject,
+    StoredPart,
     UploadProgress,
     UploadRequest,
     UploadTicket,
 )
 from upvault.settings import MAX_SINGLE_PUT, Settings
-from upvault.storage import CRC64NVME, ObjectStore, PresignedRequest, StoredObject, StoredPart
-from upvault.validation import check_checksums, check_digest, check_metadata, check_upload, normalize_content_type
+from upvault.storage import CRC64NVME, ObjectStore
+from upvault.validation import check_checksums, check_digest, check_metadata, check_upload, normalise_content_type
 
 #: Part URLs a multipart plan carries at most (the rest are signed on request, in batches).
 FIRST_PART_URLS = 100
@@ -46,7 +53,7 @@ _PLACEHOLDER_ONLY = frozenset(
         object_metadata.PLACEHOLDER,
         object_metadata.PART_SIZE,
         object_metadata.CRC64NVME,
-        object_metadata.STORAGE_UPLOAD_ID,
+        object_metadata.MULTIPART_ID,
         object_metadata.PRESIGN,
     }
 )
@@ -59,12 +66,12 @@ def plan_parts(size: int, part_size: int) -> MultipartPlan:
 
 
 @dataclass(frozen=True)
-class OpenUpload:
+class KnownUpload:
     """A running multipart upload: enough to sign its parts without asking storage."""
 
     user: str
     key: str
-    storage_id: str
+    multipart_id: str
     plan: MultipartPlan
     crc64nvme: str | None = None
 
@@ -78,30 +85,30 @@ class RecentUploads:
 
     def __init__(self, size: int = RECENT_UPLOADS) -> None:
         self._size = size
-        self._items: OrderedDict[str, OpenUpload] = OrderedDict()
+        self._items: OrderedDict[str, KnownUpload] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, upload_id: str, user: str) -> OpenUpload | None:
+    def get(self, file_id: str, user: str) -> KnownUpload | None:
         """The upload if known and the caller's own."""
         with self._lock:
-            found = self._items.get(upload_id)
+            found = self._items.get(file_id)
             if found is None or found.user != user:
                 return None
-            self._items.move_to_end(upload_id)
+            self._items.move_to_end(file_id)
             return found
 
-    def put(self, upload_id: str, upload: OpenUpload) -> None:
+    def put(self, file_id: str, upload: KnownUpload) -> None:
         """Remember an upload."""
         with self._lock:
-            self._items[upload_id] = upload
-            self._items.move_to_end(upload_id)
+            self._items[file_id] = upload
+            self._items.move_to_end(file_id)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
 
-    def forget(self, upload_id: str) -> None:
+    def forget(self, file_id: str) -> None:
         """Drop a finished or aborted upload."""
         with self._lock:
-            self._items.pop(upload_id, None)
+            self._items.pop(file_id, None)
 
 
 class UploadService:
@@ -120,12 +127,13 @@ class UploadService:
         return size > min(self.settings.multipart_threshold, MAX_SINGLE_PUT)
 
     def _expiry(self) -> datetime:
+        # A multipart plan carries no URL yet: its part URLs, fetched next, live this long.
         return datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=self.settings.put_url_expiry)
 
     def start_upload(self, user: str, request: UploadRequest) -> UploadTicket:
         """Validate a declaration and hand out where and how to upload it."""
         name = clean_display_name(request.filename)
-        content_type = normalize_content_type(request.content_type)
+        content_type = normalise_content_type(request.content_type)
         check_upload(
             self.settings, category=request.category, content_type=content_type, size=request.size, display_name=name
         )
@@ -151,18 +159,13 @@ class UploadService:
                 md5=request.checksums.md5,
                 sha256=request.checksums.sha256,
             )
-            return UploadTicket(
-                file_id=file_id, upload_id=file_id, expires_at=self._expiry(), single=single, key=str(key)
-            )
+            return UploadTicket(file_id=file_id, expires_at=single.expires_at, single=single, key=str(key))
 
         plan = plan_parts(request.size, part_size)
         crc = request.checksums.crc64nvme
         declaration = {**metadata, object_metadata.PLACEHOLDER: "1", object_metadata.PART_SIZE: str(plan.part_size)}
         if crc:
             declaration[object_metadata.CRC64NVME] = crc
-        ticket = UploadTicket(
-            file_id=file_id, upload_id=file_id, expires_at=self._expiry(), multipart=plan, key=str(key)
-        )
         if request.presign == "s3":
             # The client creates the upload itself (see presign_s3_request): hand it the signed
             # create request now, which saves it a round trip.
@@ -170,29 +173,18 @@ class UploadService:
             self.store.put_placeholder(str(key), content_type=content_type, metadata=declaration)
             create = self._s3_create(str(key), content_type, declaration)
             return UploadTicket(
-                file_id=file_id,
-                upload_id=file_id,
-                expires_at=ticket.expires_at,
-                multipart=plan,
-                key=str(key),
-                create=create,
+                file_id=file_id, expires_at=create.expires_at, multipart=plan, key=str(key), create=create
             )
-        storage_id = self.store.create_multipart(
+        multipart_id = self.store.create_multipart(
             str(key), content_type=content_type, metadata=metadata, full_object_crc=bool(crc)
         )
-        declaration[object_metadata.STORAGE_UPLOAD_ID] = storage_id
+        declaration[object_metadata.MULTIPART_ID] = multipart_id
         self.store.put_placeholder(str(key), content_type=content_type, metadata=declaration)
-        opened = OpenUpload(user, str(key), storage_id, plan, crc)
-        self.recent.put(file_id, opened)
-        first = [self._part_url(opened, part) for part in self._first_parts(request, plan)]
-        return UploadTicket(
-            file_id=file_id,
-            upload_id=file_id,
-            expires_at=ticket.expires_at,
-            multipart=plan,
-            key=str(key),
-            first_parts=first,
-        )
+        known = KnownUpload(user, str(key), multipart_id, plan, crc)
+        self.recent.put(file_id, known)
+        first = [self._part_url(known, part) for part in self._first_parts(request, plan)]
+        expires_at = min((part.request.expires_at for part in first), default=self._expiry())
+        return UploadTicket(file_id=file_id, expires_at=expires_at, multipart=plan, key=str(key), first_parts=first)
 
     @staticmethod
     def _first_parts(request: UploadRequest, plan: MultipartPlan) -> list[PartToSign]:
@@ -209,58 +201,60 @@ class UploadService:
             return []
         return [PartToSign(n) for n in range(1, min(plan.part_count, FIRST_PART_URLS) + 1)]
 
-    def _part_url(self, upload: OpenUpload, part: PartToSign) -> PartUrl:
+    def _part_url(self, upload: KnownUpload, part: PartToSign) -> PartUrl:
         length = upload.plan.part_length(part.part_number)
         request = self.store.presign_part(
-            upload.key, upload.storage_id, part.part_number, length, part.md5, part.crc64nvme
+            upload.key, upload.multipart_id, part.part_number, length, part.md5, part.crc64nvme
         )
         return PartUrl(part.part_number, length, request)
 
-    def _open_upload(self, user: str, upload_id: str) -> tuple[str, str, StoredObject]:
-        """Find a running multipart upload: (key, storage upload id, placeholder)."""
-        prefix = file_prefix(Status.PENDING, user, upload_id)
+    def _open(self, user: str, file_id: str) -> _OpenUpload:
+        """A running multipart upload with its plan and the parts storage holds (or 404/409)."""
+        prefix = file_prefix(Status.PENDING, user, file_id)
         found = self.store.find_multipart(prefix)
         if found is None:
-            self._raise_finished_or_missing(user, upload_id)
-        key, storage_id = found
+            self._raise_finished_or_missing(user, file_id)
+        key, multipart_id = found
         placeholder = self.store.head(key)
         if placeholder is None or not object_metadata.is_placeholder(placeholder.metadata):
             # A completed object sits at the key: the upload was completed meanwhile.
-            raise Conflict(f"upload {upload_id} is already complete")
-        return key, storage_id, placeholder
+            raise Conflict(f"upload {file_id} is already complete")
+        stored = self.store.list_parts(key, multipart_id)
+        if stored is None:
+            raise UploadNotFound(file_id)
+        crc = placeholder.metadata.get(object_metadata.CRC64NVME)
+        return _OpenUpload(key, multipart_id, self._plan_of(placeholder), stored, crc)
 
-    def _raise_finished_or_missing(self, user: str, upload_id: str) -> NoReturn:
+    def _raise_finished_or_missing(self, user: str, file_id: str) -> NoReturn:
         for status in LOOKUP_ORDER:
-            key = self.store.first_key(file_prefix(status, user, upload_id))
+            key = self.store.first_key(file_prefix(status, user, file_id))
             if key is not None:
-                head = self.store.head(key) if status is Status.PENDING else None
-                if head is None or not object_metadata.is_placeholder(head.metadata):
-                    raise Conflict(f"upload {upload_id} is already complete")
-        raise UploadNotFound(upload_id)
+                found = self.store.head(key) if status is Status.PENDING else None
+                if found is None or not object_metadata.is_placeholder(found.metadata):
+                    raise Conflict(f"upload {file_id} is already complete")
+        raise UploadNotFound(file_id)
 
     def _plan_of(self, placeholder: StoredObject) -> MultipartPlan:
         size = object_metadata.declared_size(placeholder.metadata) or 0
         recorded = placeholder.metadata.get(object_metadata.PART_SIZE, "")
         return plan_parts(size, int(recorded) if recorded.isdigit() else self.settings.part_size)
 
-    def progress(self, user: str, upload_id: str) -> UploadProgress:
-        """Parts already stored and fresh URLs for the missing ones (to start or resume)."""
-        key, storage_id, placeholder = self._open_upload(user, upload_id)
-        plan = self._plan_of(placeholder)
-        stored = self.store.list_parts(key, storage_id)
-        if stored is None:
-            raise UploadNotFound(upload_id)
-        opened = OpenUpload(user, key, storage_id, plan, placeholder.metadata.get(object_metadata.CRC64NVME))
-        self.recent.put(upload_id, opened)
-        have = {part.part_number for part in stored if part.size == plan.part_length(part.part_number)}
-        missing = [self._part_url(opened, PartToSign(n)) for n in range(1, plan.part_count + 1) if n not in have]
-        return UploadProgress(
-            upload_id=upload_id, file_id=upload_id, plan=plan, stored=stored, missing=missing, expires_at=self._expiry()
-        )
+    def progress(self, user: str, file_id: str) -> UploadProgress:
+        """Parts already stored and fresh URLs for the missing ones (to start or resume).
 
-    def sign_parts(
-        self, user: str, upload_id: str, parts: list[PartToSign], *, key: str | None = None
-    ) -> UploadProgress:
+        The URLs bind no part checksum: an upload with a full-object CRC64NVME needs each part's
+        (storage refuses bare parts), which :meth:`sign_parts` binds.
+        """
+        upload = self._open(user, file_id)
+        plan = upload.plan
+        known = KnownUpload(user, upload.key, upload.multipart_id, plan, upload.crc64nvme)
+        self.recent.put(file_id, known)
+        have = {part.part_number for part in upload.stored if part.size == plan.part_length(part.part_number)}
+        missing = [self._part_url(known, PartToSign(n)) for n in range(1, plan.part_count + 1) if n not in have]
+        expires_at = min((part.request.expires_at for part in missing), default=self._expiry())
+        return UploadProgress(file_id=file_id, plan=plan, stored=upload.stored, missing=missing, expires_at=expires_at)
+
+    def sign_parts(self, user: str, file_id: str, parts: list[PartToSign], *, key: str | None = None) -> UploadProgress:
         """URLs for the given parts, each binding its MD5 and CRC64NVME when given.
 
         No storage listing: an upload this process planned costs no storage call, one whose
@@ -269,62 +263,52 @@ class UploadService:
         for part in parts:
             check_digest(f"parts.{part.part_number}.md5", part.md5)
             check_digest(f"parts.{part.part_number}.crc64nvme", part.crc64nvme)
-        opened = self._open_for_signing(user, upload_id, key)
-        plan = opened.plan
+        known = self._known(user, file_id, key)
+        plan = known.plan
         for part in parts:
             if not 1 <= part.part_number <= plan.part_count:
                 raise BadPartList(f"part number {part.part_number} is outside 1..{plan.part_count}")
-        return UploadProgress(
-            upload_id=upload_id,
-            file_id=upload_id,
-            plan=plan,
-            stored=[],
-            missing=[self._part_url(opened, part) for part in parts],
-            expires_at=self._expiry(),
-        )
+        missing = [self._part_url(known, part) for part in parts]
+        expires_at = min((part.request.expires_at for part in missing), default=self._expiry())
+        return UploadProgress(file_id=file_id, plan=plan, stored=[], missing=missing, expires_at=expires_at)
 
-    def _open_for_signing(self, user: str, upload_id: str, key: str | None) -> OpenUpload:
-        cached = self.recent.get(upload_id, user)
+    def _known(self, user: str, file_id: str, key: str | None) -> KnownUpload:
+        cached = self.recent.get(file_id, user)
         if cached is not None:
             return cached
-        if key is not None and _names_pending_file(key, user, upload_id):
+        if key is not None and _names_pending_file(key, user, file_id):
             placeholder = self.store.head(key)
-            storage_id = placeholder.metadata.get(object_metadata.STORAGE_UPLOAD_ID) if placeholder else None
-            if placeholder is not None and object_metadata.is_placeholder(placeholder.metadata) and storage_id:
+            multipart_id = placeholder.metadata.get(object_metadata.MULTIPART_ID) if placeholder else None
+            if placeholder is not None and object_metadata.is_placeholder(placeholder.metadata) and multipart_id:
                 crc = placeholder.metadata.get(object_metadata.CRC64NVME)
-                opened = OpenUpload(user, key, storage_id, self._plan_of(placeholder), crc)
-                self.recent.put(upload_id, opened)
-                return opened
-        found_key, storage_id, placeholder = self._open_upload(user, upload_id)
-        crc = placeholder.metadata.get(object_metadata.CRC64NVME)
-        opened = OpenUpload(user, found_key, storage_id, self._plan_of(placeholder), crc)
-        self.recent.put(upload_id, opened)
-        return opened
+                known = KnownUpload(user, key, multipart_id, self._plan_of(placeholder), crc)
+                self.recent.put(file_id, known)
+                return known
+        upload = self._open(user, file_id)
+        known = KnownUpload(user, upload.key, upload.multipart_id, upload.plan, upload.crc64nvme)
+        self.recent.put(file_id, known)
+        return known
 
-    def complete(self, user: str, upload_id: str, parts: list[tuple[int, str]]) -> str:
+    def complete(self, user: str, file_id: str, parts: list[tuple[int, str]]) -> str:
         """Assemble the parts after checking them against the plan and what storage holds.
 
         A declared whole-object CRC64NVME goes to storage, which refuses bytes that differ.
         Returns the key the object was assembled at.
         """
-        key, storage_id, placeholder = self._open_upload(user, upload_id)
-        plan = self._plan_of(placeholder)
-        stored = self.store.list_parts(key, storage_id)
-        if stored is None:
-            raise UploadNotFound(upload_id)
-        _check_part_list(plan, parts, {p.part_number: p for p in stored})
-        crc = placeholder.metadata.get(object_metadata.CRC64NVME)
-        part_crcs = {p.part_number: p.crc64nvme for p in stored if p.crc64nvme} if crc else None
-        self.store.complete_multipart(key, storage_id, parts, crc64nvme=crc, part_crcs=part_crcs)
-        self.recent.forget(upload_id)
-        return key
+        upload = self._open(user, file_id)
+        _check_part_list(upload.plan, parts, {p.part_number: p for p in upload.stored})
+        crc = upload.crc64nvme
+        part_crcs = {p.part_number: p.crc64nvme for p in upload.stored if p.crc64nvme} if crc else None
+        self.store.complete_multipart(upload.key, upload.multipart_id, parts, crc64nvme=crc, part_crcs=part_crcs)
+        self.recent.forget(file_id)
+        return upload.key
 
-    def abort(self, user: str, upload_id: str) -> None:
+    def abort(self, user: str, file_id: str) -> None:
         """Abort a running multipart upload and remove its placeholder."""
-        key, storage_id, _ = self._open_upload(user, upload_id)
-        self.store.abort_multipart(key, storage_id)
-        self.store.delete(key)
-        self.recent.forget(upload_id)
+        upload = self._open(user, file_id)
+        self.store.abort_multipart(upload.key, upload.multipart_id)
+        self.store.delete(upload.key)
+        self.recent.forget(file_id)
 
     def presign_s3_request(self, user: str, request: S3Request) -> PresignedRequest:
         """Presign one raw S3 request on the caller's own upload declared with ``presign: "s3"``.
@@ -363,26 +347,38 @@ class UploadService:
         return self.store.presign_request("POST", key, params={"uploads": ""}, headers=headers)
 
     def _s3_request(self, request: S3Request, placeholder: StoredObject) -> PresignedRequest:
-        method, key, storage_id = request.method.upper(), request.key, request.storage_upload_id
+        method, key, multipart_id = request.method.upper(), request.key, request.storage_upload_id
         metadata = placeholder.metadata
         crc = metadata.get(object_metadata.CRC64NVME)
-        if method == "POST" and not storage_id:
+        if method == "POST" and not multipart_id:
             return self._s3_create(key, placeholder.content_type, metadata)
-        if not storage_id:
+        if not multipart_id:
             raise field_error("storage_upload_id", f"is required for {method} on a multipart upload")
         if method == "PUT":
             plan = self._plan_of(placeholder)
             number = request.part_number
             if number is None or not 1 <= number <= plan.part_count:
                 raise BadPartList(f"part_number must be within 1..{plan.part_count}")
-            length = plan.part_length(number)
-            return self.store.presign_part(key, storage_id, number, length, crc64nvme=request.crc64nvme)
+            return self.store.presign_part(
+                key, multipart_id, number, plan.part_length(number), crc64nvme=request.crc64nvme
+            )
         if method == "POST":
             headers = {"x-amz-checksum-crc64nvme": crc, "x-amz-checksum-type": "FULL_OBJECT"} if crc else {}
-            return self.store.presign_request("POST", key, params={"uploadId": storage_id}, headers=headers)
+            return self.store.presign_request("POST", key, params={"uploadId": multipart_id}, headers=headers)
         if method in ("GET", "DELETE"):
-            return self.store.presign_request(method, key, params={"uploadId": storage_id})
+            return self.store.presign_request(method, key, params={"uploadId": multipart_id})
         raise field_error("method", f"{method} is not a request of a multipart upload")
+
+
+@dataclass(frozen=True)
+class _OpenUpload:
+    """A running multipart upload: its staging key, S3's id for it, its plan, its stored parts."""
+
+    key: str
+    multipart_id: str
+    plan: MultipartPlan
+    stored: list[StoredPart]
+    crc64nvme: str | None = None
 
 
 def _names_pending_file(key: str, user: str, file_id: str) -> bool:

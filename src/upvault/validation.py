@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
 
 import filetype
 
 from upvault.errors import InvalidInput, TooLarge, TypeNotAllowed, field_error
 from upvault.filenames import extension_of
-from upvault.settings import Category, Settings
+from upvault.models import Category, Checksums
+from upvault.settings import Settings
 
 #: Bytes the processor reads from each object; enough for every signature we accept.
 SNIFF_BYTES = 8 * 1024
@@ -58,20 +58,7 @@ TEXT_TYPES = frozenset({"text/plain", "text/csv"})
 MAX_CHECKSUM_FIELDS = {"md5": 16, "sha256": 32, "crc64nvme": 8}
 
 
-@dataclass(frozen=True)
-class Checksums:
-    """Base64 digests a client declared for its file (any may be absent).
-
-    ``crc64nvme`` is the whole file's CRC64NVME (8 bytes, big-endian), what storage verifies
-    for a multipart upload.
-    """
-
-    md5: str | None = None
-    sha256: str | None = None
-    crc64nvme: str | None = None
-
-
-def normalize_content_type(content_type: str) -> str:
+def normalise_content_type(content_type: str) -> str:
     """Lower-case media type without parameters (``Text/Plain; charset=utf-8`` → ``text/plain``)."""
     return content_type.split(";", 1)[0].strip().lower()
 
@@ -139,15 +126,18 @@ def check_metadata(settings: Settings, metadata: dict[str, str]) -> None:
         raise InvalidInput("invalid metadata", errors)
 
 
-def verify_content(*, declared_type: str, declared_size: int, actual_size: int, head: bytes) -> str | None:
-    """Compare a stored object with its declaration; return the rejection reason or ``None``."""
+def verify_content(*, declared_type: str, declared_size: int, actual_size: int, leading: bytes) -> str | None:
+    """Compare a stored object with its declaration; return the rejection reason or ``None``.
+
+    ``leading`` holds the object's first bytes (at most :data:`SNIFF_BYTES`).
+    """
     if actual_size != declared_size:
         return f"size mismatch: declared {declared_size} bytes, stored {actual_size}"
     if actual_size == 0:
         return "empty file"
     if declared_type in TEXT_TYPES:
-        return _verify_text(head, truncated=actual_size > len(head))
-    kind = filetype.guess(head)
+        return _verify_text(leading, truncated=actual_size > len(leading))
+    kind = filetype.guess(leading)
     if kind is None:
         return f"content is not {declared_type}: no known file signature"
     accepted = SNIFFED_AS.get(declared_type, frozenset({declared_type}))
@@ -156,15 +146,15 @@ def verify_content(*, declared_type: str, declared_size: int, actual_size: int, 
     return None
 
 
-def _verify_text(head: bytes, *, truncated: bool) -> str | None:
-    if b"\x00" in head:
+def _verify_text(leading: bytes, *, truncated: bool) -> str | None:
+    if b"\x00" in leading:
         return "text file contains NUL bytes (binary content)"
-    if filetype.guess(head) is not None:
+    if filetype.guess(leading) is not None:
         return "declared as text but has a binary file signature"
     try:
-        head.decode("utf-8")
+        leading.decode("utf-8")
     except UnicodeDecodeError as exc:
         # The 8 KiB window may cut a multi-byte character in half: that is not an error.
-        if not (truncated and exc.start >= len(head) - 3 and exc.reason == "unexpected end of data"):
+        if not (truncated and exc.start >= len(leading) - 3 and exc.reason == "unexpected end of data"):
             return "text file is not valid UTF-8"
     return None

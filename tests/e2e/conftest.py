@@ -8,7 +8,8 @@ Per test module, on 127.0.0.1 and free ports:
 - ``minio``: a real MinIO whose global CORS allows exactly that origin (MinIO has no per-bucket
   CORS; see docs/minio.md), with a versioned bucket;
 - ``api``: the Lambda API app behind the local JWT authorizer, with Starlette's CORS middleware
-  *outside* the authorizer, as API Gateway answers preflights without a token;
+  *outside* the authorizer, as API Gateway answers preflights without a token (the local
+  stack's own :func:`local.devstack.build_api`, allowing the page's origin);
 - a processor thread that hands every staged key to :class:`upvault.processing.Processor`,
   standing in for the S3 event → SQS → Lambda path (that path has its own integration tests);
 - ``browser``: Debian's Chromium driven by Python Playwright (never a downloaded browser).
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import secrets
 import subprocess
 import threading
 import time
@@ -37,20 +37,15 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import uvicorn
-from botocore.config import Config
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
-from starlette.middleware.cors import CORSMiddleware
 
-from functions.api.app import create_app
-from local.authorizer import LocalJwtAuthorizer
-from local.dev_issuer import AUDIENCE, ISSUER, DevIssuer
+from local.dev_issuer import DevIssuer
+from local.devstack import build_api
 from local.minio import MinioServer
 from local.ports import LOOPBACK, free_port
-from local.tokens import TokenVerifier
-from local.tools import ToolNotInstalledError, tool_path
+from tests.live_minio import make_s3_client, minio_settings, new_minio
 from tests.support import mark_tier
 from upvault.keys import STAGING_PREFIX
 from upvault.processing import Processor
@@ -73,7 +68,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-REGION = "us-east-1"
 #: Small multipart settings so an ~11 MiB file in the page is three parts.
 PART_SIZE = 5 * MIB
 #: No test needs more; a hung browser or server fails the test instead of stalling CI.
@@ -123,18 +117,7 @@ def web() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def minio(tmp_path_factory: pytest.TempPathFactory, web: str) -> Iterator[MinioServer]:
     """A real MinIO whose CORS allows the page's origin only."""
-    try:
-        tool_path("minio")
-    except ToolNotInstalledError as exc:
-        pytest.fail(f"{exc} (the browser tests need MinIO: run make tools)", pytrace=False)
-    root = tmp_path_factory.mktemp("minio")
-    server = MinioServer(
-        root / "data",
-        root_user="e2e-" + secrets.token_hex(4),
-        root_password=secrets.token_hex(16),
-        env={"MINIO_API_CORS_ALLOW_ORIGIN": web},
-    )
-    with server:
+    with new_minio(tmp_path_factory.mktemp("minio"), user="e2e", env={"MINIO_API_CORS_ALLOW_ORIGIN": web}) as server:
         yield server
 
 
@@ -157,33 +140,13 @@ class Stack:
 @pytest.fixture(scope="module")
 def settings(minio: MinioServer) -> Settings:
     """Service settings: the module's MinIO, and 5 MiB multipart parts."""
-    return Settings(
-        bucket="upvault-e2e",
-        region=REGION,
-        endpoint_url=minio.endpoint_url,
-        access_key_id=minio.root_user,
-        secret_access_key=minio.root_password,
-        multipart_threshold=PART_SIZE,
-        part_size=PART_SIZE,
-    )
+    return minio_settings(minio, "upvault-e2e", multipart_threshold=PART_SIZE, part_size=PART_SIZE)
 
 
 @pytest.fixture(scope="module")
 def s3(minio: MinioServer, settings: Settings) -> Any:
     """An admin S3 client; creates the versioned bucket."""
-    client = boto3.client(
-        "s3",
-        endpoint_url=minio.endpoint_url,
-        region_name=REGION,
-        aws_access_key_id=minio.root_user,
-        aws_secret_access_key=minio.root_password,
-        config=Config(
-            signature_version="s3v4",
-            s3={"addressing_style": "path"},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-        ),
-    )
+    client = make_s3_client(minio)
     client.create_bucket(Bucket=settings.bucket)
     client.put_bucket_versioning(Bucket=settings.bucket, VersioningConfiguration={"Status": "Enabled"})
     return client
@@ -198,7 +161,7 @@ class StagingPoller:
     """
 
     def __init__(self, settings: Settings, s3: Any, interval: float = 0.2) -> None:
-        self.processor = Processor(settings, ObjectStore(settings, make_clients(settings)))
+        self.processor = Processor(ObjectStore(settings, make_clients(settings)))
         self.bucket = settings.bucket
         self.s3 = s3
         self.interval = interval
@@ -226,19 +189,6 @@ class StagingPoller:
 
 
 # -- the API ----------------------------------------------------------------------------------
-def build_api(settings: Settings, issuer: DevIssuer, origin: str) -> Any:
-    """The Lambda app behind the local authorizer, with CORS outside it (preflights need no token)."""
-    verifier = TokenVerifier(issuer=ISSUER, audience=AUDIENCE, jwks_url=issuer.jwks_url)
-    return CORSMiddleware(
-        LocalJwtAuthorizer(create_app(settings), verifier),
-        allow_origins=[origin],
-        allow_methods=["GET", "POST", "DELETE"],
-        allow_headers=["authorization", "content-type"],
-        expose_headers=["x-request-id"],
-        max_age=600,
-    )
-
-
 @pytest.fixture(scope="module")
 def stack(
     tmp_path_factory: pytest.TempPathFactory, settings: Settings, s3: Any, minio: MinioServer, web: str
@@ -248,7 +198,9 @@ def stack(
     issuer.ensure_keys()
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(build_api(settings, issuer, web), host=LOOPBACK, port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            build_api(settings, issuer.verifier(), [web]), host=LOOPBACK, port=port, log_level="warning", lifespan="off"
+        )
     )
     thread = threading.Thread(target=server.run, name="e2e-api", daemon=True)
     thread.start()

@@ -8,13 +8,14 @@ identity options and every environment's settings.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.infra.support import load
 
 ROOT = Path(__file__).resolve().parents[2]
 CONNECTION_ARN = "arn:aws:codeconnections:eu-west-1:123456789012:connection/11111111-2222-3333-4444-555555555555"
@@ -63,8 +64,7 @@ class Assembly:
             path = self.outdir / f"{name}.template.json"
         else:
             (path,) = (self.outdir / f"assembly-Upvault-Pipeline-{name}").glob("*.template.json")
-        loaded: dict[str, Any] = json.loads(path.read_text())
-        return loaded
+        return load(path)
 
     def all_templates(self) -> list[Path]:
         """Every template in the assembly, nested stage assemblies included."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 Template = dict[str, Any]
@@ -72,3 +73,9 @@ def logical_id(template: Template, type_: str, contains: str) -> str:
 def env_of(template: Template, function_contains: str) -> dict[str, Any]:
     """Environment variables of one Lambda function."""
     return dict(props(template, "AWS::Lambda::Function", function_contains)["Environment"]["Variables"])
+
+
+def load(path: Path) -> Template:
+    """A synthesized template file."""
+    loaded: Template = json.loads(path.read_text())
+    return loaded

@@ -128,9 +128,12 @@ def test_all_environments_share_one_layer_asset(dev: Template, staging: Template
 def test_function_code_holds_only_our_code(assembly: Assembly, dev: Template, function: str, package: str) -> None:
     # Given a function's bundled code asset (what SAM and Lambda load)
     code = _asset_dir(assembly, dev, "AWS::Lambda::Function", function)
-    # Then it holds the core, the functions package and its own handler package, nothing else
+    # Then it holds the core, the functions package (with the modules every function shares) and
+    # its own handler package, nothing else
     assert sorted(p.name for p in code.iterdir()) == ["functions", "upvault"]
-    assert sorted(p.name for p in (code / "functions").iterdir()) == ["__init__.py", package]
+    assert sorted(p.name for p in (code / "functions").iterdir()) == sorted(
+        ["__init__.py", "observability.py", package]
+    )
     assert (code / "functions" / package / "handler.py").is_file()
     assert (code / "upvault" / "settings.py").is_file()
     assert not list(code.rglob("__pycache__"))

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from aws_cdk import RemovalPolicy
 
 from infra.config import ENVIRONMENTS, ConfigError, config_from_context, environment_config
 from tests.infra.conftest import ROOT
@@ -29,6 +30,12 @@ def test_only_dev_may_lose_data() -> None:
     # Given the three environments
     # Then only dev deletes its data with the stack; staging and prod retain it
     assert [environment_config(n).retain_data for n in ENVIRONMENTS] == [False, True, True]
+    # And every stateful construct reads that from one property of the config
+    assert [environment_config(n).removal_policy for n in ENVIRONMENTS] == [
+        RemovalPolicy.DESTROY,
+        RemovalPolicy.RETAIN,
+        RemovalPolicy.RETAIN,
+    ]
     assert environment_config("prod").noncurrent_retention_days == 365
 
 

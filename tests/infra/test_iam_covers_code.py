@@ -24,10 +24,9 @@ from tests.infra.support import Template, allowed, logical_id
 from tests.support import SAMPLES
 from upvault import storage as storage_module
 from upvault.files import FileService
-from upvault.keys import Status
-from upvault.models import UploadRequest
+from upvault.models import Category, Status, UploadRequest
 from upvault.processing import Processor
-from upvault.settings import MIB, Category, Settings
+from upvault.settings import MIB, Settings
 from upvault.storage import ObjectStore, make_clients
 from upvault.uploads import UploadService
 
@@ -121,7 +120,7 @@ def recorded() -> dict[str, set[Call]]:
     recorder = Recorder()
     signer_sign = storage_module._QuerySigner.sign
 
-    def recording_sign(self: Any, method: str, key: str, **kwargs: Any) -> str:
+    def recording_sign(self: Any, method: str, key: str, **kwargs: Any) -> Any:
         recorder.on_presign(method, key, kwargs.get("params"))
         return signer_sign(self, method, key, **kwargs)
 
@@ -137,8 +136,8 @@ def recorded() -> dict[str, set[Call]]:
         store = ObjectStore(settings, clients)
         uploads, files, processor = (
             UploadService(settings, store),
-            FileService(settings, store),
-            Processor(settings, store),
+            FileService(store),
+            Processor(store),
         )
         _flows(recorder, uploads, files, processor, store)
     return recorder.calls
@@ -166,20 +165,20 @@ def _flows(
     big = SAMPLES["audio/mpeg"] + b"\0" * (11 * MIB)
     with recorder.acting_as("api"):
         multipart = uploads.start_upload("alice", UploadRequest("a.mp3", "audio/mpeg", len(big), Category.AUDIO))
-        progress = uploads.progress("alice", multipart.upload_id)
+        progress = uploads.progress("alice", multipart.file_id)
     etags = [
         (p.part_number, _put(p.request.url, big[(p.part_number - 1) * 5 * MIB :][: p.size], p.request.headers))
         for p in progress.missing
     ]
     with recorder.acting_as("api"):
-        uploads.complete("alice", multipart.upload_id, etags)
+        uploads.complete("alice", multipart.file_id, etags)
         aborted = uploads.start_upload("alice", UploadRequest("b.mp3", "audio/mpeg", len(big), Category.AUDIO))
-        uploads.abort("alice", aborted.upload_id)
+        uploads.abort("alice", aborted.file_id)
         deleted = uploads.start_upload("alice", UploadRequest("c.mp3", "audio/mpeg", len(big), Category.AUDIO))
         files.delete("alice", deleted.file_id)  # a pending multipart file: its upload is aborted
         files.list("alice", status=Status.PENDING)
     with recorder.acting_as("processor"):
-        for key in sorted(o.key for o in store.list_page("staging/", start_after=None, limit=100)[0]):
+        for key in sorted(o.key for o in store.list_objects("staging/")):
             processor.process(key)
             processor.process(key)  # a duplicate event
     with recorder.acting_as("api"):

@@ -6,25 +6,20 @@ command that installs it (``make tools``); it never skips, so CI cannot go green
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from local.devstack import LocalStack
-from local.minio import MinioServer, generate_kms_secret_key
-from local.tools import ToolNotInstalledError, tool_path
+from local.minio import MinioServer
 from tests.integration.live import start_stack
+from tests.live_minio import make_s3_client, minio_binary, new_minio
 from tests.support import mark_tier
 
 #: The key id of MinIO's built-in KMS in tests; ``aws:kms`` default encryption must name it.
 KMS_KEY_NAME = "upvault-test"
-REGION = "us-east-1"
 
 
 #: No single test here needs more; a hung server fails the test instead of stalling CI.
@@ -36,59 +31,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     mark_tier(items, __file__, "integration", TEST_TIMEOUT)
 
 
-def s3_client_config() -> Config:
-    """The client settings Upvault uses everywhere: SigV4, path style, checksums when required.
-
-    ``when_required`` stops botocore >= 1.36 from adding CRC32 checksums to requests and
-    presigned URLs by default, which S3-compatible servers and browsers trip over.
-    """
-    return Config(
-        signature_version="s3v4",
-        s3={"addressing_style": "path"},
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-        retries={"max_attempts": 2, "mode": "standard"},
-        connect_timeout=5,
-        read_timeout=30,
-    )
-
-
-def make_s3_client(server: MinioServer) -> Any:
-    """A boto3 S3 client for ``server`` with its root credentials."""
-    return boto3.client(
-        "s3",
-        endpoint_url=server.endpoint_url,
-        region_name=REGION,
-        aws_access_key_id=server.root_user,
-        aws_secret_access_key=server.root_password,
-        config=s3_client_config(),
-    )
-
-
-def minio_binary() -> Path:
-    """The MinIO binary, or a failed test session that says how to install it (never a skip)."""
-    try:
-        return tool_path("minio")
-    except ToolNotInstalledError as exc:
-        pytest.fail(f"MinIO is required for integration tests: run `make tools`. {exc}", pytrace=False)
-
-
 @pytest.fixture(scope="session")
 def minio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServer]:
     """A MinIO server for the whole session: temp data dir, free port, KMS key, random root.
 
     Tests that stop it must start it again (``minio.restart()``); it keeps port and data.
     """
-    base = tmp_path_factory.mktemp("minio")
-    server = MinioServer(
-        base / "data",
-        root_user="root-" + secrets.token_hex(4),
-        root_password=secrets.token_urlsafe(24),
-        kms_secret_key=generate_kms_secret_key(KMS_KEY_NAME),
-        log_file=base / "minio.log",
-        binary=minio_binary(),
-    )
-    with server:
+    with new_minio(tmp_path_factory.mktemp("minio"), user="root", kms_key_name=KMS_KEY_NAME) as server:
         yield server
 
 

@@ -10,16 +10,15 @@ from typing import Any
 
 import httpx
 
-from local.devstack import LocalStack, admin_s3
+from local.devstack import LocalStack
 from local.ports import free_port
 from local.settings import DevSettings
 from local.tools import tool_path
+from upvault.settings import MIB
+from upvault.storage import make_clients
 
 #: Small parts so multipart flows run with a few MiB; 5 MiB is S3's (and MinIO's) minimum.
-SERVICE_SETTINGS = {
-    "UPVAULT_MULTIPART_THRESHOLD": str(5 * 1024 * 1024),
-    "UPVAULT_PART_SIZE": str(5 * 1024 * 1024),
-}
+SERVICE_SETTINGS = {"multipart_threshold": 5 * MIB, "part_size": 5 * MIB}
 
 
 def stack_settings(state_dir: Path, backend: str) -> DevSettings:
@@ -107,13 +106,17 @@ def error_code(response: httpx.Response) -> str:
     return match.group(1) if match else ""
 
 
+def stack_s3(stack: LocalStack) -> Any:
+    """An S3 client for the stack's storage, as its handlers have it (MinIO's root user locally)."""
+    assert stack.settings is not None
+    return make_clients(stack.settings).api
+
+
 def storage_keys(stack: LocalStack, prefix: str) -> list[str]:
-    """Object keys under ``prefix`` in the stack's bucket (read with the admin credentials)."""
-    assert stack.storage is not None and stack.settings is not None
-    s3 = admin_s3(
-        stack.storage.endpoint_url, stack.storage.access_key_id, stack.storage.secret_access_key, stack.settings.region
-    )
-    return [o["Key"] for o in s3.list_objects_v2(Bucket=stack.settings.bucket, Prefix=prefix).get("Contents", [])]
+    """Object keys under ``prefix`` in the stack's bucket."""
+    assert stack.settings is not None
+    listed = stack_s3(stack).list_objects_v2(Bucket=stack.settings.bucket, Prefix=prefix)
+    return [o["Key"] for o in listed.get("Contents", [])]
 
 
 def unique_user(prefix: str = "user") -> str:

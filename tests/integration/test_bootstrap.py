@@ -9,8 +9,6 @@ named, notifications to a webhook instead of SQS.
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 
@@ -23,15 +21,8 @@ from local.bootstrap import (
     s3_lifecycle,
     webhook_arn,
 )
-from local.devstack import LocalStack, admin_s3
-
-
-def stack_s3(stack: LocalStack) -> Any:
-    """An admin S3 client for the stack's MinIO."""
-    assert stack.storage is not None
-    return admin_s3(
-        stack.storage.endpoint_url, stack.storage.access_key_id, stack.storage.secret_access_key, "us-east-1"
-    )
+from local.devstack import LocalStack
+from tests.integration.live import stack_s3
 
 
 def test_local_lifecycle_is_the_cloud_lifecycle_minus_what_minio_cannot_take(minio_stack: LocalStack) -> None:

@@ -60,8 +60,8 @@ def post_to_bridge(stack: LocalStack, body: bytes, token: str | None = None) -> 
 
 
 def cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``upvault`` against the stack's state dir, as a developer would in another terminal."""
-    env = {**os.environ, "UPVAULT_STATE_DIR": str(stack.state_dir)}
+    """Run ``upvault`` as a developer would in another terminal, with the stack's environment."""
+    env = {**os.environ, "UPVAULT_STATE_DIR": str(stack.state_dir), "UPVAULT_MINIO_PORT": str(stack.dev.minio_port)}
     return subprocess.run([*UPVAULT, *args], env=env, capture_output=True, text=True, timeout=60, check=False)
 
 

@@ -16,8 +16,8 @@ from local.devstack import LocalStack
 from local.minio import MinioServer, generate_kms_secret_key
 from local.ports import free_port
 from local.settings import DevSettings
-from tests.integration.conftest import minio_binary
 from tests.integration.live import Client, unique_user
+from tests.live_minio import minio_binary
 from tests.support import SAMPLES
 
 

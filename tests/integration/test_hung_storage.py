@@ -12,7 +12,7 @@ import httpx
 import pytest
 import uvicorn
 
-from local.dev_issuer import AUDIENCE, ISSUER, DevIssuer
+from local.dev_issuer import DevIssuer
 from local.devstack import build_api
 from local.ports import free_port
 from upvault.settings import Settings
@@ -56,12 +56,11 @@ def test_health_answers_while_another_request_hangs_on_storage(hung_storage: str
         access_key_id="k",
         secret_access_key="s",
         storage_read_timeout=5,
-        auth_issuer=ISSUER,
-        auth_audience=AUDIENCE,
-        auth_jwks_url=issuer.jwks_url,
     )
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_api(settings), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(build_api(settings, issuer.verifier()), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:

@@ -29,7 +29,8 @@ from botocore.exceptions import ClientError
 
 from local.minio import LIVE_PATH, MinioServer, generate_kms_secret_key
 from local.ports import free_port
-from tests.integration.conftest import KMS_KEY_NAME, make_s3_client, minio_binary
+from tests.integration.conftest import KMS_KEY_NAME
+from tests.live_minio import make_s3_client, minio_binary
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 BODY = b"%PDF-1.7\n" + b"upvault test document\n" * 40

@@ -16,7 +16,7 @@ from botocore.exceptions import EndpointConnectionError
 from local.minio import LIVE_PATH, MinioError, MinioServer, generate_kms_secret_key
 from local.ports import free_port, is_listening
 from local.tools import TOOLS, ToolNotInstalledError, tool_path, tools_dir
-from tests.integration.conftest import make_s3_client, minio_binary
+from tests.live_minio import make_s3_client, minio_binary
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts" / "tools"
 

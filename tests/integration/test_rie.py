@@ -24,8 +24,7 @@ import pytest
 from infra.functions import handler_path
 from local.minio import MinioServer
 from local.ports import free_port, is_listening
-from local.tools import ToolNotInstalledError, tool_path
-from tests.support import SAMPLES, apigw_event, md5_b64, s3_notification, sqs_event
+from tests.support import SAMPLES, apigw_event, md5_b64, required_tool, s3_notification, sqs_event
 
 ROOT = Path(__file__).resolve().parents[2]
 INVOKE = "/2015-03-31/functions/function/invocations"
@@ -33,10 +32,7 @@ INVOKE = "/2015-03-31/functions/function/invocations"
 
 def rie_binary() -> Path:
     """The emulator ``make tools`` builds; a clear failure when it is missing (never a skip)."""
-    try:
-        return tool_path("rie")
-    except ToolNotInstalledError as exc:
-        pytest.fail(f"RIE is required for integration tests: run `make tools`. {exc}", pytrace=False)
+    return required_tool("rie")
 
 
 class Emulated:

@@ -107,7 +107,7 @@ def test_url_cannot_write_another_key(client: Client, minio_stack: LocalStack) -
 
 def test_expired_url_is_refused(tmp_path: Path) -> None:
     # Given a stack whose PUT URLs live one second (UPVAULT_PUT_URL_EXPIRY=1)
-    stack = start_stack(tmp_path, "minio", service={"UPVAULT_PUT_URL_EXPIRY": "1"})
+    stack = start_stack(tmp_path, "minio", service={"put_url_expiry": 1})
     try:
         client = Client(stack, unique_user())
         created = declared(client)

@@ -112,9 +112,9 @@ def api(settings: Settings, clients: S3Clients) -> Api:
 
 
 @pytest.fixture
-def processor(settings: Settings, store: ObjectStore) -> Processor:
+def processor(store: ObjectStore) -> Processor:
     """The processor core, on moto."""
-    return Processor(settings, store)
+    return Processor(store)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 import requests
 
 from tests.support import SAMPLES
-from tests.unit.conftest import Api, all_keys
+from tests.unit.conftest import Api, all_keys, put_presigned
 
 PDF = SAMPLES["application/pdf"]
 PNG = SAMPLES["image/png"]
@@ -58,8 +58,30 @@ def test_list_paginates_with_a_cursor(api: Api, ready_file: Any) -> None:
         cursor = page["cursor"]
         if not cursor:
             break
-    # Then every file appears once, in upload order
-    assert seen == sorted(ids)
+    # Then every file appears once, newest first
+    assert seen == sorted(ids, reverse=True)
+
+
+def test_list_is_newest_first_across_statuses_and_categories(api: Api, s3: Any, ready_file: Any) -> None:
+    # Given a ready document, then a pending image, then a rejected document (in that order)
+    ready = ready_file(PDF)
+    response = api.upload(PNG, content_type="image/png", filename="cheque.png", category="images")
+    assert put_presigned(response.body["upload"], PNG).status_code == 200
+    pending = response.body["file_id"]
+    rejected = ready_file(PNG, content_type="application/pdf")
+    # When listing everything, and then one item per page
+    everything = [item["file_id"] for item in api.call("GET", "/v1/files").body["items"]]
+    paged: list[str] = []
+    cursor = ""
+    for _ in range(4):
+        page = api.call("GET", "/v1/files", query="limit=1" + (f"&cursor={cursor}" if cursor else "")).body
+        paged += [item["file_id"] for item in page["items"]]
+        cursor = page["cursor"]
+        if not cursor:
+            break
+    # Then both are newest first, whatever the status or category, and paging ends exactly
+    assert everything == paged == [rejected, pending, ready]
+    assert cursor is None
 
 
 def test_download_is_an_attachment_with_the_original_name(api: Api, ready_file: Any) -> None:

@@ -106,5 +106,13 @@ def test_local_authorizer_puts_claims_where_api_gateway_does(
     # Then 401 problems, then 200 through the one code path that reads requestContext claims
     assert (missing.status_code, bad.status_code, good.status_code, health.status_code) == (401, 401, 200, 200)
     assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.headers["www-authenticate"] == "Bearer"
+    assert missing.json() == {
+        "type": "urn:upvault:problem:unauthorized",
+        "title": "Unauthorized",
+        "status": 401,
+        "detail": "missing bearer token",
+        "instance": "/v1/files",
+    }
     assert good.json() == {"items": [], "cursor": None}
     assert good.headers["x-request-id"]

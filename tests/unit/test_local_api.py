@@ -4,28 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from local.dev_issuer import DevIssuer
-from local.devstack import Storage, build_api, service_environment
+from local.devstack import StackError, build_api, stack_processor, token_verifier
+from local.ports import free_port
 from local.settings import DevSettings
+from local.state import load_secrets
 from upvault.settings import Settings
-
-
-def _settings(tmp_path: Path) -> Settings:
-    issuer = DevIssuer(tmp_path)
-    issuer.ensure_keys()
-    return Settings(
-        bucket="upvault-test",
-        auth_issuer="urn:upvault:dev-issuer",
-        auth_audience="upvault-local",
-        auth_jwks_url=issuer.jwks_url,
-    )
 
 
 def test_cors_preflight_needs_no_token_and_only_allows_dev_origins(tmp_path: Path) -> None:
     # Given the local API
-    client = TestClient(build_api(_settings(tmp_path)))
+    issuer = DevIssuer(tmp_path)
+    issuer.ensure_keys()
+    client = TestClient(build_api(Settings(bucket="upvault-test"), issuer.verifier()))
     headers = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}
     # When a page on a dev origin and one elsewhere send preflights (no token, as browsers do)
     allowed = client.options("/v1/uploads", headers={**headers, "Origin": "http://localhost:5173"})
@@ -47,14 +41,22 @@ def test_local_stack_can_use_a_real_issuer(tmp_path: Path) -> None:
         auth_audience="client-id",
         auth_jwks_url="https://cognito-idp.eu-central-1.amazonaws.com/pool/.well-known/jwks.json",
     )
-    storage = Storage("moto", "http://127.0.0.1:1", "k", "s")
-    # When the handlers' environment is built, Then it verifies that issuer's tokens, not the dev issuer's
-    env = service_environment(dev, storage, DevIssuer(tmp_path))
-    assert env["UPVAULT_AUTH_ISSUER"] == "https://cognito-idp.eu-central-1.amazonaws.com/pool"
-    assert env["UPVAULT_AUTH_AUDIENCE"] == "client-id"
-    assert env["UPVAULT_AUTH_JWKS_URL"].endswith("/pool/.well-known/jwks.json")
+    # When the local authorizer's verifier is chosen, Then it verifies that issuer's tokens, not the dev issuer's
+    verifier = token_verifier(dev, DevIssuer(tmp_path))
+    assert verifier.issuer == "https://cognito-idp.eu-central-1.amazonaws.com/pool"
+    assert verifier.audience == "client-id"
+    assert verifier.jwks_url.endswith("/pool/.well-known/jwks.json")
     # and without them it uses the built-in dev issuer
-    assert (
-        service_environment(DevSettings(state_dir=tmp_path), storage, DevIssuer(tmp_path))["UPVAULT_AUTH_ISSUER"]
-        == "urn:upvault:dev-issuer"
-    )
+    assert token_verifier(DevSettings(state_dir=tmp_path), DevIssuer(tmp_path)).issuer == "urn:upvault:dev-issuer"
+
+
+def test_redrive_says_what_to_start_when_no_stack_is_up(tmp_path: Path) -> None:
+    # Given a state dir no stack has ever run in
+    # When `upvault dlq redrive` builds its processor, Then it says to start the stack
+    with pytest.raises(StackError, match="start it once"):
+        stack_processor(DevSettings(state_dir=tmp_path))
+    # Given a stack that ran there but whose storage is down now
+    load_secrets(tmp_path)
+    # Then it names the storage it could not reach, before any event is touched
+    with pytest.raises(StackError, match=r"storage at http://127\.0\.0\.1:\d+ is not reachable"):
+        stack_processor(DevSettings(state_dir=tmp_path, minio_port=free_port()))

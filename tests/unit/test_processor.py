@@ -220,7 +220,7 @@ class RejectEverything:
     def __init__(self) -> None:
         self.seen: list[str] = []
 
-    def scan(self, store: Any, obj: Any, head: bytes) -> str | None:
+    def scan(self, store: Any, obj: Any, leading: bytes) -> str | None:
         self.seen.append(obj.key)
         return "malware signature EICAR found"
 
@@ -230,7 +230,7 @@ def test_scanner_hook_can_reject_valid_content(api: Api, s3: Any, settings: Any,
     scanner = RejectEverything()
     key = stage(api, SAMPLES["application/pdf"], content_type="application/pdf", s3=s3, filename="a.pdf")
     # When processed
-    outcome = Processor(settings, store, scanner=scanner).process(key)
+    outcome = Processor(store, scanner=scanner).process(key)
     # Then the scanner saw it after validation passed, and its verdict quarantined the file
     assert scanner.seen == [key]
     assert outcome.action is Action.QUARANTINED

@@ -496,7 +496,7 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
   }
 
   /**
-   * One page of the caller's files, newest first within each status.
+   * One page of the caller's files, newest first (statuses and categories mixed, by upload time).
    * @param {{category?: string, status?: string, cursor?: string, limit?: number, signal?: AbortSignal}} [options]
    * @returns {Promise<{items: UpvaultFile[], cursor: string|null}>} pass `cursor` back for the next page
    */
