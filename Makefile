@@ -19,6 +19,7 @@ tools: venv
 ## Run the local stack in the foreground (Ctrl-C stops everything).
 dev: venv
 	@scripts/install-tools.sh minio || echo "!! MinIO could not be installed: the local stack falls back to moto" >&2
+	@scripts/install-tools.sh web || echo "!! the browser package could not be built: the demo page is not served" >&2
 	@$(BIN)/upvault dev
 
 ## The whole suite: lint, unit, infra, integration, e2e. CI runs exactly this.

@@ -115,9 +115,18 @@ def web() -> Iterator[str]:
 
 # -- storage ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def minio(tmp_path_factory: pytest.TempPathFactory, web: str) -> Iterator[MinioServer]:
-    """A real MinIO whose CORS allows the page's origin only."""
-    with new_minio(tmp_path_factory.mktemp("minio"), user="e2e", env={"MINIO_API_CORS_ALLOW_ORIGIN": web}) as server:
+def api_port() -> int:
+    """The API's port, chosen first: the demo page is served at the API's origin too."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def minio(tmp_path_factory: pytest.TempPathFactory, web: str, api_port: int) -> Iterator[MinioServer]:
+    """A real MinIO whose CORS allows the page's origins only (the static server's, the API's)."""
+    origins = f"{web},http://{LOOPBACK}:{api_port}"
+    with new_minio(
+        tmp_path_factory.mktemp("minio"), user="e2e", env={"MINIO_API_CORS_ALLOW_ORIGIN": origins}
+    ) as server:
         yield server
 
 
@@ -191,17 +200,15 @@ class StagingPoller:
 # -- the API ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def stack(
-    tmp_path_factory: pytest.TempPathFactory, settings: Settings, s3: Any, minio: MinioServer, web: str
+    tmp_path_factory: pytest.TempPathFactory, settings: Settings, s3: Any, minio: MinioServer, web: str, api_port: int
 ) -> Iterator[Stack]:
-    """API (uvicorn thread) and processor for the module; both stopped at its end."""
+    """API (uvicorn thread, serving the demo at its origin as make dev does) and processor for
+    the module; both stopped at its end."""
     issuer = DevIssuer(tmp_path_factory.mktemp("issuer"))
     issuer.ensure_keys()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            build_api(settings, issuer.verifier(), [web]), host=LOOPBACK, port=port, log_level="warning", lifespan="off"
-        )
-    )
+    port = api_port
+    app = build_api(settings, issuer.verifier(), [web], web_dir=WEB_DIR)
+    server = uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, name="e2e-api", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
