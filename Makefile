@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS_STAMP := $(VENV)/.deps-stamp
 
-.PHONY: dev test test-web test-unit test-infra test-integration test-e2e lint bench synth fuzz tools venv openapi clean
+.PHONY: dev test test-web bench-browser test-unit test-infra test-integration test-e2e lint bench synth fuzz tools venv openapi clean
 
 $(DEPS_STAMP): requirements.txt requirements-dev.txt pyproject.toml scripts/bootstrap-venv.sh
 	@scripts/bootstrap-venv.sh
@@ -50,6 +50,10 @@ lint: venv
 ## Regenerate docs/openapi.json from the app (a unit test fails when it is stale).
 openapi: venv
 	@$(BIN)/upvault openapi > docs/openapi.json
+
+## Hashing in headless Chromium vs the upload itself (numbers for docs/benchmarks.md).
+bench-browser: venv tools
+	@$(BIN)/pytest tests/e2e/bench_browser_hashing.py -s -p no:cacheprovider
 
 bench: venv
 	@PYTHONPATH=. $(BIN)/python -m bench.run
