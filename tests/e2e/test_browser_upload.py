@@ -7,6 +7,7 @@ import hashlib
 import logging
 import re
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -88,28 +89,21 @@ def fetch_bytes(url: str) -> bytes:
         return bytes(response.read())
 
 
-def record_part_signings(page: Page) -> list[Request]:
-    """Every ``POST /v1/uploads/{id}/parts`` (part URLs signed) the page sends, as it sends them."""
+def record_requests(page: Page, wanted: Callable[[Request], bool]) -> list[Request]:
+    """Every request the page sends that ``wanted`` accepts, as it sends it."""
     requests: list[Request] = []
-    page.on(
-        "request",
-        lambda request: (
-            requests.append(request) if request.method == "POST" and request.url.endswith("/parts") else None
-        ),
-    )
+    page.on("request", lambda request: requests.append(request) if wanted(request) else None)
     return requests
+
+
+def record_part_signings(page: Page) -> list[Request]:
+    """Every ``POST /v1/uploads/{id}/parts`` (part URLs signed) the page sends."""
+    return record_requests(page, lambda request: request.method == "POST" and request.url.endswith("/parts"))
 
 
 def api_calls(page: Page, stack: Stack) -> list[Request]:
-    """Every request the page sends to the API (preflights aside), as it sends them."""
-    requests: list[Request] = []
-    page.on(
-        "request",
-        lambda request: (
-            requests.append(request) if request.url.startswith(stack.api_url) and request.method != "OPTIONS" else None
-        ),
-    )
-    return requests
+    """Every request the page sends to the API (preflights aside)."""
+    return record_requests(page, lambda request: request.url.startswith(stack.api_url) and request.method != "OPTIONS")
 
 
 def test_small_pdf_through_the_demo_page_becomes_ready_and_downloads_identical(

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import ConsoleMessage, Page, Request, Route
 
 from tests.e2e.conftest import PART_SIZE, Stack
-from tests.e2e.test_browser_upload import fetch_bytes, part_number, storage_puts
+from tests.e2e.test_browser_upload import fetch_bytes, part_number, record_requests, storage_puts
 
 MAJORS = [5, 6]
 
@@ -104,16 +104,9 @@ def console_errors(page: Page) -> list[str]:
 
 def api_requests(page: Page, stack: Stack) -> list[Request]:
     """Upload requests the page sends to the API (``/v1/uploads...``; not preflights)."""
-    requests: list[Request] = []
-    page.on(
-        "request",
-        lambda request: (
-            requests.append(request)
-            if request.url.startswith(f"{stack.api_url}/v1/uploads") and request.method != "OPTIONS"
-            else None
-        ),
+    return record_requests(
+        page, lambda request: request.url.startswith(f"{stack.api_url}/v1/uploads") and request.method != "OPTIONS"
     )
-    return requests
 
 
 @pytest.mark.parametrize("major", MAJORS)

@@ -62,6 +62,13 @@ def test_redrive_says_what_to_start_when_no_stack_is_up(tmp_path: Path) -> None:
         stack_processor(DevSettings(state_dir=tmp_path, minio_port=free_port()))
 
 
+def local_client(tmp_path: Path, *, web_dir: Path | None = None, origins: tuple[str, ...] | None = None) -> TestClient:
+    """The local API (dev issuer in ``tmp_path``), optionally serving a demo dir, allowing ``origins``."""
+    issuer = DevIssuer(tmp_path)
+    issuer.ensure_keys()
+    return TestClient(build_api(Settings(bucket="upvault-test"), issuer.verifier(), origins, web_dir=web_dir))
+
+
 def test_the_demo_is_served_at_the_api_origin_next_to_the_api(tmp_path: Path) -> None:
     # Given the local API with a built browser package beside it
     web = tmp_path / "web"
@@ -70,9 +77,7 @@ def test_the_demo_is_served_at_the_api_origin_next_to_the_api(tmp_path: Path) ->
     (web / "demo.js").write_text("// demo")
     (web / "dist" / "upvault.js").write_text("export {};")
     (web / "secret.txt").write_text("not served")
-    issuer = DevIssuer(tmp_path)
-    issuer.ensure_keys()
-    client = TestClient(build_api(Settings(bucket="upvault-test"), issuer.verifier(), web_dir=web))
+    client = local_client(tmp_path, web_dir=web)
 
     # When a browser opens the API's origin
     page = client.get("/")
@@ -94,9 +99,7 @@ def test_an_unbuilt_demo_says_how_to_build_it(tmp_path: Path) -> None:
     web = tmp_path / "web"
     web.mkdir()
     (web / "demo.html").write_text("<!doctype html>")
-    issuer = DevIssuer(tmp_path)
-    issuer.ensure_keys()
-    client = TestClient(build_api(Settings(bucket="upvault-test"), issuer.verifier(), web_dir=web))
+    client = local_client(tmp_path, web_dir=web)
 
     # When the page is opened, Then the answer says what to run
     response = client.get("/")
@@ -119,9 +122,7 @@ def test_upvault_cors_origins_adds_origins_and_the_api_origin_is_always_allowed(
     assert "http://localhost:5173" in origins
     assert {"https://app.test:8443", "http://10.0.0.5:3000"} <= set(origins)
     # And the API answers preflights from them
-    issuer = DevIssuer(tmp_path)
-    issuer.ensure_keys()
-    client = TestClient(build_api(Settings(bucket="upvault-test"), issuer.verifier(), origins))
+    client = local_client(tmp_path, origins=origins)
     headers = {"Access-Control-Request-Method": "POST", "Origin": "https://app.test:8443"}
     assert (
         client.options("/v1/uploads", headers=headers).headers["access-control-allow-origin"] == "https://app.test:8443"

@@ -1,6 +1,7 @@
 // The Uppy adapters, driven the way @uppy/aws-s3 5.x and 6.x call them, against a scripted API.
 import assert from "node:assert/strict";
 import { afterEach, test } from "node:test";
+import { partChecksums } from "../src/checksums.js";
 import { createClient } from "../src/client.js";
 import { awsS3V5Options } from "../src/uppy-v5.js";
 import { awsS3V6Options } from "../src/uppy-v6.js";
@@ -140,4 +141,20 @@ test("v6: a single PUT is the API's presigned PUT, under the API's key", async (
   assert.ok(signed.headers["x-amz-checksum-sha256"]);
   assert.equal(signed.headers["Content-Length"], undefined);
   assert.equal(options.fileIdOf(file), "F1");
+});
+
+test("v6: after a reload a part's CRC is hashed from the file Golden Retriever restored", async () => {
+  // Given v6 options that know the Uppy instance, and a restored 11 MiB file whose upload runs at `key`
+  fakes = installFakes();
+  const key = "staging/u/documents/01JFILEID/x.pdf";
+  const file = { ...uppyFile(11 * MIB), s3Multipart: { key, uploadId: "s3-upload" } };
+  const options = await awsS3V6Options(upvault(), { category: "documents", uppy: { getFiles: () => [file] } });
+
+  // When Uppy asks to presign part 3 of that key
+  await options.signRequest({ method: "PUT", key, uploadId: "s3-upload", partNumber: 3 });
+
+  // Then the request carries part 3's CRC64/NVME, computed from the file's last 1 MiB
+  const [call] = fakes.apiCalls();
+  const expected = await partChecksums(file.data, 5 * MIB, [3]);
+  assert.equal(call.body.crc64nvme, expected.get(3));
 });
