@@ -5,9 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS_STAMP := $(VENV)/.deps-stamp
 
-.PHONY: dev test test-web bench-browser test-unit test-infra test-integration test-e2e lint bench synth fuzz tools venv openapi clean
+.PHONY: dev test test-web bench-browser test-unit test-infra test-integration test-e2e test-sam sam-arm64 lint bench bench-sdk bench-migrate synth fuzz tools venv openapi clean
 
-$(DEPS_STAMP): requirements.txt requirements-dev.txt pyproject.toml scripts/bootstrap-venv.sh
+$(DEPS_STAMP): requirements.txt requirements-dev.txt clients/python/requirements.txt pyproject.toml scripts/bootstrap-venv.sh
 	@scripts/bootstrap-venv.sh
 
 venv: $(DEPS_STAMP)
@@ -22,7 +22,8 @@ dev: venv
 	@scripts/install-tools.sh web || echo "!! the browser package could not be built: the demo page is not served" >&2
 	@$(BIN)/upvault dev
 
-## The whole suite: lint, unit, infra, integration, e2e. CI runs exactly this.
+## The whole suite: lint, unit, infra, integration, e2e, sam. CI runs exactly this.
+## `make test SKIP_SAM=1` leaves out the SAM tier (it needs Docker, and root to install it).
 test: venv tools
 	@scripts/test.sh
 
@@ -42,6 +43,15 @@ test-integration: venv tools
 test-e2e: venv tools
 	@if ls tests/e2e/test_*.py >/dev/null 2>&1; then $(BIN)/pytest tests/e2e; else echo "tests/e2e: no browser tests yet"; fi
 
+## Our functions run by SAM CLI in Docker containers (x86_64 variant of the template and layer).
+test-sam: venv
+	@scripts/install-tools.sh minio node docker sam
+	@$(BIN)/pytest tests/sam
+
+## The same on the arm64 template and layer we ship, under qemu (slow; not in make test or CI).
+sam-arm64: venv
+	@scripts/sam-arm64.sh
+
 lint: venv
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
@@ -57,6 +67,14 @@ bench-browser: venv tools
 
 bench: venv
 	@PYTHONPATH=. $(BIN)/python -m bench.run
+
+## `upvault upload` of 1 GiB to the local MinIO vs boto3's TransferManager and a single PUT (~2 min).
+bench-sdk: venv tools
+	@PYTHONPATH=. $(BIN)/python -m bench.sdk
+
+## upvault migrate vs rclone on two local MinIO servers (long: ~10 min; installs rclone with apt-get).
+bench-migrate: venv tools
+	@PYTHONPATH=.:src $(BIN)/python -m bench.migrate
 
 ## CDK synth of one environment: make synth ENV=prod (default dev).
 ENV ?= dev

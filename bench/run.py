@@ -172,6 +172,16 @@ def render(warm: dict[str, float], api_ms: float, boto_ms: float) -> str:
     )
 
 
+def write_section(section: str, start: str, end: str, path: Path = RESULTS) -> None:
+    """Replace the part of ``path`` between the ``start`` and ``end`` markers (or append it)."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if start in text and end in text:
+        text = text[: text.index(start)] + section + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    path.write_text(text)
+
+
 def main() -> None:
     """Run every benchmark and update docs/benchmarks.md."""
     warm = warm_latency()
@@ -179,12 +189,7 @@ def main() -> None:
     boto_ms = cold_import("import boto3")
     section = render(warm, api_ms, boto_ms)
     print(section)
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        text = text[: text.index(START)] + section + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
+    write_section(section, START, END)
     print(json.dumps({"ratio_p50": round(warm["ratio_p50"], 2)}))
 
 

@@ -1,6 +1,7 @@
 """API: the HTTP API with its JWT authorizer, the API function and its least-privilege grants.
 
-Every route needs a valid JWT except ``GET /v1/health`` and ``GET /v1/openapi.json``. The
+Every route needs a valid JWT except the public ones (``GET /v1/health``, ``/v1/openapi.json``,
+``/v1/docs``), which have their own, lower throttling. The
 token comes from a Cognito user pool this construct creates, or from an external issuer and
 audience given in the environment config. API Gateway verifies it; the function only reads
 the verified claims from ``requestContext.authorizer.jwt.claims`` (payload format 2.0).
@@ -21,7 +22,7 @@ from constructs import Construct
 
 from functions.api import surface
 from infra.config import EnvironmentConfig
-from infra.functions import log_retention, upvault_function
+from infra.functions import LOG_ENCRYPTION_REASON, log_retention, upvault_function
 from infra.identity import Identity
 from infra.nag import acknowledge
 from infra.storage import AREAS, Storage, StorageAccess
@@ -43,7 +44,9 @@ API_ACCESS = StorageAccess(
     ),
     listing=("s3:ListBucket", "s3:ListBucketVersions"),
     bucket=("s3:ListBucketMultipartUploads",),
-    key=("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"),
+    # Presigned requests act as this role: writes need a data key (GenerateDataKey), reads,
+    # multipart uploads and copies Decrypt. S3 never calls kms:Encrypt for SSE-KMS objects.
+    key=("kms:Decrypt", "kms:GenerateDataKey"),
 )
 
 # One JSON object per request; the field names follow API Gateway's documented context keys.
@@ -107,16 +110,11 @@ class Api(Construct):
             # No issuer or audience: API Gateway verifies the token, the function only reads claims.
             access=API_ACCESS,
         )
-        acknowledge(
-            self.function,
-            [
-                (
-                    "Serverless-LambdaDLQ",
-                    "Never invoked asynchronously: API Gateway calls the API function synchronously and "
-                    "returns its answer (or a 5xx) to the client, which retries.",
-                )
-            ],
+        synchronous = (
+            "Never invoked asynchronously: API Gateway calls the API function synchronously and "
+            "returns its answer (or a 5xx) to the client, which retries."
         )
+        acknowledge(self.function, [("Serverless-LambdaDLQ", synchronous), ("NIST.800.53.R5-LambdaDLQ", synchronous)])
 
         self.http_api = apigwv2.HttpApi(
             self,
@@ -136,6 +134,7 @@ class Api(Construct):
             retention=log_retention(config.log_retention_days),
             removal_policy=config.removal_policy,
         )
+        acknowledge(self.access_logs, [("NIST.800.53.R5-CloudWatchLogGroupEncrypted", LOG_ENCRYPTION_REASON)])
         self.stage = apigwv2.HttpStage(
             self,
             "DefaultStage",
@@ -165,6 +164,7 @@ class Api(Construct):
                 integration=integration,
                 authorizer=apigwv2.HttpNoneAuthorizer(),
             )
+        self._throttle_public_routes(config)
         for route in self.public_routes:
             acknowledge(
                 route,
@@ -176,6 +176,22 @@ class Api(Construct):
                     )
                 ],
             )
+
+    def _throttle_public_routes(self, config: EnvironmentConfig) -> None:
+        """Give the public routes their own, lower limits than the stage's (HTTP API route settings).
+
+        Anyone can call them; without their own limits anonymous traffic could use up the
+        stage's throttle and lock signed-in users out with 429.
+        """
+        cfn_stage = self.stage.node.default_child
+        assert isinstance(cfn_stage, apigwv2.CfnStage)
+        limits = {
+            "ThrottlingRateLimit": config.public_throttle_rate,
+            "ThrottlingBurstLimit": config.public_throttle_burst,
+        }
+        cfn_stage.add_property_override("RouteSettings", {f"GET {path}": limits for path in surface.PUBLIC_PATHS})
+        # CloudFormation refuses route settings for a route key that does not exist yet.
+        self.stage.node.add_dependency(*self.public_routes)
 
     @property
     def url(self) -> str:

@@ -51,6 +51,13 @@ LOG_RETENTION_DAYS = (
     3653,
 )
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
+#: Names reserved for documentation and tests (RFC 2606, RFC 6761): no real browser origin is on them.
+RESERVED_DOMAINS = ("example", "example.com", "example.net", "example.org", "test", "invalid")
+#: Staged objects outlive the longest wait of their notification by this much: S3 runs
+#: lifecycle rules once a day (rounding up to the next midnight UTC) and a redrive takes time.
+STAGING_MARGIN_DAYS = 2
+#: Environments others rely on: they must not deploy with placeholders or alarms to no one.
+SHARED_ENVIRONMENTS: tuple[EnvironmentName, ...] = ("staging", "prod")
 _CONNECTION_ARN = re.compile(r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/.+$")
 
 
@@ -82,6 +89,7 @@ class EnvironmentConfig(BaseModel):
     region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
 
     # Storage
+    #: Browser origins of the app, for the bucket's and the API's CORS (no placeholders outside dev).
     cors_origins: tuple[str, ...] = Field(min_length=1)
     noncurrent_retention_days: int = Field(default=365, ge=1)
     intelligent_tiering_days: int | None = Field(default=None, ge=0)
@@ -101,6 +109,10 @@ class EnvironmentConfig(BaseModel):
     api_reserved_concurrency: int | None = Field(default=None, ge=1)
     throttle_rate: int = Field(default=100, ge=1)
     throttle_burst: int = Field(default=200, ge=1)
+    #: Lower limits for the public routes (health, OpenAPI, docs): anonymous callers must not
+    #: use up the stage's throttle and lock signed-in users out with 429.
+    public_throttle_rate: int = Field(default=10, ge=1)
+    public_throttle_burst: int = Field(default=20, ge=1)
     #: External identity provider; when both are unset the stack creates a Cognito user pool.
     auth_issuer: str | None = Field(default=None, pattern=r"^https://\S+$")
     auth_audience: tuple[str, ...] = ()
@@ -112,16 +124,32 @@ class EnvironmentConfig(BaseModel):
     #: A server-side copy of a multi-GB object takes tens of seconds; 2 min leaves margin.
     processor_timeout_seconds: int = Field(default=120, ge=10, le=900)
     processor_reserved_concurrency: int | None = Field(default=None, ge=1)
+    #: Most concurrent processor invocations the SQS event source starts (Lambda allows 2-1000):
+    #: a burst of uploads waits in the queue instead of taking the account's concurrency from
+    #: the API. See docs/infrastructure.md ("Concurrency") for the numbers behind the defaults.
+    processor_max_concurrency: int = Field(default=20, ge=2, le=1000)
     batch_size: int = Field(default=10, ge=1, le=10)
     max_batching_window_seconds: int = Field(default=1, ge=0, le=300)
     max_receive_count: int = Field(default=5, ge=1, le=1000)
+    #: How long a notification may wait in the queue, then in the dead-letter queue (SQS: 1-14 days).
+    queue_retention_days: int = Field(default=4, ge=1, le=14)
+    dead_letter_retention_days: int = Field(default=14, ge=1, le=14)
+    #: How long staged objects (current and noncurrent versions) are kept; unset, it is derived
+    #: from the two retentions above (:attr:`staging_retention`), so no message outlives its object.
+    staging_retention_days: int | None = Field(default=None, ge=1)
 
     # Observability
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_retention_days: int = 90
+    #: Who hears the alarms: an email subscription, and/or an existing SNS topic (e.g. the
+    #: on-call tool's) every alarm also notifies. Staging and prod need at least one.
     alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    alarm_topic_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]+$")
     oldest_message_alarm_seconds: int = Field(default=900, ge=60)
     api_5xx_rate_threshold: float = Field(default=0.01, gt=0, lt=1)
+
+    #: CloudFormation refuses to delete the stack until someone turns this off (prod).
+    termination_protection: bool = False
 
     # Pipeline
     connection_arn: str | None = None
@@ -165,7 +193,72 @@ class EnvironmentConfig(BaseModel):
             raise ValueError("auth_issuer and auth_audience must be set together (or neither, for Cognito)")
         if self.throttle_burst < self.throttle_rate:
             raise ValueError("throttle_burst must be at least throttle_rate")
+        if self.public_throttle_burst < self.public_throttle_rate:
+            raise ValueError("public_throttle_burst must be at least public_throttle_rate")
+        if self.public_throttle_rate > self.throttle_rate or self.public_throttle_burst > self.throttle_burst:
+            raise ValueError("public_throttle_rate/burst must not exceed throttle_rate/burst")
+        reserved = self.processor_reserved_concurrency
+        if reserved is not None and self.processor_max_concurrency > reserved:
+            raise ValueError(
+                f"processor_max_concurrency ({self.processor_max_concurrency}) must not exceed "
+                f"processor_reserved_concurrency ({reserved}): the excess invocations would only be throttled"
+            )
         return self
+
+    @model_validator(mode="after")
+    def _staged_objects_outlive_their_messages(self) -> EnvironmentConfig:
+        if self.dead_letter_retention_days < self.queue_retention_days:
+            # SQS keeps a dead letter's original enqueue time: a shorter DLQ retention drops it on arrival.
+            raise ValueError("dead_letter_retention_days must be at least queue_retention_days")
+        days = self.staging_retention_days
+        if days is not None and days < self.longest_message_wait_days + STAGING_MARGIN_DAYS:
+            raise ValueError(
+                f"staging_retention_days ({days}) must be at least queue_retention_days + "
+                f"dead_letter_retention_days + {STAGING_MARGIN_DAYS} "
+                f"({self.longest_message_wait_days + STAGING_MARGIN_DAYS}): an upload whose notification "
+                "waits that long (an outage, a late redrive) would be gone before it is validated"
+            )
+        return self
+
+    @property
+    def longest_message_wait_days(self) -> int:
+        """The longest a notification can wait: the whole queue retention, then the whole DLQ retention
+        (a redrive from the DLQ starts the queue retention again)."""
+        return self.queue_retention_days + self.dead_letter_retention_days
+
+    @property
+    def staging_retention(self) -> int:
+        """Days staged objects are kept: the configured value, else the longest wait plus the margin."""
+        return self.staging_retention_days or self.longest_message_wait_days + STAGING_MARGIN_DAYS
+
+    def deployment_problems(self) -> list[str]:
+        """What keeps this config from a shared environment (staging, prod); each names its setting.
+
+        Dev may keep local origins and alarms nobody receives; an environment others rely on may not.
+        """
+        if self.name not in SHARED_ENVIRONMENTS:
+            return []
+        problems = [
+            f"cors_origins: {origin} is on a reserved example domain, so every browser call from the real "
+            "app would fail CORS; set the app's origins"
+            for origin in self.cors_origins
+            if _is_reserved(origin)
+        ]
+        if not (self.alarm_email or self.alarm_topic_arn):
+            problems.append(
+                "alarm_email or alarm_topic_arn: no one would receive this environment's alarms; "
+                "set an email address or an existing SNS topic ARN"
+            )
+        return problems
+
+    def require_deployable(self) -> None:
+        """Raise :class:`ConfigError` naming every setting :meth:`deployment_problems` finds."""
+        problems = self.deployment_problems()
+        if problems:
+            raise ConfigError(
+                f"{self.name} cannot be deployed: " + "; ".join(problems) + f" (in cdk.json under upvault:{self.name}, "
+                "see docs/infrastructure.md, 'Before your first deploy')"
+            )
 
     @property
     def uses_cognito(self) -> bool:
@@ -198,8 +291,15 @@ class EnvironmentConfig(BaseModel):
         return bucket_rules(
             cors_origins=self.cors_origins,
             noncurrent_retention_days=self.noncurrent_retention_days,
+            staging_expiry_days=self.staging_retention,
             intelligent_tiering_days=self.intelligent_tiering_days,
         )
+
+
+def _is_reserved(origin: str) -> bool:
+    """Whether an origin's host is on a domain reserved for examples (``app.upvault.example``)."""
+    host = origin.split("://", 1)[-1].split(":", 1)[0].lower()
+    return any(host == domain or host.endswith(f".{domain}") for domain in RESERVED_DOMAINS)
 
 
 _LOCAL_ORIGINS = (
@@ -221,6 +321,9 @@ _DEFAULTS: dict[EnvironmentName, dict[str, Any]] = {
         "access_log_retention_days": 30,
         "throttle_rate": 20,
         "throttle_burst": 40,
+        "public_throttle_rate": 5,
+        "public_throttle_burst": 10,
+        "processor_max_concurrency": 5,
     },
     "staging": {
         "cors_origins": ("https://staging.upvault.example",),
@@ -233,6 +336,10 @@ _DEFAULTS: dict[EnvironmentName, dict[str, Any]] = {
         "log_retention_days": 365,
         "throttle_rate": 500,
         "throttle_burst": 1000,
+        "public_throttle_rate": 20,
+        "public_throttle_burst": 40,
+        "processor_max_concurrency": 50,
+        "termination_protection": True,
     },
 }
 

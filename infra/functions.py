@@ -33,6 +33,11 @@ RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
 SERVICE_NAME = "upvault"
 METRICS_NAMESPACE = "Upvault"
+#: Settings only a local run sets (an S3-compatible endpoint and its keys). Every function
+#: declares them empty: `sam local invoke --env-vars` can only set variables the template
+#: declares, and on AWS an empty value is unset (``Settings`` ignores empty variables), so the
+#: functions use S3 and their role's credentials. See docs/sam-local.md.
+LOCAL_RUN_SETTINGS = ("endpoint_url", "public_endpoint_url", "access_key_id", "secret_access_key")
 _LAMBDA_LOG_LEVEL = {
     "DEBUG": lambda_.ApplicationLogLevel.DEBUG,
     "INFO": lambda_.ApplicationLogLevel.INFO,
@@ -109,10 +114,16 @@ def function_environment(config: EnvironmentConfig, settings: Mapping[str, str])
         "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": config.log_level,
+        **{f"{ENV_PREFIX}{name.upper()}": "" for name in LOCAL_RUN_SETTINGS},
         **{f"{ENV_PREFIX}{name.upper()}": value for name, value in settings.items()},
     }
 
 
+#: Shared by every log group of the service (function logs, API access logs).
+LOG_ENCRYPTION_REASON = (
+    "CloudWatch Logs encrypts all log data at rest with service-managed keys; the logs hold request "
+    "metadata and object keys, never file contents. A customer-managed key is a per-deployment choice."
+)
 _RUNTIME_REASON = (
     "Python 3.13 is the runtime the issue fixes and the one the dependencies layer's wheels (cp313, arm64) "
     "are built and tested for; moving to a newer runtime is a deliberate upgrade of both together."
@@ -184,8 +195,31 @@ def upvault_function(
                 "AwsSolutions-IAM5[Resource::*]",
                 "X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level "
                 "permissions, AWS requires Resource '*'.",
-            )
+            ),
+            (
+                "NIST.800.53.R5-IAMNoInlinePolicy",
+                "CDK writes the role's exact grants as its own inline policy: unlike a managed policy, it "
+                "cannot be attached to any other principal.",
+            ),
         ],
     )
-    acknowledge(function, [("AwsSolutions-L1", _RUNTIME_REASON), ("Serverless-LambdaLatestVersion", _RUNTIME_REASON)])
+    acknowledge(log_group, [("NIST.800.53.R5-CloudWatchLogGroupEncrypted", LOG_ENCRYPTION_REASON)])
+    acknowledge(
+        function,
+        [
+            ("AwsSolutions-L1", _RUNTIME_REASON),
+            ("Serverless-LambdaLatestVersion", _RUNTIME_REASON),
+            (
+                "NIST.800.53.R5-LambdaConcurrency",
+                "Reserved concurrency is a per-environment setting (api_/processor_reserved_concurrency): "
+                "reserving by default takes headroom new accounts do not have. The processor's event source "
+                "is capped by processor_max_concurrency.",
+            ),
+            (
+                "NIST.800.53.R5-LambdaInsideVPC",
+                "The functions reach only S3 and SQS, over TLS with IAM-scoped roles; a VPC would add NAT or "
+                "endpoints and cold-start latency without narrowing what they can reach.",
+            ),
+        ],
+    )
     return function

@@ -61,7 +61,10 @@ class Identity(Construct):
             "WebClient",
             # Browsers cannot keep a secret; SRP never sends the password.
             generate_secret=False,
+            # Only what the app uses: SRP sign-in (and refresh). No hosted UI, so no OAuth flows
+            # and none of CDK's defaults (code + implicit grant to https://example.com).
             auth_flows=cognito.AuthFlow(user_srp=True),
+            disable_o_auth=True,
             prevent_user_existence_errors=True,
             access_token_validity=Duration.hours(1),
             id_token_validity=Duration.hours(1),

@@ -1,14 +1,17 @@
 """Observability: alarms into an SNS topic, and one dashboard for the whole service.
 
 Alarms cover what loses or delays a user's upload: anything in the dead-letter queue, the
-oldest notification waiting too long, processor errors, API 5xx rate, and throttling.
+oldest notification waiting too long, an upload that expired before validation, processor
+errors, API 5xx rate, and throttling. The topic's policy lets CloudWatch alarms of this
+account publish (a topic policy replaces SNS's default one); alarms reach an email
+subscription and/or an existing topic given in the config.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
@@ -26,7 +29,20 @@ from infra.nag import acknowledge
 
 #: Business metrics the code emits through Powertools (dimension ``service``).
 BUSINESS_METRICS = ("UploadsStarted", "UploadsCompleted", "UploadsRejected", "BytesUploaded")
+#: Emitted by the processor for an upload whose staged object was gone before validation.
+EXPIRED_METRIC = "UploadsExpired"
 PERIOD = Duration.minutes(5)
+
+
+def business_metric(name: str) -> cloudwatch.Metric:
+    """A metric the code emits through Powertools, summed per period."""
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": SERVICE_NAME},
+        statistic="Sum",
+        period=PERIOD,
+    )
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,27 @@ class Observability(Construct):
         self.topic = sns.Topic(
             self, "Alarms", display_name=f"Upvault {config.name} alarms", master_key=self.key, enforce_ssl=True
         )
+        # The TLS-only statement makes CDK write a topic policy, and a topic policy replaces the
+        # default one: without this statement no alarm could publish ("no resource-based policy allows").
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowThisAccountsAlarms",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                    "ArnLike": {
+                        "aws:SourceArn": Stack.of(self).format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                },
+            )
+        )
         if config.alarm_email:
             email = subscriptions.EmailSubscription(config.alarm_email)
             self.topic.add_subscription(email)
@@ -68,7 +105,11 @@ class Observability(Construct):
                             )
                         ],
                     )
-        self._action = actions.SnsAction(self.topic)
+        self._actions = [actions.SnsAction(self.topic)]
+        if config.alarm_topic_arn:
+            # An existing topic (the on-call tool's): its owner's policy must let CloudWatch publish.
+            existing = sns.Topic.from_topic_arn(self, "ForwardTo", config.alarm_topic_arn)
+            self._actions.append(actions.SnsAction(existing))
         self.alarms: list[cloudwatch.Alarm] = []
 
         self._alarm(
@@ -84,6 +125,13 @@ class Observability(Construct):
             watched.queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(1), statistic="Maximum"),
             threshold=config.oldest_message_alarm_seconds,
             description="Upload notifications wait too long: uploads stay pending.",
+        )
+        self._alarm(
+            "ExpiredUploads",
+            business_metric(EXPIRED_METRIC),
+            threshold=0,
+            description="An upload's staged object was gone before the processor validated it: the user sees it "
+            "rejected. Notifications waited longer than staged objects are kept.",
         )
         self._alarm(
             "ProcessorErrors",
@@ -142,25 +190,16 @@ class Observability(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             alarm_description=description,
         )
-        alarm.add_alarm_action(self._action)
-        alarm.add_ok_action(self._action)
+        alarm.add_alarm_action(*self._actions)
+        alarm.add_ok_action(*self._actions)
         self.alarms.append(alarm)
 
     def _dashboard(self, watched: Watched) -> cloudwatch.Dashboard:
         # No fixed name: CloudFormation derives a unique one, so dev and prod can share an account.
         dashboard = cloudwatch.Dashboard(self, "Dashboard")
-        business = [
-            cloudwatch.Metric(
-                namespace=METRICS_NAMESPACE,
-                metric_name=name,
-                dimensions_map={"service": SERVICE_NAME},
-                statistic="Sum",
-                period=PERIOD,
-            )
-            for name in BUSINESS_METRICS
-        ]
+        business = [business_metric(name) for name in (*BUSINESS_METRICS, EXPIRED_METRIC)]
         dashboard.add_widgets(
-            cloudwatch.GraphWidget(title="Uploads", left=business[:3], right=business[3:], width=12),
+            cloudwatch.GraphWidget(title="Uploads", left=[*business[:3], business[4]], right=[business[3]], width=12),
             cloudwatch.GraphWidget(
                 title="API requests and errors",
                 left=[

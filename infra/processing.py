@@ -1,8 +1,12 @@
 """Processing: S3 ObjectCreated on ``staging/`` -> SQS (with a DLQ) -> the processor function.
 
 The queue between S3 and the function absorbs bursts, retries failed objects with backoff
-(visibility timeout) and keeps what still fails in a dead-letter queue for 14 days, so an
-upload is never dropped because the processor was down or throttled.
+(visibility timeout) and keeps what still fails in a dead-letter queue (14 days by default),
+so an upload is never dropped because the processor was down or throttled. Staged objects
+outlive the longest wait of their notification (``EnvironmentConfig.staging_retention``), so a
+late redrive still finds the upload. The event source starts at most
+``processor_max_concurrency`` invocations: a burst waits in the queue instead of taking the
+account's concurrency from the API.
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Duration
-from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -35,7 +38,6 @@ PROCESSOR_ACCESS = StorageAccess(
     listing=("s3:ListBucket", "s3:ListBucketVersions"),
     key=("kms:Decrypt", "kms:GenerateDataKey"),
 )
-DLQ_RETENTION = Duration.days(14)
 PROCESSOR_STORAGE_READ_TIMEOUT = 60
 
 
@@ -50,11 +52,13 @@ class Processing(Construct):
         self.key = rotating_key(
             self, "QueueKey", config=config, encrypts="upload notifications", removal_policy=self._removal
         )
-        self.dead_letters = self._queue("DeadLetters", retention_period=DLQ_RETENTION)
+        self.dead_letters = self._queue(
+            "DeadLetters", retention_period=Duration.days(config.dead_letter_retention_days)
+        )
         self.queue = self._queue(
             "Uploads",
             # Longer than the DLQ path needs: a message is retried max_receive_count times first.
-            retention_period=Duration.days(4),
+            retention_period=Duration.days(config.queue_retention_days),
             data_key_reuse=Duration.hours(1),
             visibility_timeout=Duration.seconds(config.queue_visibility_timeout_seconds),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letters, max_receive_count=config.max_receive_count),
@@ -82,27 +86,25 @@ class Processing(Construct):
             # A server-side copy of a large object answers slowly; the API keeps the short default.
             settings={"storage_read_timeout": str(PROCESSOR_STORAGE_READ_TIMEOUT)},
         )
-        acknowledge(
-            self.function,
-            [
-                (
-                    "Serverless-LambdaDLQ",
-                    "Never invoked asynchronously: an SQS event source mapping calls the processor, and "
-                    "messages that keep failing move to the queue's dead-letter queue (maxReceiveCount).",
-                )
-            ],
+        from_queue = (
+            "Never invoked asynchronously: an SQS event source mapping calls the processor, and "
+            "messages that keep failing move to the queue's dead-letter queue (maxReceiveCount)."
         )
+        acknowledge(self.function, [("Serverless-LambdaDLQ", from_queue), ("NIST.800.53.R5-LambdaDLQ", from_queue)])
 
-        self.function.add_event_source(
-            sources.SqsEventSource(
-                self.queue,
-                batch_size=config.batch_size,
-                max_batching_window=Duration.seconds(config.max_batching_window_seconds),
-                # One bad object must not send its whole batch back to the queue.
-                report_batch_item_failures=True,
-            )
+        # An explicit id: SqsEventSource names the mapping after the queue's path, which differs
+        # between `cdk deploy` (Upvault-prod/...) and the pipeline (Upvault-Pipeline/Prod/...),
+        # and a second mapping for the same queue and function is refused by Lambda.
+        self.queue.grant_consume_messages(self.function)
+        mapping = self.function.add_event_source_mapping(
+            "UploadsEventSource",
+            event_source_arn=self.queue.queue_arn,
+            batch_size=config.batch_size,
+            max_batching_window=Duration.seconds(config.max_batching_window_seconds),
+            # One bad object must not send its whole batch back to the queue.
+            report_batch_item_failures=True,
+            max_concurrency=config.processor_max_concurrency,
         )
-        mapping = next(child for child in self.function.node.children if child.node.id.startswith("SqsEventSource"))
         acknowledge(
             mapping,
             [

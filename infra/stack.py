@@ -22,7 +22,16 @@ class UpvaultStack(Stack):
     """Storage, API, processing and observability of one environment."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs: Any) -> None:
-        super().__init__(scope, construct_id, description=f"Upvault file upload service ({config.name})", **kwargs)
+        # Both deploy paths build this stack: a shared environment with placeholder origins or
+        # alarms to no one fails here, at synth, naming the setting.
+        config.require_deployable()
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"Upvault file upload service ({config.name})",
+            termination_protection=config.termination_protection,
+            **kwargs,
+        )
         self.config = config
         self.storage = Storage(self, "Storage", config=config)
         self.api = Api(self, "Api", config=config, storage=self.storage)

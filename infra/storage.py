@@ -51,6 +51,7 @@ def lifecycle_rule(rule: LifecycleRule) -> s3.LifecycleRule:
         id=rule.id,
         prefix=rule.prefix or None,
         expiration=Duration.days(rule.expiration_days) if rule.expiration_days else None,
+        expired_object_delete_marker=rule.expired_object_delete_marker or None,
         noncurrent_version_expiration=(
             Duration.days(rule.noncurrent_expiration_days) if rule.noncurrent_expiration_days else None
         ),
@@ -131,6 +132,21 @@ class Storage(Construct):
             auto_delete_objects=False,
         )
         self._deny_foreign_encryption()
+        replication = (
+            "Single-region by design: versioning and the noncurrent retention protect against deletion and "
+            "overwrite; cross-region replication is a per-deployment data-residency and cost decision."
+        )
+        acknowledge(self.bucket, [("NIST.800.53.R5-S3BucketReplicationEnabled", replication)])
+        acknowledge(
+            self.access_logs,
+            [
+                ("NIST.800.53.R5-S3BucketReplicationEnabled", replication),
+                (
+                    "NIST.800.53.R5-S3DefaultEncryptionKMS",
+                    "S3 server access log delivery can only write to a bucket encrypted with SSE-S3, not SSE-KMS.",
+                ),
+            ],
+        )
 
     def _deny_foreign_encryption(self) -> None:
         """Refuse puts that ask for another kind of encryption or another KMS key.
@@ -195,6 +211,11 @@ class Storage(Construct):
                 ("Serverless-LambdaDefaultTimeout", f"{cdk_helper}: CDK chooses its timeout."),
             ],
         )
+        # The handler's policy lives under the bucket's notifications resource, not the handler.
+        acknowledge(
+            self.bucket.node.find_child("Notifications"),
+            [("NIST.800.53.R5-IAMNoInlinePolicy", f"{cdk_helper}: CDK writes its role's policy inline.")],
+        )
 
     def grant(self, role: iam.Role, access: StorageAccess) -> None:
         """Give ``role`` exactly ``access``: per-area object actions, listing, bucket and key actions."""
@@ -228,19 +249,18 @@ class Storage(Construct):
         )
 
     def grant_listing(self, grantee: iam.IGrantable, actions: Sequence[str], prefixes: Sequence[str] = AREAS) -> None:
-        """Allow bucket-level list ``actions``, limited by ``s3:prefix`` to our areas.
+        """Allow bucket-level list ``actions`` only under ``prefixes`` (``s3:prefix``), never the whole bucket.
 
-        ``IfExists``: S3 also evaluates ``s3:ListBucket`` when a HEAD/GET targets a missing key,
-        to choose between 404 and 403, and that request carries no ``s3:prefix``. A plain
-        ``StringLike`` would then deny, and a missing object would look like "access denied"
-        (the processor could not tell an already-processed upload from a permission fault).
-        Every list call we make sends a prefix, so the effective access stays our three areas.
+        ``StringLike``, not ``...IfExists``: a list request without a prefix carries no
+        ``s3:prefix`` and must be denied. A HEAD or GET of a missing key still answers 404, not
+        403: S3 authorizes it through ``s3:ListBucket`` with the object's key as ``s3:prefix``,
+        which these patterns match under our areas.
         """
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=list(actions),
                 resources=[self.bucket.bucket_arn],
-                conditions={"StringLikeIfExists": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
+                conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
             )
         )
 

@@ -45,6 +45,8 @@ def s3_lifecycle_rule(rule: LifecycleRule) -> dict[str, Any]:
     out: dict[str, Any] = {"ID": rule.id, "Status": "Enabled", "Filter": {"Prefix": rule.prefix}}
     if rule.expiration_days is not None:
         out["Expiration"] = {"Days": rule.expiration_days}
+    if rule.expired_object_delete_marker:
+        out["Expiration"] = {"ExpiredObjectDeleteMarker": True}
     if rule.noncurrent_expiration_days is not None:
         out["NoncurrentVersionExpiration"] = {"NoncurrentDays": rule.noncurrent_expiration_days}
     if rule.abort_incomplete_multipart_days is not None:

@@ -1,4 +1,6 @@
-"""The ``upvault`` command: local stack, dev tokens, dead letters, OpenAPI export."""
+"""The ``upvault`` command: local stack, dev tokens, dead letters, OpenAPI export, the client's
+commands (upload, ls, get, info, rm, restore, login) from ``upvault_client.cli``, and ``migrate``
+from ``migration.cli``."""
 
 from __future__ import annotations
 
@@ -6,8 +8,12 @@ import argparse
 import json
 import sys
 
+import click
+
 from local.event_bridge import DeadLetterStore
 from local.settings import DevSettings, apply_powertools_environment
+from migration.cli import migrate as migrate_command
+from upvault_client import cli as client_commands
 
 
 def _dev(_: argparse.Namespace) -> int:
@@ -85,29 +91,61 @@ def _openapi(_: argparse.Namespace) -> int:
     return 0
 
 
+# The commands parse with Click (the client's commands use it too) and hand the handlers above
+# the same namespace argparse used to build, so those stay as they were.
+@click.group(
+    name="upvault",
+    help="Upvault: the local stack (dev, dev-token, dlq, openapi), the client (upload, ls, get, info, rm, restore,"
+    " login) and storage migration (migrate).",
+)
+def upvault() -> None:
+    """The ``upvault`` console script."""
+
+
+@upvault.command("dev", help="run the local stack in the foreground")
+def _dev_command() -> int:
+    return _dev(argparse.Namespace())
+
+
+@upvault.command("dev-token", help="print a token the local stack accepts")
+@click.option("--user", required=True, help="the token's subject (user id)")
+@click.option("--ttl", type=int, default=12 * 3600, show_default=True, help="lifetime in seconds")
+def _dev_token_command(user: str, ttl: int) -> int:
+    return _dev_token(argparse.Namespace(user=user, ttl=ttl))
+
+
+@upvault.group("dlq", help="events the processor kept failing on (local dead-letter store)")
+def _dlq_group() -> None:
+    pass
+
+
+@_dlq_group.command("list", help="show dead letters")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def _dlq_list_command(as_json: bool) -> int:
+    return _dlq_list(argparse.Namespace(json=as_json))
+
+
+@_dlq_group.command("redrive", help="deliver dead letters to the processor again")
+@click.option("--id", "ids", multiple=True, help="only this dead letter (repeatable); default: all")
+@click.option("--attempts", type=int, default=3, show_default=True, help="tries per event before it stays dead")
+def _dlq_redrive_command(ids: tuple[str, ...], attempts: int) -> int:
+    return _dlq_redrive(argparse.Namespace(id=list(ids), attempts=attempts))
+
+
+@upvault.command("openapi", help="print the OpenAPI document")
+def _openapi_command() -> int:
+    return _openapi(argparse.Namespace())
+
+
+for _command in client_commands.COMMANDS:
+    upvault.add_command(_command)
+upvault.add_command(migrate_command)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``upvault`` console script."""
     apply_powertools_environment()  # Powertools reads it when a function module is imported
-    parser = argparse.ArgumentParser(prog="upvault", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("dev", help="run the local stack in the foreground").set_defaults(func=_dev)
-    token = commands.add_parser("dev-token", help="print a token the local stack accepts")
-    token.add_argument("--user", required=True, help="the token's subject (user id)")
-    token.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds")
-    token.set_defaults(func=_dev_token)
-    dlq = commands.add_parser("dlq", help="events the processor kept failing on (local dead-letter store)")
-    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
-    listing = dlq_commands.add_parser("list", help="show dead letters")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
-    listing.set_defaults(func=_dlq_list)
-    redrive = dlq_commands.add_parser("redrive", help="deliver dead letters to the processor again")
-    redrive.add_argument("--id", action="append", help="only this dead letter (repeatable); default: all")
-    redrive.add_argument("--attempts", type=int, default=3, help="tries per event before it stays dead")
-    redrive.set_defaults(func=_dlq_redrive)
-    commands.add_parser("openapi", help="print the OpenAPI document").set_defaults(func=_openapi)
-    args = parser.parse_args(argv)
-    result: int = args.func(args)
-    return result
+    return client_commands.run(upvault, argv)
 
 
 if __name__ == "__main__":

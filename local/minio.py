@@ -95,14 +95,16 @@ def _kill_me_with_parent() -> Callable[[], None] | None:
 
 
 class MinioServer:
-    """One MinIO server process on 127.0.0.1, with a data dir that outlives restarts.
+    """One MinIO server process on 127.0.0.1 (by default), with a data dir that outlives restarts.
 
     Args:
         data_dir: The single drive; created when missing, kept by :meth:`stop`.
         root_user: Root access key (at least 3 characters). Never a default: it comes from the
             caller's settings or test fixture.
         root_password: Root secret key (at least 8 characters).
-        port: S3 API port on 127.0.0.1; a free one when omitted. Kept across restarts.
+        port: S3 API port on ``host``; a free one when omitted. Kept across restarts.
+        host: The address the S3 API listens on: 127.0.0.1, or the Docker bridge's address
+            where containers must reach it (the SAM tier). The console stays on 127.0.0.1.
         kms_secret_key: Optional ``MINIO_KMS_SECRET_KEY`` (``<name>:<base64 32 bytes>``), which
             turns on MinIO's built-in KMS with that one key (needed for SSE-KMS and SSE-S3).
         env: Extra ``MINIO_*`` settings, e.g. ``MINIO_NOTIFY_WEBHOOK_ENABLE_<ID>``,
@@ -125,6 +127,7 @@ class MinioServer:
         root_user: str,
         root_password: str,
         port: int | None = None,
+        host: str = LOOPBACK,
         kms_secret_key: str | None = None,
         env: Mapping[str, str] | None = None,
         log_file: Path | str | None = None,
@@ -140,7 +143,8 @@ class MinioServer:
         self.data_dir = Path(data_dir)
         self.root_user = root_user
         self.root_password = root_password
-        self.port = port if port is not None else free_port()
+        self.host = host
+        self.port = port if port is not None else free_port(host)
         self.log_file = Path(log_file) if log_file else self.data_dir.with_name(self.data_dir.name + ".log")
         self.binary = Path(binary) if binary else tool_path("minio")
         self.startup_timeout = startup_timeout
@@ -156,8 +160,8 @@ class MinioServer:
 
     @property
     def endpoint_url(self) -> str:
-        """The S3 endpoint, ``http://127.0.0.1:<port>``."""
-        return f"http://{LOOPBACK}:{self.port}"
+        """The S3 endpoint, ``http://<host>:<port>``."""
+        return f"http://{self.host}:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -192,7 +196,7 @@ class MinioServer:
             "server",
             str(self.data_dir),
             "--address",
-            f"{LOOPBACK}:{self.port}",
+            f"{self.host}:{self.port}",
             "--console-address",
             f"{LOOPBACK}:{free_port()}",
             "--quiet",
@@ -209,8 +213,8 @@ class MinioServer:
             return self
         # MinIO listens with SO_REUSEPORT: a second server on a busy port starts "fine" and the
         # kernel splits connections between the two, so readiness would be read off the other.
-        if is_listening(self.port):
-            raise MinioError(f"port {self.port} on {LOOPBACK} is already in use: pick another port")
+        if is_listening(self.port, self.host):
+            raise MinioError(f"port {self.port} on {self.host} is already in use: pick another port")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_file.open("ab")

@@ -3,23 +3,17 @@
 # `sam local generate-event` (offline; no Docker, no AWS account needed).
 #
 # The fixtures are committed and CI never runs this script; run it by hand after bumping
-# SAM_CLI_VERSION and review the diff. aws-sam-cli is large (≈340 MB) and pins its own
-# dependencies, so it lives in its own venv in the tools cache, never in .venv.
+# SAM_CLI_VERSION (scripts/tools/sam.sh, which installs SAM CLI in its own venv in the tools
+# cache) and review the diff.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/tools/common.sh
 
-SAM_CLI_VERSION=1.170.0
 PYTHON=${PYTHON:-python3}
-venv="$UPVAULT_TOOLS_DIR/sam-venv"
 export SAM_CLI_TELEMETRY=0
-
-if [ "$("$venv/bin/sam" --version 2>/dev/null | awk '{print $NF}')" != "$SAM_CLI_VERSION" ]; then
-  echo "== installing aws-sam-cli $SAM_CLI_VERSION into $venv" >&2
-  "$PYTHON" -m venv --clear "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "aws-sam-cli==$SAM_CLI_VERSION"
-fi
-sam() { "$venv/bin/sam" "$@"; }
+bash scripts/tools/sam.sh --force
+sam_bin=$(cat "$UPVAULT_TOOLS_DIR/sam.path")
+sam() { "$sam_bin" "$@"; }
 
 # Bucket and key are placeholders in our own key layout, so the processor fixtures parse as ours.
 bucket=upvault-dev-files
@@ -33,7 +27,7 @@ gen() {  # gen OUTFILE SERVICE EVENT [OPTIONS...]: write pretty, stable JSON
   echo "   events/$out" >&2
 }
 
-echo "== generating events with sam $SAM_CLI_VERSION" >&2
+echo "== generating events with $(sam --version)" >&2
 gen apigw-http-api-proxy.json apigateway http-api-proxy
 gen sqs-receive-message.json sqs receive-message
 gen s3-put.json s3 put --bucket "$bucket" --key "$key"
@@ -59,4 +53,28 @@ record["md5OfBody"] = hashlib.md5(record["body"].encode()).hexdigest()
 with open(path, "w") as f:
     json.dump(event, f, indent=2)
     f.write("\n")
+PY
+
+# Two API requests for `sam local invoke` (docs/sam-local.md; the SAM tier sends them): the
+# public health check, and a declaration of tests.support's sample PDF carrying the JWT claims
+# API Gateway's authorizer would forward. The body holds the sample's real size and SHA-256, so
+# a PUT of those bytes to the returned URL succeeds.
+PYTHONPATH=. "$PYTHON" - <<'PY'
+import json
+from tests.support import SAMPLES, apigw_event, upload_declaration
+
+def write(name, event):
+    with open(f"events/{name}", "w") as f:
+        json.dump(event, f, indent=2)
+        f.write("\n")
+    print(f"   events/{name}")
+
+pdf = SAMPLES["application/pdf"]
+write("api-health.json", apigw_event("GET", "/v1/health"))
+write("api-create-upload.json", apigw_event(
+    "POST",
+    "/v1/uploads",
+    claims={"sub": "sam-local-user", "iss": "https://issuer.example", "aud": "upvault-web"},
+    body=upload_declaration(pdf, filename="statement.pdf", content_type="application/pdf", category="documents"),
+))
 PY

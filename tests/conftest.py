@@ -17,5 +17,8 @@ for name, value in {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_NAMESPACE": "Upvault",
     "POWERTOOLS_SERVICE_NAME": "upvault",
+    # Lambda's layer carries no awscrt; the dev venv does (the Python client's CRC64NVME), and
+    # with it botocore would switch to its CRT signers. Tests sign as Lambda does.
+    "BOTO_DISABLE_CRT": "true",
 }.items():
     os.environ.setdefault(name, value)

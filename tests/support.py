@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import hashlib
 import io
 import json
+import os
+import signal
 import struct
+import subprocess
+import sys
+import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -88,6 +94,60 @@ def md5_b64(data: bytes) -> str:
 def sha256_b64(data: bytes) -> str:
     """Base64 SHA-256, as ``x-amz-checksum-sha256`` wants it."""
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def upload_declaration(data: bytes, *, filename: str, content_type: str, category: str) -> dict[str, Any]:
+    """The ``POST /v1/uploads`` body declaring ``data`` by size and SHA-256."""
+    return {
+        "filename": filename,
+        "content_type": content_type,
+        "size": len(data),
+        "category": category,
+        "checksums": {"sha256": sha256_b64(data)},
+    }
+
+
+# -- the dependencies layer for another platform ------------------------------------------------
+
+
+def layer_variant(platform: str, python_version: str) -> Path:
+    """The dependencies layer (same lockfile, same pruning) built for ``platform``, cached per hash.
+
+    Returns the layer's root (holding ``python/``). Lambda gets the arm64 build; the tests build
+    the same package set for this machine (``manylinux2014_x86_64``) to import it here or run
+    it in an x86_64 container.
+    """
+    from infra import bundling
+
+    cached = bundling.LAYER_CACHE / f"{bundling.layer_hash()}-{platform}-{python_version}"
+    if not (cached / "python").is_dir():
+        bundling.LAYER_CACHE.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=bundling.LAYER_CACHE, prefix=".building-") as tmp:
+            build = [sys.executable, str(bundling.LAYER_DIR / "build.py"), tmp, str(bundling.ROOT / "requirements.txt")]
+            subprocess.run(
+                [*build, "--platform", platform, "--python-version", python_version],
+                check=True,
+                capture_output=True,
+            )
+            # rename is atomic: a killed build never leaves a half-filled cache entry
+            Path(tmp).rename(cached)
+            Path(tmp).mkdir()  # TemporaryDirectory removes this (now empty) path on exit
+    return cached
+
+
+# -- processes ----------------------------------------------------------------------------------
+
+
+def stop_group(process: subprocess.Popen[Any], sig: signal.Signals = signal.SIGINT, timeout: float = 20) -> None:
+    """Signal a process started with ``start_new_session=True`` and its group (SIGINT: a Ctrl-C),
+    wait up to ``timeout`` seconds, then SIGKILL the group."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 # -- tiers ------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from functions.api import problems
+from functions.api.health import CachedHealth
 from functions.api.routes import router
 from functions.observability import logger
 from upvault.files import FileService
@@ -59,6 +60,7 @@ def create_app(settings: Settings, clients: S3Clients | None = None) -> FastAPI:
     )
     store = ObjectStore(settings, clients or make_clients(settings))
     app.state.store = store
+    app.state.health = CachedHealth(store.ping)
     app.state.uploads = UploadService(settings, store)
     app.state.files = FileService(store)
     problems.install(app)

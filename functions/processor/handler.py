@@ -59,7 +59,13 @@ def notification_keys(body: str) -> list[str]:
 
 
 def _record(outcome: Outcome) -> None:
-    logger.info("processed", extra={"key": outcome.key, "action": outcome.action.value, "reason": outcome.reason})
+    fields = {"key": outcome.key, "action": outcome.action.value, "reason": outcome.reason}
+    if outcome.action is Action.EXPIRED:
+        # An upload was lost to retention before validation: someone must look (UploadsExpired alarms).
+        logger.error("staged object expired before validation", extra=fields)
+        metrics.add_metric(name="UploadsExpired", unit=MetricUnit.Count, value=1)
+        return
+    logger.info("processed", extra=fields)
     if outcome.action is Action.PROMOTED:
         metrics.add_metric(name="UploadsCompleted", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="BytesUploaded", unit=MetricUnit.Bytes, value=outcome.size)

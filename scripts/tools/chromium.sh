@@ -10,18 +10,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 CHROMIUM=/usr/bin/chromium
 
 if [ ! -x "$CHROMIUM" ]; then
-  if [ "$(id -u)" -eq 0 ]; then
-    as_root=()
-  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
-    as_root=(sudo -n)
-  else
-    echo "Chromium is missing and installing it needs root: sudo apt-get install -y chromium" >&2
+  apt_install chromium || {
+    echo "Chromium is missing and installing it needs root and apt-get: sudo apt-get install -y chromium" >&2
     exit 1
-  fi
-  command -v apt-get >/dev/null || { echo "apt-get not found: install Chromium as $CHROMIUM by hand" >&2; exit 1; }
-  echo "== installing chromium from Debian packages (first time only, about a minute)" >&2
-  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  }
 fi
 
 # Debian's launcher script prints shell warnings on some machines; only a failure matters.

@@ -27,3 +27,17 @@ go_tool() {
   mkdir -p "$dir"
   CGO_ENABLED=0 GOBIN="$dir" GOFLAGS=-trimpath go install "$module@$version"
 }
+
+# apt_install [APT-GET OPTION...] PACKAGE...: install Debian packages as root, directly or
+# through `sudo -n`. Returns 1, installing nothing, when neither works or apt-get is missing
+# (the caller says what to run instead), 2 when apt-get fails (it says why).
+apt_install() {
+  local as_root=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then as_root=(sudo -n); else return 1; fi
+  fi
+  command -v apt-get >/dev/null || return 1
+  echo "== apt-get install $* (first time only, about a minute)" >&2
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 2
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || return 2
+}

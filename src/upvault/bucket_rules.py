@@ -33,6 +33,9 @@ class LifecycleRule:
     noncurrent_expiration_days: int | None = None
     abort_incomplete_multipart_days: int | None = None
     intelligent_tiering_days: int | None = None
+    #: Remove a delete marker once no version is left behind it (S3 allows it only in a rule
+    #: without expiration days), so markers of long-deleted files do not pile up.
+    expired_object_delete_marker: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,13 +66,17 @@ class BucketRules:
 def bucket_rules(
     *,
     cors_origins: tuple[str, ...],
+    staging_expiry_days: int,
     noncurrent_retention_days: int = 365,
-    staging_expiry_days: int = 1,
     quarantine_expiry_days: int = 30,
     abort_multipart_days: int = 1,
     intelligent_tiering_days: int | None = None,
 ) -> BucketRules:
-    """Build the bucket rules for one environment."""
+    """Build the bucket rules for one environment.
+
+    ``staging_expiry_days`` must outlive the longest wait of an upload's notification (the
+    infra config derives it from the queue retentions), or an upload can vanish unvalidated.
+    """
     lifecycle = (
         LifecycleRule(id="abort-incomplete-multipart", prefix="", abort_incomplete_multipart_days=abort_multipart_days),
         LifecycleRule(
@@ -89,6 +96,9 @@ def bucket_rules(
             prefix=FILES_PREFIX,
             noncurrent_expiration_days=noncurrent_retention_days,
             intelligent_tiering_days=intelligent_tiering_days,
+            # A deleted file stays restorable while its noncurrent versions live; only then is
+            # its marker alone, and expired.
+            expired_object_delete_marker=True,
         ),
     )
     return BucketRules(lifecycle=lifecycle, cors=CorsRule(allowed_origins=cors_origins))

@@ -67,6 +67,18 @@ def new_file_id(category: Category) -> str:
     return raw[:-1] + _CODE_BY_CATEGORY[category]
 
 
+def derived_file_id(category: Category, created: datetime, seed: bytes) -> str:
+    """Return the file id of an object imported from elsewhere (``upvault migrate``).
+
+    The id is fixed by ``created`` (its ULID timestamp) and ``seed`` (the source object's
+    identity): importing the same object twice names the same file, so a rerun of a migration
+    can never create a duplicate.
+    """
+    millis = max(0, int(created.timestamp() * 1000))
+    raw = str(ULID.from_bytes(millis.to_bytes(6, "big") + hashlib.sha256(seed).digest()[:10]))
+    return raw[:-1] + _CODE_BY_CATEGORY[category]
+
+
 def category_of(file_id: str) -> Category:
     """Return the category a file id was issued for, or raise :class:`FileNotFound`.
 

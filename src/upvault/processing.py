@@ -28,6 +28,12 @@ class Action(StrEnum):
     QUARANTINED = "quarantined"
     ALREADY_DONE = "already-done"
     IGNORED = "ignored"
+    #: The staged object was gone, with no trace of a deletion: it expired before validation.
+    EXPIRED = "expired"
+
+
+#: The reason an expired upload shows (``GET /v1/files/{id}``: status ``rejected``).
+EXPIRED_REASON = "expired before validation"
 
 
 @dataclass(frozen=True)
@@ -90,4 +96,23 @@ class Processor:
         for status in (Status.READY, Status.REJECTED):
             if self.store.first_key(file_prefix(status, parsed.user, parsed.file_id)) is not None:
                 return Outcome(Action.ALREADY_DONE, str(parsed), reason=f"already {status.value}")
-        return Outcome(Action.IGNORED, str(parsed), reason="object no longer exists (aborted or deleted)")
+        # A delete leaves a marker (and the data, for the retention): the upload was aborted or
+        # deleted by its user, before validation or since. Nothing to show, nothing to report.
+        places = (str(parsed), *(file_prefix(s, parsed.user, parsed.file_id) for s in (Status.READY, Status.REJECTED)))
+        if any(self.store.has_history(place) for place in places):
+            return Outcome(Action.IGNORED, str(parsed), reason="deleted (aborted, or deleted by its user)")
+        return self._expired(parsed)
+
+    def _expired(self, parsed: ObjectKey) -> Outcome:
+        """No trace is left of an upload that was never processed: lifecycle expired it first.
+
+        Its notification waited longer than staged objects are kept. The user must not see a
+        file vanish: a zero-byte marker in ``quarantine/`` shows it ``rejected`` with the reason.
+        """
+        destination = str(parsed.moved_to(Status.REJECTED))
+        self.store.put_placeholder(
+            destination,
+            content_type="application/octet-stream",
+            metadata={object_metadata.REASON: encode_header_value(EXPIRED_REASON)},
+        )
+        return Outcome(Action.EXPIRED, str(parsed), reason=EXPIRED_REASON)

@@ -82,7 +82,10 @@ def _split_types(value: Any) -> Any:
 class Settings(BaseSettings):
     """Upvault runtime configuration, read from ``UPVAULT_*`` environment variables."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+    # An empty variable is an unset one: the Lambda template declares the local-only variables
+    # (endpoint, keys) empty so `sam local --env-vars` can fill them, and on AWS they must mean
+    # "not set" (S3 and the role's credentials), never an invalid URL or an empty key.
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore", env_ignore_empty=True)
 
     bucket: str = Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")
     region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")

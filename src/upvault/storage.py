@@ -343,6 +343,12 @@ class ObjectStore:
         with _storage_call():
             self._s3.delete_object(Bucket=self.bucket, Key=key)
 
+    def has_history(self, prefix: str) -> bool:
+        """Whether any version or delete marker exists under ``prefix`` (one request)."""
+        with _storage_call():
+            page = self._s3.list_object_versions(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
+        return bool(page.get("Versions") or page.get("DeleteMarkers"))
+
     def versions(self, prefix: str) -> list[ObjectVersion]:
         """Object versions and delete markers under a prefix (one file's prefix: a short list)."""
         entries: list[ObjectVersion] = []

@@ -9,28 +9,53 @@ identity options and every environment's settings.
 from __future__ import annotations
 
 import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from infra.config import EnvironmentConfig, config_from_context
 from tests.infra.support import load
 
 ROOT = Path(__file__).resolve().parents[2]
 CONNECTION_ARN = "arn:aws:codeconnections:eu-west-1:123456789012:connection/11111111-2222-3333-4444-555555555555"
 EXTERNAL_ISSUER = "https://issuer.example.com/realms/upvault"
 EXTERNAL_AUDIENCE = "upvault-web"
-SESSION_CONTEXT: dict[str, Any] = {
-    "env": "dev",
-    "connection_arn": CONNECTION_ARN,
-    "upvault:staging": {"auth_issuer": EXTERNAL_ISSUER, "auth_audience": [EXTERNAL_AUDIENCE]},
+ALARM_TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:oncall"
+#: What a team puts in cdk.json before its first deploy: real origins and an alarm subscriber
+#: for staging and prod (see docs/infrastructure.md, "Before your first deploy").
+ENVIRONMENT_BLOCKS: dict[str, Any] = {
+    "upvault:staging": {
+        "auth_issuer": EXTERNAL_ISSUER,
+        "auth_audience": [EXTERNAL_AUDIENCE],
+        "cors_origins": ["https://staging.upvault.app"],
+        "alarm_topic_arn": ALARM_TOPIC_ARN,
+    },
     "upvault:prod": {
+        "cors_origins": ["https://app.upvault.app"],
         "alarm_email": "oncall@example.com",
         "api_reserved_concurrency": 50,
         "processor_reserved_concurrency": 5,
+        "processor_max_concurrency": 5,
     },
 }
+SESSION_CONTEXT: dict[str, Any] = {"env": "dev", "connection_arn": CONNECTION_ARN, **ENVIRONMENT_BLOCKS}
+
+
+def session_config(name: str) -> EnvironmentConfig:
+    """The config the session synth gives environment ``name`` (defaults plus its cdk.json block)."""
+    return config_from_context(SESSION_CONTEXT.get, name)
+
+
+def run_at_root(command: list[str], environ: dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` at the repository root as CI would, and fail with its output's tail unless it succeeds."""
+    result = subprocess.run(
+        command, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
 
 
 def tools_dir() -> Path:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from infra.config import environment_config
-from tests.infra.conftest import EXTERNAL_AUDIENCE, EXTERNAL_ISSUER
+from tests.infra.conftest import EXTERNAL_AUDIENCE, EXTERNAL_ISSUER, session_config
 from tests.infra.support import Template, env_of, logical_id, only, props, ref_name, resources
 
 PUBLIC = {"GET /v1/health", "GET /v1/openapi.json", "GET /v1/docs"}
@@ -53,6 +53,17 @@ def test_default_identity_is_the_stacks_own_cognito_pool(dev: Template) -> None:
     assert props(dev, "AWS::Cognito::UserPoolClient")["GenerateSecret"] is False
 
 
+def test_app_client_allows_only_srp_sign_in_and_no_oauth(dev: Template, prod: Template) -> None:
+    for template in (dev, prod):
+        # Given the Cognito app client
+        client = props(template, "AWS::Cognito::UserPoolClient")
+        # Then it allows only what the app uses: SRP sign-in and token refresh
+        assert client["ExplicitAuthFlows"] == ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+        # And no OAuth flow, scope or callback (CDK's default is code + implicit grant to https://example.com)
+        assert client["AllowedOAuthFlowsUserPoolClient"] is False
+        assert not {"AllowedOAuthFlows", "AllowedOAuthScopes", "CallbackURLs", "LogoutURLs"} & set(client)
+
+
 def test_prod_requires_mfa(prod: Template) -> None:
     # Given prod's user pool
     # Then MFA (TOTP) is required
@@ -91,12 +102,34 @@ def test_stage_throttles_and_writes_json_access_logs_with_retention(dev: Templat
         assert props(template, "AWS::Logs::LogGroup", "ApiAccessLogs")["RetentionInDays"] == config.log_retention_days
 
 
+def test_public_routes_have_their_own_lower_throttle(dev: Template, prod: Template) -> None:
+    for name, template in (("dev", dev), ("prod", prod)):
+        config = environment_config(name)
+        # Given the stage and the public routes
+        (stage_id, stage) = only(template, "AWS::ApiGatewayV2::Stage")
+        routes = {
+            res["Properties"]["RouteKey"]: route_id
+            for route_id, res in resources(template, "AWS::ApiGatewayV2::Route").items()
+            if res["Properties"]["RouteKey"] in PUBLIC
+        }
+        # Then each public route is throttled on its own, below the stage's limits
+        limits = {
+            "ThrottlingRateLimit": config.public_throttle_rate,
+            "ThrottlingBurstLimit": config.public_throttle_burst,
+        }
+        assert stage["Properties"]["RouteSettings"] == dict.fromkeys(PUBLIC, limits)
+        assert config.public_throttle_rate < config.throttle_rate
+        assert config.public_throttle_burst < config.throttle_burst
+        # And the stage is created after those routes (route settings must name existing routes)
+        assert set(routes.values()) <= set(stage["DependsOn"]), stage_id
+
+
 def test_api_cors_matches_the_bucket(dev: Template, prod: Template) -> None:
     for name, template in (("dev", dev), ("prod", prod)):
         # Given the API's CORS configuration
         cors = props(template, "AWS::ApiGatewayV2::Api")["CorsConfiguration"]
         # Then browsers from exactly the bucket's origins may call it with a bearer token
-        assert cors["AllowOrigins"] == list(environment_config(name).cors_origins)
+        assert cors["AllowOrigins"] == list(session_config(name).cors_origins)
         assert "authorization" in cors["AllowHeaders"]
         assert cors["MaxAge"] > 0
 
@@ -122,7 +155,8 @@ def test_api_function_runtime_architecture_sizing_and_environment(dev: Template)
     assert env["POWERTOOLS_SERVICE_NAME"] == "upvault"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Upvault"
     assert env["POWERTOOLS_LOG_LEVEL"] == config.log_level
-    assert "UPVAULT_ENDPOINT_URL" not in env and "UPVAULT_PUBLIC_ENDPOINT_URL" not in env
+    # (the storage endpoint and keys are declared empty, "unset", so `sam local --env-vars` can set them)
+    assert env["UPVAULT_ENDPOINT_URL"] == "" and env["UPVAULT_PUBLIC_ENDPOINT_URL"] == ""
 
 
 def test_reserved_concurrency_is_configurable(dev: Template, prod: Template) -> None:

@@ -13,6 +13,7 @@ import pytest
 from infra import bundling
 from tests.infra.conftest import ROOT, Assembly
 from tests.infra.support import Template, only, resources
+from tests.support import layer_variant
 
 LAYER_TARGET_BYTES = 25 * 1000 * 1000
 
@@ -150,6 +151,27 @@ def test_sam_can_locate_every_function(dev: Template) -> None:
             assert fn["Properties"]["Layers"]
 
 
+#: What a local run must be able to point the functions at (a MinIO instead of S3).
+SAM_LOCAL_VARIABLES = (
+    "UPVAULT_ENDPOINT_URL",
+    "UPVAULT_PUBLIC_ENDPOINT_URL",
+    "UPVAULT_ACCESS_KEY_ID",
+    "UPVAULT_SECRET_ACCESS_KEY",
+)
+
+
+def test_functions_declare_the_storage_variables_sam_local_can_set(dev: Template) -> None:
+    # Given our functions in the dev template (SAM passes a function only the variables its
+    # template declares: `--env-vars` cannot add one)
+    for name, fn in resources(dev, "AWS::Lambda::Function").items():
+        if name.startswith(("ApiFunction", "ProcessingFunction")):
+            variables = fn["Properties"]["Environment"]["Variables"]
+            # Then each declares the storage endpoint and keys, empty: unset on AWS (Settings
+            # treats an empty value as unset), settable by `sam local --env-vars`
+            declared = {key: variables.get(key) for key in SAM_LOCAL_VARIABLES}
+            assert declared == dict.fromkeys(SAM_LOCAL_VARIABLES, ""), name
+
+
 def test_event_fixtures_for_sam_local_exist() -> None:
     # Given the events docs/infrastructure.md tells users to pass to `sam local invoke -e`
     docs = (ROOT / "docs" / "infrastructure.md").read_text()
@@ -200,23 +222,7 @@ def host_layer() -> Path:
     Lambda's arm64 wheels cannot load here; the host build proves the *package set* is enough.
     """
     tag = f"{sys.version_info.major}.{sys.version_info.minor}"
-    cached = bundling.LAYER_CACHE / f"{bundling.layer_hash()}-host-{tag}"
-    if not (cached / "python").is_dir():
-        subprocess.run(
-            [
-                sys.executable,
-                str(bundling.LAYER_DIR / "build.py"),
-                str(cached),
-                str(ROOT / "requirements.txt"),
-                "--platform",
-                "manylinux2014_x86_64",
-                "--python-version",
-                tag,
-            ],
-            check=True,
-            capture_output=True,
-        )
-    return cached / "python"
+    return layer_variant("manylinux2014_x86_64", tag) / "python"
 
 
 def _run_packaged(code: Path, layer: Path, module: str, event: str, template: Template, function: str) -> Any:

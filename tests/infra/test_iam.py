@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any
 
 import pytest
 
 from tests.infra.support import Template, allowed, logical_id, props, resources, statements
 
-AREA_CONDITION = {"StringLikeIfExists": {"s3:prefix": ["staging/*", "files/*", "quarantine/*"]}}
+AREA_CONDITION = {"StringLike": {"s3:prefix": ["staging/*", "files/*", "quarantine/*"]}}
 XRAY = {("xray:PutTelemetryRecords", "*"), ("xray:PutTraceSegments", "*")}
 
 
@@ -56,9 +57,31 @@ def test_api_role_has_exactly_the_actions_it_uses(name: str, request: pytest.Fix
         },
         bucket={"s3:ListBucketMultipartUploads"},
         listing={"s3:ListBucket", "s3:ListBucketVersions"},
-        kms={"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"},
+        kms={"kms:Decrypt", "kms:GenerateDataKey"},
     )
     assert actual == expected
+
+
+@pytest.mark.parametrize("role", ["ApiFunctionRole", "ProcessingFunctionRole"])
+def test_listing_is_scoped_to_our_areas_and_a_missing_key_still_answers_404(dev: Template, role: str) -> None:
+    # Given the role's grant of s3:ListBucket on the uploads bucket
+    uploads = f"<{logical_id(dev, 'AWS::S3::Bucket', 'StorageUploads')}.Arn>"
+    ((operator, keys),) = allowed(dev, role)[("s3:ListBucket", uploads)].items()
+    patterns = keys["s3:prefix"]
+    # Then a request without a prefix (the whole bucket) is denied: plain StringLike, no ...IfExists,
+    # only holds when the request carries s3:prefix
+    assert operator == "StringLike"
+    # And a listing under one of our areas is allowed, under anything else it is not
+    assert any(fnmatch.fnmatchcase("files/u1/documents/", p) for p in patterns)
+    assert not any(fnmatch.fnmatchcase(prefix, p) for p in patterns for prefix in ("", "other/", "filesx/"))
+    # And a HEAD of a missing key still answers 404: S3 authorizes it through s3:ListBucket with
+    # the object's key as s3:prefix, which these patterns match in every area
+    for key in (
+        "staging/u1/documents/01M889VFNKRG0TFTBWVX4HJ68D/a.pdf",
+        "files/u1/images/x/y.png",
+        "quarantine/u/d/i/n",
+    ):
+        assert any(fnmatch.fnmatchcase(key, p) for p in patterns), key
 
 
 @pytest.mark.parametrize("name", ["dev", "prod"])

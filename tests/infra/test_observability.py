@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.infra.conftest import ALARM_TOPIC_ARN
 from tests.infra.support import Template, logical_id, props, ref_name, resources, statements
 
 
@@ -27,7 +28,7 @@ def test_every_alarm_notifies_the_topic(dev: Template) -> None:
     topic = f"<{logical_id(dev, 'AWS::SNS::Topic', 'ObservabilityAlarms')}>"
     alarms = _alarms(dev)
     # Then every alarm sends both ALARM and OK to the topic
-    assert len(alarms) == 6
+    assert len(alarms) == 7
     for alarm in alarms.values():
         assert [ref_name(a) for a in alarm["AlarmActions"]] == [topic]
         assert [ref_name(a) for a in alarm["OKActions"]] == [topic]
@@ -79,11 +80,51 @@ def test_alarm_topic_is_encrypted_tls_only_and_mails_when_configured(dev: Templa
     assert props(prod, "AWS::SNS::Subscription")["Endpoint"] == "oncall@example.com"
 
 
+def test_cloudwatch_alarms_of_this_account_may_publish_to_the_topic(dev: Template, prod: Template) -> None:
+    for template in (dev, prod):
+        # Given the alarm topic's policy (a topic policy replaces SNS's default one)
+        topic = f"<{logical_id(template, 'AWS::SNS::Topic', 'ObservabilityAlarms')}>"
+        (policy,) = resources(template, "AWS::SNS::TopicPolicy").values()
+        assert [ref_name(t) for t in policy["Properties"]["Topics"]] == [topic]
+        document = list(statements(policy["Properties"]["PolicyDocument"]))
+        # Then CloudWatch may publish, only for alarms of this account and region
+        (allow,) = [s for s in document if s["Effect"] == "Allow"]
+        assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+        assert (allow["Action"], ref_name(allow["Resource"])) == ("sns:Publish", topic)
+        assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+        assert ref_name(allow["Condition"]["ArnLike"]["aws:SourceArn"]) == (
+            "arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*"
+        )
+        # And anything not sent over TLS is still denied
+        assert [s["Condition"] for s in document if s["Effect"] == "Deny"] == [
+            {"Bool": {"aws:SecureTransport": "false"}}
+        ]
+
+
+def test_alarms_also_reach_an_existing_topic_when_configured(staging: Template) -> None:
+    # Given staging, configured with an existing (on-call) topic instead of an email
+    topic = f"<{logical_id(staging, 'AWS::SNS::Topic', 'ObservabilityAlarms')}>"
+    # Then every alarm notifies both the stack's topic and that one, and no email is subscribed
+    for alarm in _alarms(staging).values():
+        assert [ref_name(a) for a in alarm["AlarmActions"]] == [topic, ALARM_TOPIC_ARN]
+        assert [ref_name(a) for a in alarm["OKActions"]] == [topic, ALARM_TOPIC_ARN]
+    assert not resources(staging, "AWS::SNS::Subscription")
+
+
+def test_an_upload_that_expired_before_validation_is_alarmed(dev: Template) -> None:
+    # Given the alarm on the processor's UploadsExpired metric
+    alarm = _alarm(dev, "ExpiredUploads")
+    # Then one expired upload is enough
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("Upvault", "UploadsExpired")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "upvault"}]
+    assert (alarm["ComparisonOperator"], alarm["Threshold"], alarm["Statistic"]) == ("GreaterThanThreshold", 0, "Sum")
+
+
 def test_dashboard_shows_business_metrics_and_alarms(dev: Template) -> None:
     # Given the dashboard body
     body = ref_name(props(dev, "AWS::CloudWatch::Dashboard")["DashboardBody"])
     # Then it graphs the metrics the code emits and shows the alarms
-    for metric in ("UploadsStarted", "UploadsCompleted", "UploadsRejected", "BytesUploaded"):
+    for metric in ("UploadsStarted", "UploadsCompleted", "UploadsRejected", "BytesUploaded", "UploadsExpired"):
         assert f'"Upvault","{metric}","service","upvault"' in body
     assert '"type":"alarm"' in body
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
+from pathlib import Path
 from typing import Any
 
-from infra.pipeline import CDK_CLI_VERSION
-from tests.infra.conftest import CONNECTION_ARN, ROOT
+from infra.pipeline import CDK_CLI, CDK_CLI_VERSION
+from tests.infra.conftest import CONNECTION_ARN, ENVIRONMENT_BLOCKS, ROOT, run_at_root
 from tests.infra.support import Template, props, resources
 
 
@@ -25,17 +28,31 @@ def test_source_is_the_codestar_connection_from_context(pipeline: Template) -> N
     assert action["Configuration"]["BranchName"] == "main"
 
 
-def test_synth_runs_the_test_suite_before_cdk_synth(pipeline: Template) -> None:
-    # Given the synth CodeBuild project
+def _synth_project(pipeline: Template) -> dict[str, Any]:
     (project,) = [
         res["Properties"]
         for res in resources(pipeline, "AWS::CodeBuild::Project").values()
         if "make test" in res["Properties"]["Source"].get("BuildSpec", "")
     ]
-    spec = json.loads(project["Source"]["BuildSpec"])
-    commands = spec["phases"]["build"]["commands"]
-    # Then the README's test command runs first, then the pinned CDK CLI synthesizes
-    assert commands == ["make test", f"npx --yes aws-cdk@{CDK_CLI_VERSION} synth"]
+    return dict(project)
+
+
+def _synth_commands(pipeline: Template) -> list[str]:
+    commands: list[str] = json.loads(_synth_project(pipeline)["Source"]["BuildSpec"])["phases"]["build"]["commands"]
+    return commands
+
+
+def test_synth_runs_the_test_suite_before_cdk_synth(pipeline: Template) -> None:
+    # Given the synth CodeBuild project
+    project = _synth_project(pipeline)
+    commands = _synth_commands(pipeline)
+    # Then the README's test command runs first, then the pinned CDK CLI synthesizes with the
+    # pipeline's own settings passed explicitly (the same values it was deployed with)
+    assert commands == [
+        "make test",
+        f"npx --yes aws-cdk@{CDK_CLI_VERSION} synth -c connection_arn={CONNECTION_ARN} "
+        "-c repository=upvault/upvault -c branch=main",
+    ]
     # And Go is new enough for the tools the tests build
     variables = {v["Name"]: v["Value"] for v in project["Environment"]["EnvironmentVariables"]}
     assert variables["GOTOOLCHAIN"].startswith("go1.26")
@@ -69,3 +86,40 @@ def test_pipeline_cli_version_matches_the_tools_script() -> None:
     pinned = re.search(r"^CDK_CLI_VERSION=(\S+)$", (ROOT / "scripts" / "tools" / "node.sh").read_text(), re.M)
     # Then the pipeline synthesizes with the same CLI the tests use
     assert pinned and pinned.group(1) == CDK_CLI_VERSION
+
+
+def test_synth_exactly_as_the_pipeline_does_holds_the_pipeline_and_every_asset_it_publishes(
+    pipeline: Template, tmp_path: Path, node_path: str
+) -> None:
+    # Given the synth step's command line as the deployed pipeline runs it, in the repository
+    # (cdk.json) with the per-environment blocks a team keeps in its context; they are given
+    # through the CLI's user context file here, the lowest-precedence context source
+    (command,) = [c for c in _synth_commands(pipeline) if c.startswith(CDK_CLI)]
+    argv = shlex.split(command.removeprefix(CDK_CLI))
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".cdk.json").write_text(json.dumps({"context": ENVIRONMENT_BLOCKS}))
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_"))}
+    environ |= {
+        "HOME": str(home),
+        "PATH": f"{node_path}{os.pathsep}{environ['PATH']}",
+        "CDK_DISABLE_VERSION_CHECK": "1",
+        "CDK_DISABLE_CLI_TELEMETRY": "true",
+    }
+    # When the same CLI version runs it (pinned in node.sh; only the output directory is added)
+    out = tmp_path / "cdk.out"
+    run_at_root(["cdk", *argv, "--quiet", "--no-notices", "-o", str(out)], environ, timeout=600)
+    # Then the assembly holds the pipeline stack, so self-mutation finds what it updates
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["artifacts"]["Upvault-Pipeline"]["type"] == "aws:cloudformation:stack"
+    # And every asset manifest an asset job publishes from exists, holding the asset it names
+    jobs = [
+        (path, asset.split(":")[0])
+        for res in resources(pipeline, "AWS::CodeBuild::Project").values()
+        for command in json.loads(res["Properties"]["Source"]["BuildSpec"])["phases"]["build"]["commands"]
+        for path, asset in re.findall(r'cdk-assets --path "([^"]+)" --verbose publish "([^"]+)"', command)
+    ]
+    assert len(jobs) >= 3
+    for path, asset in jobs:
+        assert (out / path).is_file(), path
+        assert asset in json.loads((out / path).read_text())["files"], (path, asset)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from infra.config import environment_config
+from infra.config import STAGING_MARGIN_DAYS, environment_config
+from tests.infra.conftest import session_config
 from tests.infra.support import Template, logical_id, props, ref_name, resources, statements
 
 DAYS = 24 * 3600
@@ -52,6 +53,22 @@ def test_dead_letter_queue_wiring_and_retention(dev: Template) -> None:
     assert dlq["MessageRetentionPeriod"] == 14 * DAYS
 
 
+def test_staged_objects_outlive_every_message_that_can_name_them(
+    dev: Template, staging: Template, prod: Template
+) -> None:
+    for template in (dev, staging, prod):
+        # Given how long the queue and the DLQ keep a message, and the bucket's staging/ rule
+        queue = props(template, "AWS::SQS::Queue", "ProcessingUploads")["MessageRetentionPeriod"] // DAYS
+        dlq = props(template, "AWS::SQS::Queue", "ProcessingDeadLetters")["MessageRetentionPeriod"] // DAYS
+        rules = props(template, "AWS::S3::Bucket", "StorageUploads")["LifecycleConfiguration"]["Rules"]
+        (staging_rule,) = [rule for rule in rules if rule.get("Prefix") == "staging/"]
+        # Then a staged object (current or noncurrent) is kept longer than a message can wait
+        # (queue retention, then DLQ retention after a redrive) plus a margin: a late redrive finds it
+        longest_wait = queue + dlq + STAGING_MARGIN_DAYS
+        assert staging_rule["ExpirationInDays"] >= longest_wait
+        assert staging_rule["NoncurrentVersionExpiration"]["NoncurrentDays"] >= longest_wait
+
+
 def test_visibility_timeout_is_at_least_six_times_the_function_timeout(dev: Template, prod: Template) -> None:
     for template in (dev, prod):
         # Given the queue and the processor
@@ -73,6 +90,17 @@ def test_processor_consumes_in_batches_and_reports_item_failures(dev: Template) 
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
+def test_processor_concurrency_is_bounded_per_environment(dev: Template, staging: Template, prod: Template) -> None:
+    for name, template in (("dev", dev), ("staging", staging), ("prod", prod)):
+        # Given the event source mapping of each environment
+        mapping = props(template, "AWS::Lambda::EventSourceMapping")
+        # Then it starts at most the configured number of processors (dev 5, staging's default 20,
+        # prod as its cdk.json block sets it), so a burst waits in the queue instead of
+        # taking the account's concurrency from the API
+        assert mapping["ScalingConfig"] == {"MaximumConcurrency": session_config(name).processor_max_concurrency}
+    assert [session_config(n).processor_max_concurrency for n in ("dev", "staging", "prod")] == [5, 20, 5]
+
+
 def test_processor_function_runtime_and_environment(dev: Template) -> None:
     # Given the processor function
     fn = props(dev, "AWS::Lambda::Function", "ProcessingFunction")
@@ -86,4 +114,4 @@ def test_processor_function_runtime_and_environment(dev: Template) -> None:
     env = fn["Environment"]["Variables"]
     assert ref_name(env["UPVAULT_BUCKET"]) == f"<{logical_id(dev, 'AWS::S3::Bucket', 'StorageUploads')}>"
     assert env["POWERTOOLS_SERVICE_NAME"] == "upvault" and env["POWERTOOLS_METRICS_NAMESPACE"] == "Upvault"
-    assert "UPVAULT_ENDPOINT_URL" not in env
+    assert env["UPVAULT_ENDPOINT_URL"] == ""

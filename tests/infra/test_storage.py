@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from infra.config import environment_config
+from tests.infra.conftest import session_config
 from tests.infra.support import Template, as_list, logical_id, only, props, ref_name, resources, statements
 
 UPLOADS = "StorageUploads"
@@ -100,7 +101,7 @@ def test_bucket_policy_requires_tls_1_2_and_refuses_foreign_encryption(dev: Temp
 
 
 def _cors_from_rules(name: str) -> list[dict[str, Any]]:
-    rule = environment_config(name).bucket_rules().cors
+    rule = session_config(name).bucket_rules().cors
     return [
         {
             "AllowedHeaders": list(rule.allowed_headers),
@@ -126,12 +127,14 @@ def test_cors_is_exactly_the_shared_bucket_rules(dev: Template, prod: Template) 
 
 def _lifecycle_from_rules(name: str) -> list[dict[str, Any]]:
     expected = []
-    for rule in environment_config(name).bucket_rules().lifecycle:
+    for rule in session_config(name).bucket_rules().lifecycle:
         item: dict[str, Any] = {"Id": rule.id, "Status": "Enabled"}
         if rule.prefix:
             item["Prefix"] = rule.prefix
         if rule.expiration_days:
             item["ExpirationInDays"] = rule.expiration_days
+        if rule.expired_object_delete_marker:
+            item["ExpiredObjectDeleteMarker"] = True
         if rule.noncurrent_expiration_days:
             item["NoncurrentVersionExpiration"] = {"NoncurrentDays": rule.noncurrent_expiration_days}
         if rule.abort_incomplete_multipart_days:
@@ -158,8 +161,8 @@ def test_lifecycle_rules_do_what_the_issue_asks(prod: Template) -> None:
     # Then incomplete multipart uploads are aborted after 1 day (whole bucket)
     assert rules["abort-incomplete-multipart"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
     assert "Prefix" not in rules["abort-incomplete-multipart"]
-    # And staging/ expires after 1 day, quarantine/ after 30
-    assert (rules["expire-staging"]["Prefix"], rules["expire-staging"]["ExpirationInDays"]) == ("staging/", 1)
+    # And staging/ expires after the longest wait of a notification (4 + 14 days) plus 2, quarantine/ after 30
+    assert (rules["expire-staging"]["Prefix"], rules["expire-staging"]["ExpirationInDays"]) == ("staging/", 20)
     assert (rules["expire-quarantine"]["Prefix"], rules["expire-quarantine"]["ExpirationInDays"]) == ("quarantine/", 30)
     # And old versions of final files are kept for the 365-day retention, current ones never expire,
     # and final files move to Intelligent-Tiering
@@ -168,6 +171,9 @@ def test_lifecycle_rules_do_what_the_issue_asks(prod: Template) -> None:
     assert files["NoncurrentVersionExpiration"] == {"NoncurrentDays": 365}
     assert "ExpirationInDays" not in files
     assert files["Transitions"] == [{"StorageClass": "INTELLIGENT_TIERING", "TransitionInDays": 30}]
+    # And a delete marker is removed once no version is left behind it (after the retention), so
+    # markers do not pile up while a deleted file stays restorable within the retention window
+    assert files["ExpiredObjectDeleteMarker"] is True
 
 
 def test_data_is_retained_outside_dev_and_never_auto_deleted(dev: Template, staging: Template, prod: Template) -> None:

@@ -22,7 +22,8 @@ from local.bootstrap import (
     webhook_arn,
 )
 from local.devstack import LocalStack
-from tests.integration.live import stack_s3
+from tests.integration.live import Client, stack_s3, unique_user
+from tests.support import SAMPLES
 
 
 def test_local_lifecycle_is_the_cloud_lifecycle_minus_what_minio_cannot_take(minio_stack: LocalStack) -> None:
@@ -117,3 +118,21 @@ def test_cors_preflight_follows_the_rules_origins(minio_stack: LocalStack, origi
     )
     # Then only the dev origins of the shared rules are allowed
     assert (response.headers.get("access-control-allow-origin") == origin) is allowed
+
+
+def test_a_deleted_file_stays_restorable_under_the_delete_marker_cleanup(minio_stack: LocalStack) -> None:
+    # Given the bootstrapped bucket, whose files/ rule also expires lone delete markers
+    rules = stack_s3(minio_stack).get_bucket_lifecycle_configuration(Bucket=minio_stack.dev.dev_bucket)["Rules"]
+    (files,) = [rule for rule in rules if rule["Filter"].get("Prefix") == "files/"]
+    assert files["Expiration"] == {"ExpiredObjectDeleteMarker": True}
+    assert files["NoncurrentVersionExpiration"]["NoncurrentDays"] >= 1
+    # And a ready file its user deleted (a marker now hides the version the rule keeps for the retention)
+    client = Client(minio_stack, unique_user())
+    file_id = client.upload(SAMPLES["image/png"], "image/png", category="images")
+    assert client.wait_final(file_id)["status"] == "ready"
+    assert client.http.delete(f"/files/{file_id}").status_code == 204
+    # When the user restores it within the retention window
+    restored = client.http.post(f"/files/{file_id}/restore")
+    # Then it is back: the cleanup only removes a marker once no version is left behind it
+    assert restored.status_code == 200, restored.text
+    assert restored.json()["status"] == "ready"

@@ -8,6 +8,7 @@ until someone redrives, a bridge that is down while MinIO queues events.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -20,9 +21,10 @@ from urllib.parse import quote_plus
 import httpx
 import pytest
 
+from infra.config import STAGING_MARGIN_DAYS, environment_config
 from local.devstack import LocalStack, processor_handler
-from local.event_bridge import DeadLetterStore, EventBridge
-from tests.integration.live import Client, settled_areas, start_stack, storage_keys, unique_user
+from local.event_bridge import DeadLetterStore, EventBridge, Handler
+from tests.integration.live import Client, settled_areas, stack_s3, start_stack, storage_keys, unique_user
 from tests.support import SAMPLES, load_event
 from upvault.settings import Settings
 
@@ -103,18 +105,27 @@ def test_bridge_refuses_posts_without_the_token(minio_stack: LocalStack) -> None
     assert response.status_code == 401
 
 
+def dead_letter_an_upload(stack: LocalStack) -> tuple[Client, str, Handler]:
+    """Upload a file while the processor cannot read storage, until its event is dead-lettered.
+
+    Returns the client, the file id and the working handler to put back.
+    """
+    assert stack.bridge is not None and stack.settings is not None
+    working = stack.bridge.delivery.handler
+    broken = Settings(**{**stack.settings.model_dump(exclude={"policies"}), "secret_access_key": "wrong-secret"})
+    stack.bridge.delivery.handler = processor_handler(broken)
+    client = Client(stack, unique_user())
+    file_id = client.upload(SAMPLES["image/png"], "image/png", category="images")
+    deadline = time.monotonic() + 30
+    while not stack.dead_letters.list() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return client, file_id, working
+
+
 def test_processor_failure_dead_letters_then_redrive_finishes_the_upload(own_stack: LocalStack) -> None:
     # Given a processor that cannot read storage (wrong credentials: every invocation fails)
-    assert own_stack.bridge is not None and own_stack.settings is not None
-    working = own_stack.bridge.delivery.handler
-    broken = Settings(**{**own_stack.settings.model_dump(exclude={"policies"}), "secret_access_key": "wrong-secret"})
-    own_stack.bridge.delivery.handler = processor_handler(broken)
-    client = Client(own_stack, unique_user())
-    file_id = client.upload(SAMPLES["image/png"], "image/png", category="images")
-    # When its event has been retried and given up on
-    deadline = time.monotonic() + 30
-    while not own_stack.dead_letters.list() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    # When an upload's event has been retried and given up on
+    client, file_id, working = dead_letter_an_upload(own_stack)
     # Then it waits in the dead-letter store, the file still pending: nothing is lost
     listed = cli(own_stack, "dlq", "list", "--json")
     assert listed.returncode == 0, listed.stderr
@@ -123,6 +134,7 @@ def test_processor_failure_dead_letters_then_redrive_finishes_the_upload(own_sta
     assert any(file_id in key for key in letter["keys"])
     assert client.file(file_id).json()["status"] == "pending"
     # When the processor is fixed and the developer redrives from another terminal
+    assert own_stack.bridge is not None
     own_stack.bridge.delivery.handler = working
     redriven = cli(own_stack, "dlq", "redrive")
     # Then the upload finishes, once, and the store is empty
@@ -131,6 +143,54 @@ def test_processor_failure_dead_letters_then_redrive_finishes_the_upload(own_sta
     assert client.wait_final(file_id)["status"] == "ready"
     assert settled_areas(own_stack, file_id) == ["files"]
     assert cli(own_stack, "dlq", "list").stdout.strip() == "no dead letters"
+
+
+def test_a_late_redrive_still_finds_the_upload(own_stack: LocalStack) -> None:
+    # Given an upload whose event was dead-lettered while the processor was down
+    client, file_id, working = dead_letter_an_upload(own_stack)
+    # And the bucket as bootstrapped from the infra config (the rules AWS gets)
+    config = environment_config("dev")
+    rules = stack_s3(own_stack).get_bucket_lifecycle_configuration(Bucket=own_stack.dev.dev_bucket)["Rules"]
+    (staging,) = [rule for rule in rules if rule["Filter"].get("Prefix") == "staging/"]
+    # Then the staged object is kept (current and noncurrent) longer than the event can wait: the
+    # whole queue retention, then the whole DLQ retention after a redrive, plus the margin
+    longest_wait = config.queue_retention_days + config.dead_letter_retention_days + STAGING_MARGIN_DAYS
+    assert staging["Expiration"]["Days"] >= longest_wait
+    assert staging["NoncurrentVersionExpiration"]["NoncurrentDays"] >= longest_wait
+    # When the dead letter is redriven late (within that time the object is still there)
+    assert own_stack.bridge is not None
+    own_stack.bridge.delivery.handler = working
+    assert cli(own_stack, "dlq", "redrive").returncode == 0
+    # Then the upload still becomes ready
+    assert client.wait_final(file_id)["status"] == "ready"
+
+
+def test_an_upload_gone_before_its_redrive_is_shown_rejected_and_reported(
+    own_stack: LocalStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a dead-lettered upload whose staged object is then really gone (every version, as
+    # lifecycle removes it once its retention has passed)
+    client, file_id, working = dead_letter_an_upload(own_stack)
+    s3 = stack_s3(own_stack)
+    bucket = own_stack.dev.dev_bucket
+    listed = s3.list_object_versions(Bucket=bucket, Prefix="staging/")
+    gone = [v for v in listed.get("Versions", []) if file_id in v["Key"]]
+    assert gone
+    for version in gone:
+        s3.delete_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
+    # When the dead letter is redriven
+    assert own_stack.bridge is not None
+    own_stack.bridge.delivery.handler = working
+    with caplog.at_level(logging.ERROR):
+        redriven = own_stack.dead_letters.redrive(own_stack.bridge.delivery.deliver)
+    # Then the event is done with (not dead-lettered again)
+    assert len(redriven.delivered) == 1 and not redriven.failed
+    # And the user sees the file rejected with the reason, instead of a file that vanished
+    shown = client.wait_final(file_id)
+    assert (shown["status"], shown["reason"]) == ("rejected", "expired before validation")
+    # And it is logged as an error naming the key
+    (error,) = [r for r in caplog.records if r.getMessage() == "staged object expired before validation"]
+    assert file_id in error.__dict__["key"]
 
 
 def test_events_queued_while_the_bridge_is_down_are_delivered_after_restart(own_stack: LocalStack) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from local.ports import free_port, is_listening
+from tests.support import stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = ["minio", "moto"]
@@ -71,10 +72,5 @@ def test_readme_walkthrough_works_as_written(tmp_path: Path, backend: str) -> No
         assert result.stdout.strip().splitlines()[-1].count('"status":"ready"') == 1
         assert '"name":"Kontoauszug Oktober.pdf"' in result.stdout
     finally:
-        os.killpg(stack.pid, signal.SIGINT)
-        try:
-            stack.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(stack.pid, signal.SIGKILL)
-            stack.wait()
+        stop_group(stack, signal.SIGINT, timeout=20)
         log.close()

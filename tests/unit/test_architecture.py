@@ -18,6 +18,7 @@ from packaging.requirements import Requirement
 
 from local.settings import POWERTOOLS_ENVIRONMENT, DevSettings
 from upvault.settings import Settings
+from upvault_client.config import ClientSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "src" / "upvault"
@@ -28,6 +29,7 @@ CORE_FORBIDDEN = (
     "functions",
     "infra",
     "local",
+    "migration",
     "tests",
     "fastapi",
     "starlette",
@@ -63,8 +65,12 @@ def offending(folder: Path, forbidden: tuple[str, ...]) -> list[str]:
     ("layer", "forbidden"),
     [
         ("src/upvault", CORE_FORBIDDEN),
-        ("functions", ("infra", "local", "tests", "jwt")),
-        ("infra", ("local", "tests")),
+        ("functions", ("infra", "local", "migration", "tests", "jwt")),
+        ("infra", ("local", "migration", "tests")),
+        # The migration tool reads the core's layout rules; it is no part of the service.
+        ("migration", ("functions", "infra", "local", "tests", "fastapi", "mangum", "jwt")),
+        # The Python client speaks HTTP only: no service code, no AWS SDK, no web framework.
+        ("clients/python/upvault_client", (*CORE_FORBIDDEN, "upvault", "boto3", "botocore", "aws_lambda_powertools")),
     ],
 )
 def test_imports_point_inward_only(layer: str, forbidden: tuple[str, ...]) -> None:
@@ -115,10 +121,13 @@ def test_the_core_imports_only_the_standard_library_and_runtime_dependencies() -
 
 
 def test_each_upvault_variable_has_one_reader() -> None:
-    # Given the service's settings and the local stack's, both read from UPVAULT_*
-    assert Settings.model_config["env_prefix"] == DevSettings.model_config["env_prefix"] == "UPVAULT_"
-    # Then no field (so no variable) belongs to both
-    assert set(Settings.model_fields) & set(DevSettings.model_fields) == set()
+    # Given the service's settings, the local stack's and the Python client's, all read from UPVAULT_*
+    readers = (Settings, DevSettings, ClientSettings)
+    assert {reader.model_config["env_prefix"] for reader in readers} == {"UPVAULT_"}
+    # Then no field (so no variable) belongs to two of them
+    for index, reader in enumerate(readers):
+        for other in readers[index + 1 :]:
+            assert set(reader.model_fields) & set(other.model_fields) == set(), (reader, other)
 
 
 def test_the_core_settings_hold_only_what_the_lambdas_read() -> None:

@@ -45,6 +45,21 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(
+    "variable",
+    ["UPVAULT_ENDPOINT_URL", "UPVAULT_PUBLIC_ENDPOINT_URL", "UPVAULT_ACCESS_KEY_ID", "UPVAULT_SECRET_ACCESS_KEY"],
+)
+def test_an_empty_variable_is_unset(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    # Given a variable the Lambda template declares empty so `sam local --env-vars` can set it
+    monkeypatch.setenv("UPVAULT_BUCKET", "my-bucket")
+    monkeypatch.setenv(variable, "")
+    # When the settings load on AWS, where nothing sets it
+    settings = load_settings()
+    # Then it counts as unset: no endpoint means AWS, no keys means the role's credentials
+    assert getattr(settings, variable.removeprefix("UPVAULT_").lower()) is None
+    assert settings.signing_endpoint_url is None
+
+
+@pytest.mark.parametrize(
     ("variable", "value"),
     [
         ("UPVAULT_PUT_URL_EXPIRY", str(7 * 24 * 3600 + 1)),
@@ -53,7 +68,7 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("UPVAULT_PART_SIZE", "1024"),
         ("UPVAULT_AUDIO_MAX_SIZE", str(6 * GIB)),
         ("UPVAULT_ENDPOINT_URL", "not a url"),
-        ("UPVAULT_DOCUMENTS_TYPES", ""),
+        ("UPVAULT_DOCUMENTS_TYPES", " , "),
     ],
 )
 def test_bad_settings_fail_fast_naming_the_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:

@@ -125,11 +125,53 @@ def test_reuploaded_staging_key_keeps_the_newest_bytes(api: Api, s3: Any, proces
     assert s3.list_object_versions(Bucket=BUCKET, Prefix="staging/").get("Versions", []) == []
 
 
-def test_missing_object_is_acknowledged(process: Any) -> None:
-    # Given a notification for an object that no longer exists (aborted or expired)
-    key = "staging/alice/documents/01M88A9NNXFE5G0HW0G2XWHCYD/gone.pdf"
-    # When processed, Then nothing fails and nothing is created
+def _expire(s3: Any, key: str) -> None:
+    """Do what lifecycle does to a staged object nobody processed: remove every version and marker."""
+    listed = s3.list_object_versions(Bucket=BUCKET, Prefix=key)
+    for entry in [*listed.get("Versions", []), *listed.get("DeleteMarkers", [])]:
+        s3.delete_object(Bucket=BUCKET, Key=key, VersionId=entry["VersionId"])
+
+
+def test_upload_that_expired_before_validation_is_counted_logged_and_shown_rejected(
+    api: Api, s3: Any, process: Any, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given an upload whose notification waited longer than its staged object was kept
+    key = stage(api, SAMPLES["application/pdf"], content_type="application/pdf", filename="a.pdf", s3=s3)
+    file_id = key.split("/")[3]
+    _expire(s3, key)
+    capsys.readouterr()
+    # When the late notification is processed
+    response = process(key)
+    # Then the message is acknowledged (retrying cannot bring the object back)
+    assert response == {"batchItemFailures": []}
+    # And the user sees the file rejected with the reason, instead of a file that vanished
+    shown = api.call("GET", f"/v1/files/{file_id}")
+    assert shown.status == 200
+    assert (shown.body["status"], shown.body["reason"]) == ("rejected", "expired before validation")
+    # And it is counted (the UploadsExpired alarm's metric) and logged as an error naming the key
+    output = capsys.readouterr().out
+    metrics = [json.loads(line)["_aws"] for line in output.splitlines() if '"_aws"' in line]
+    assert [m for record in metrics for m in record["CloudWatchMetrics"][0]["Metrics"]] == [
+        {"Name": "UploadsExpired", "Unit": "Count"}
+    ]
+    (error,) = [record for record in caplog.records if record.levelname == "ERROR"]
+    assert error.getMessage() == "staged object expired before validation"
+    assert error.__dict__["key"] == key
+    # And a second delivery of the same notification changes nothing
     assert process(key) == {"batchItemFailures": []}
+    assert [k for k in all_keys(s3) if file_id in k] == [key.replace("staging/", "quarantine/", 1)]
+
+
+def test_notification_of_an_upload_its_user_deleted_is_ignored(api: Api, s3: Any, processor: Processor) -> None:
+    # Given a pending upload its user deleted before it was validated (a delete marker remains)
+    key = stage(api, SAMPLES["application/pdf"], content_type="application/pdf", filename="a.pdf", s3=s3)
+    file_id = key.split("/")[3]
+    assert api.call("DELETE", f"/v1/files/{file_id}").status == 204
+    # When its notification arrives
+    outcome = processor.process(key)
+    # Then nothing happens: the file stays deleted, and no error is reported
+    assert outcome.action is Action.IGNORED
+    assert api.call("GET", f"/v1/files/{file_id}").status == 404
 
 
 def test_malformed_record_fails_alone(api: Api, s3: Any, processor: Processor) -> None:

@@ -1,0 +1,446 @@
+"""Uploading one file: declare it, send its bytes straight to storage, complete it.
+
+* The declaration carries the checksum storage will verify: SHA-256 for a single PUT, the
+  whole-file CRC64NVME for multipart. Which one the API plans depends on its threshold, so
+  the client predicts it (:class:`PlanHint`) and learns from every answer.
+* Parts go in parallel on a shared pool of workers; each worker reads its part into a buffer
+  it owns, so memory is bounded by parts in flight x part size, never the file.
+* Part URLs are signed in batches ahead of the workers (each binding the part's CRC64NVME),
+  re-signed when they expire; each part is retried with backoff on its own.
+* A multipart upload of a file on disk is written to the journal before its first part, so
+  an interrupted upload (Ctrl-C, a crash, a kill) resumes from the parts storage holds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from upvault_client.api import Declaration, MultipartPlan, PresignedRequest, UploadTicket, UpvaultApi
+from upvault_client.checksums import FileDigests, crc64nvme_b64, digest, part_crcs_by_reading
+from upvault_client.errors import ApiError, Cancelled, Conflict, InvalidInput, NotFound, UpvaultError
+from upvault_client.journal import Journal, JournalEntry
+from upvault_client.models import FileInfo, Progress
+from upvault_client.sources import Source
+from upvault_client.storage import CHUNK, Storage
+from upvault_client.workers import DaemonPool
+
+MIB = 1024 * 1024
+#: The service's default multipart threshold, and the lowest one it accepts.
+DEFAULT_THRESHOLD = 100 * MIB
+LOWEST_THRESHOLD = 5 * MIB
+#: Re-sign a batch of part URLs when less than this is left of their lifetime.
+EXPIRY_MARGIN = 60.0
+
+T = TypeVar("T")
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """How the caller wants the file declared."""
+
+    filename: str
+    content_type: str
+    category: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class PlanHint:
+    """Whether the API will plan a size as multipart, learned from its answers.
+
+    The API plans multipart above its threshold. Every answer narrows that threshold down:
+    a size it planned multipart bounds it from above, a size it planned as one PUT from below.
+    Between the bounds the guess is ``threshold`` (the service default, until a miss). With a
+    ``path``, what was learned is kept there, so the next process does not miss again.
+    """
+
+    def __init__(self, threshold: int = DEFAULT_THRESHOLD, path: Path | None = None) -> None:
+        self.threshold = threshold
+        self.path = path
+        self._largest_single = 0
+        self._smallest_multipart: int | None = None
+        self._lock = threading.Lock()
+        if path is not None:
+            with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+                saved = json.loads(path.read_text())
+                self.threshold = int(saved["threshold"])
+                self._largest_single = int(saved["largest_single"])
+                self._smallest_multipart = saved["smallest_multipart"] and int(saved["smallest_multipart"])
+
+    def multipart(self, size: int) -> bool:
+        """The guess for a ``size``-byte file."""
+        with self._lock:
+            if self._smallest_multipart is not None and size >= self._smallest_multipart:
+                return True
+            if size <= self._largest_single:
+                return False
+            return size > self.threshold
+
+    def learn(self, size: int, multipart: bool) -> None:
+        """Record what the API planned for ``size`` bytes."""
+        with self._lock:
+            before = (self.threshold, self._largest_single, self._smallest_multipart)
+            if multipart:
+                if self._smallest_multipart is None or size < self._smallest_multipart:
+                    self._smallest_multipart = size
+                # A threshold lower than assumed: guess the lowest the service allows.
+                self.threshold = min(self.threshold, max(self._largest_single, LOWEST_THRESHOLD))
+            else:
+                self._largest_single = max(self._largest_single, size)
+                self.threshold = max(self.threshold, size)
+            after = (self.threshold, self._largest_single, self._smallest_multipart)
+            if after != before and self.path is not None:
+                self._save(*after)
+
+    def _save(self, threshold: int, largest_single: int, smallest_multipart: int | None) -> None:
+        state = {"threshold": threshold, "largest_single": largest_single, "smallest_multipart": smallest_multipart}
+        assert self.path is not None
+        with contextlib.suppress(OSError):  # only a hint: losing it costs one extra declaration
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            temporary = self.path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(state))
+            os.replace(temporary, self.path)
+
+
+class ByteCounter:
+    """Bytes done for one phase of one file, reported to the caller's callback (thread-safe)."""
+
+    def __init__(
+        self,
+        phase: Literal["checksum", "upload", "processing"],
+        total: int,
+        callback: ProgressCallback | None,
+        resumed: int = 0,
+    ) -> None:
+        self.phase = phase
+        self.total = total
+        self.done = resumed
+        self.resumed = resumed
+        self._callback = callback
+        self._lock = threading.Lock()
+        self.add(0)
+
+    def add(self, count: int) -> None:
+        """Count ``count`` more bytes (negative when a failed attempt is rolled back)."""
+        if self._callback is None:
+            return
+        with self._lock:
+            self.done += count
+            progress = Progress(self.phase, self.done, self.total, self.resumed)
+        self._callback(progress)
+
+
+class PartSigner:
+    """Part URLs signed in batches ahead of the workers, each binding its part's CRC64NVME."""
+
+    def __init__(self, api: UpvaultApi, upload_id: str, crcs: dict[int, str], order: list[int], window: int) -> None:
+        self.api = api
+        self.upload_id = upload_id
+        self.crcs = crcs
+        self.window = window
+        self._unsigned = deque(order)
+        self._signed: dict[int, tuple[PresignedRequest, float]] = {}
+        self._lock = threading.Lock()
+
+    def url_for(self, number: int) -> PresignedRequest:
+        """A fresh URL for part ``number`` (signing it and the next ones when needed)."""
+        with self._lock:
+            signed = self._signed.pop(number, None)
+            if signed is not None and signed[1] - time.time() > EXPIRY_MARGIN:
+                return signed[0]
+            batch = [number]
+            with contextlib.suppress(ValueError):
+                self._unsigned.remove(number)
+            while self._unsigned and len(batch) < self.window:
+                candidate = self._unsigned.popleft()
+                if candidate not in self._signed:
+                    batch.append(candidate)
+            self._sign(sorted(batch))
+            return self._signed.pop(number)[0]
+
+    def resign(self, number: int) -> PresignedRequest:
+        """A new URL for a part whose URL expired in flight."""
+        with self._lock:
+            self._sign([number])
+            return self._signed.pop(number)[0]
+
+    def _sign(self, numbers: list[int]) -> None:
+        # Lifetimes are the API's (its clock); the margin absorbs ordinary clock skew, and an
+        # expired URL is re-signed on storage's 403 anyway.
+        requested = time.time()
+        for request in self.api.sign_parts(self.upload_id, [(n, self.crcs[n]) for n in numbers]):
+            self._signed[request.part_number] = (request, requested + self._lifetime(request))
+
+    @staticmethod
+    def _lifetime(request: PresignedRequest) -> float:
+        for pair in request.url.split("?", 1)[-1].split("&"):
+            name, _, value = pair.partition("=")
+            if name == "X-Amz-Expires" and value.isdigit():
+                return float(value)
+        return 300.0
+
+
+class Uploader:
+    """Uploads files through one API and one storage connection pool, on a shared worker pool."""
+
+    def __init__(
+        self,
+        api: UpvaultApi,
+        storage: Storage,
+        pool: DaemonPool,
+        *,
+        parallel: int,
+        journal: Journal | None,
+        hint: PlanHint,
+    ) -> None:
+        self.api = api
+        self.storage = storage
+        self.pool = pool
+        self.parallel = parallel
+        self.journal = journal
+        self.hint = hint
+        self.sign_window = max(16, 4 * parallel)
+        self._buffers = threading.local()
+        #: Set by :meth:`cancel_all`: every transfer stops, and no new one starts.
+        self.stopped = threading.Event()
+        self._active: set[threading.Event] = set()
+        self._lock = threading.Lock()
+
+    def cancel_all(self) -> None:
+        """Stop every transfer now, from any thread; interrupted multipart uploads stay resumable."""
+        self.stopped.set()
+        with self._lock:
+            for cancel in self._active:
+                cancel.set()
+        # Close the sockets of requests in flight: waiting for them could take minutes.
+        self.storage.interrupt()
+
+    @contextlib.contextmanager
+    def _cancellation(self) -> Iterator[threading.Event]:
+        """An event that stops one upload's transfers (set by its first failure or by cancel_all)."""
+        cancel = threading.Event()
+        with self._lock:
+            if self.stopped.is_set():
+                raise Cancelled("the client was cancelled")
+            self._active.add(cancel)
+        try:
+            yield cancel
+        finally:
+            with self._lock:
+                self._active.discard(cancel)
+
+    def upload(
+        self, source: Source, spec: FileSpec, on_progress: ProgressCallback | None
+    ) -> tuple[str, FileInfo | None]:
+        """Send the file; returns its id and, when the API already said, its record (pending)."""
+        key = self._journal_key(source)
+        if key is not None:
+            resumed = self._resume(source, spec, key, on_progress)
+            if resumed is not None:
+                return resumed
+        ticket, digests = self._declare(source, spec, on_progress)
+        if ticket.multipart is None:
+            assert ticket.upload is not None
+            self._put_single(source, ticket.upload, on_progress)
+            return ticket.file_id, None
+        plan = ticket.multipart
+        crcs = digests.part_crcs(plan.part_size, plan.part_count) or part_crcs_by_reading(
+            source, plan.part_size, plan.part_count
+        )
+        entry = JournalEntry(
+            upload_id=ticket.upload_id,
+            file_id=ticket.file_id,
+            filename=spec.filename,
+            content_type=spec.content_type,
+            category=spec.category,
+            size=source.size,
+            part_size=plan.part_size,
+            part_count=plan.part_count,
+            crc64nvme=digests.crc64nvme or "",
+            part_crcs=crcs,
+            metadata=dict(spec.metadata),
+        )
+        if key is not None and self.journal is not None:
+            self.journal.save(key, entry)
+        info = self._send_parts(source, entry, {}, on_progress)
+        if key is not None and self.journal is not None:
+            self.journal.forget(key)
+        return info.file_id, info
+
+    # -- declaring ---------------------------------------------------------------------------
+    def _declare(
+        self, source: Source, spec: FileSpec, on_progress: ProgressCallback | None
+    ) -> tuple[UploadTicket, FileDigests]:
+        """Declare with the checksum the predicted plan needs; correct a wrong prediction once."""
+        multipart = self.hint.multipart(source.size)
+        for attempt in (1, 2):
+            digests = self._digest(source, multipart, on_progress)
+            checksums = {"crc64nvme": digests.crc64nvme or ""} if multipart else {"sha256": digests.sha256 or ""}
+            declaration = Declaration(
+                spec.filename, spec.content_type, source.size, spec.category, checksums, spec.metadata
+            )
+            try:
+                ticket = self.api.declare(declaration)
+            except InvalidInput as exc:
+                # The API requires the other kind's checksum: it planned the other kind.
+                if attempt == 2 or not any(name.startswith("checksums.") for name in exc.fields()):
+                    raise
+                multipart = not multipart
+                self.hint.learn(source.size, multipart)
+                continue
+            planned = ticket.multipart is not None
+            self.hint.learn(source.size, planned)
+            if planned == multipart:
+                return ticket, digests
+            # An API that accepted a checksum its plan cannot verify: declare again, verifiably.
+            if planned:
+                with contextlib.suppress(ApiError):
+                    self.api.abort(ticket.upload_id)
+            multipart = planned
+        raise UpvaultError(f"the API's plan for {spec.filename} changed between two declarations")
+
+    def _digest(self, source: Source, multipart: bool, on_progress: ProgressCallback | None) -> FileDigests:
+        counter = ByteCounter("checksum", source.size, on_progress)
+        return digest(source, sha256=not multipart, crc=multipart, on_bytes=counter.add, cancelled=self.stopped)
+
+    # -- sending -----------------------------------------------------------------------------
+    def _put_single(self, source: Source, request: PresignedRequest, on_progress: ProgressCallback | None) -> None:
+        counter = ByteCounter("upload", source.size, on_progress)
+        with self._cancellation() as cancel:
+
+            def put() -> str:
+                return self.storage.put(
+                    request,
+                    lambda: source.chunks(0, source.size, CHUNK),
+                    source.size,
+                    on_bytes=counter.add,
+                    cancelled=cancel,
+                )
+
+            self._run([put], cancel)
+
+    def _send_parts(
+        self, source: Source, entry: JournalEntry, stored: dict[int, str], on_progress: ProgressCallback | None
+    ) -> FileInfo:
+        """Upload the parts storage does not hold yet, in parallel, then complete."""
+        plan = MultipartPlan(part_size=entry.part_size, part_count=entry.part_count)
+        missing = [number for number in range(1, plan.part_count + 1) if number not in stored]
+        resumed = sum(plan.part_length(number, entry.size) for number in stored)
+        counter = ByteCounter("upload", entry.size, on_progress, resumed=resumed)
+        crcs = {number: crc64nvme_b64(entry.part_crcs[number - 1]) for number in missing}
+        signer = PartSigner(self.api, entry.upload_id, crcs, missing, self.sign_window)
+        with self._cancellation() as cancel:
+
+            def send(number: int) -> Callable[[], str]:
+                return lambda: self._send_part(source, plan, entry.size, number, signer, counter, cancel)
+
+            etags = dict(zip(missing, self._run([send(number) for number in missing], cancel), strict=True))
+        return self.api.complete(entry.upload_id, sorted({**stored, **etags}.items()))
+
+    def _send_part(
+        self,
+        source: Source,
+        plan: MultipartPlan,
+        size: int,
+        number: int,
+        signer: PartSigner,
+        counter: ByteCounter,
+        cancel: threading.Event,
+    ) -> str:
+        if cancel.is_set():
+            raise Cancelled
+        length = plan.part_length(number, size)
+        view = self._buffer(plan.part_size)[:length]
+        if source.read_into((number - 1) * plan.part_size, view) != length:
+            raise OSError(f"file shrank while uploading: part {number} is short")
+
+        def body() -> Iterator[memoryview]:
+            for offset in range(0, length, CHUNK):
+                yield view[offset : offset + CHUNK]
+
+        return self.storage.put(
+            signer.url_for(number),
+            body,
+            length,
+            on_bytes=counter.add,
+            resign=lambda: signer.resign(number),
+            cancelled=cancel,
+        )
+
+    def _buffer(self, size: int) -> memoryview:
+        """This worker's part buffer, reused from part to part (the memory bound)."""
+        buffer: bytearray | None = getattr(self._buffers, "buffer", None)
+        if buffer is None or len(buffer) < size:
+            buffer = bytearray(size)
+            self._buffers.buffer = buffer
+        return memoryview(buffer)
+
+    def _run(self, tasks: list[Callable[[], T]], cancel: threading.Event) -> list[T]:
+        """Run tasks on the pool; the first failure (or Ctrl-C) cancels the others."""
+        futures: dict[Future[T], int] = {self.pool.submit(task): index for index, task in enumerate(tasks)}
+        results: list[T | None] = [None] * len(tasks)
+        try:
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+        except BaseException as exc:
+            cancel.set()
+            for future in futures:
+                future.cancel()
+            if isinstance(exc, KeyboardInterrupt):
+                self.cancel_all()
+            raise
+        return results  # type: ignore[return-value]  # every slot was filled
+
+    # -- resuming ----------------------------------------------------------------------------
+    def _journal_key(self, source: Source) -> str | None:
+        if self.journal is None or source.identity is None:
+            return None
+        return Journal.key(self.api.base_url, source.identity)
+
+    def _resume(
+        self, source: Source, spec: FileSpec, key: str, on_progress: ProgressCallback | None
+    ) -> tuple[str, FileInfo | None] | None:
+        """Continue the journal's upload of this file; ``None`` when there is none to continue."""
+        assert self.journal is not None
+        entry = self.journal.load(key)
+        if entry is None:
+            return None
+        same = entry.matches(
+            filename=spec.filename, content_type=spec.content_type, category=spec.category, metadata=dict(spec.metadata)
+        )
+        if not same or entry.size != source.size:
+            self._discard(key, entry)
+            return None
+        try:
+            state = self.api.upload_state(entry.upload_id)
+        except NotFound:
+            self.journal.forget(key)  # aborted, expired, or another user's: start over
+            return None
+        except Conflict:
+            self.journal.forget(key)  # completed after all (the client stopped right after)
+            return entry.file_id, None
+        if (state.size, state.part_size, state.part_count) != (entry.size, entry.part_size, entry.part_count):
+            self._discard(key, entry)
+            return None
+        plan = MultipartPlan(part_size=entry.part_size, part_count=entry.part_count)
+        stored = {p.part_number: p.etag for p in state.parts if p.size == plan.part_length(p.part_number, entry.size)}
+        info = self._send_parts(source, entry, stored, on_progress)
+        self.journal.forget(key)
+        return info.file_id, info
+
+    def _discard(self, key: str, entry: JournalEntry) -> None:
+        """Drop an entry that no longer fits the file, aborting its upload (best effort)."""
+        assert self.journal is not None
+        with contextlib.suppress(UpvaultError):
+            self.api.abort(entry.upload_id)
+        self.journal.forget(key)

@@ -1,0 +1,287 @@
+"""The Python client's pieces on their own: checksums, sources, content types, journal,
+plan guessing, configuration, and that it imports without the service's dependencies."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from awscrt.checksums import crc64nvme
+from pydantic import ValidationError
+
+from tests.support import SAMPLES
+from upvault.settings import Settings
+from upvault_client.checksums import BLOCK, StreamVerifier, digest, part_crcs_by_reading
+from upvault_client.config import ClientSettings, config_file, save_config
+from upvault_client.content_types import guess_category, guess_content_type
+from upvault_client.errors import IntegrityError
+from upvault_client.journal import Journal, JournalEntry
+from upvault_client.sources import Identity, open_source
+from upvault_client.transfer import PlanHint
+
+ROOT = Path(__file__).resolve().parents[2]
+MIB = 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("size", "part_size"),
+    [(11 * MIB, 5 * MIB), (3 * BLOCK + 17, 2 * MIB), (16 * MIB, 16 * MIB), (7, 5 * MIB), (5 * MIB + 1, 5 * MIB)],
+)
+def test_part_crcs_combined_from_blocks_equal_crcs_of_the_parts(size: int, part_size: int) -> None:
+    # Given a file of random bytes
+    data = os.urandom(size)
+    part_count = -(-size // part_size)
+    # When one pass computes its block CRCs
+    digests = digest(open_source(data), sha256=False, crc=True)
+    # Then the whole-file and per-part CRC64NVME combined from them equal direct computations
+    expected = [crc64nvme(data[i * part_size : (i + 1) * part_size]) for i in range(part_count)]
+    assert digests.part_crcs(part_size, part_count) == expected
+    assert part_crcs_by_reading(open_source(data), part_size, part_count) == expected
+    assert base64.b64decode(digests.crc64nvme or "") == crc64nvme(data).to_bytes(8, "big")
+
+
+def test_part_sizes_that_cut_blocks_are_read_again() -> None:
+    # Given parts that are not whole MiB
+    digests = digest(open_source(os.urandom(3 * MIB)), sha256=True, crc=True)
+    # Then the blocks cannot give their CRCs (the client reads the parts instead)
+    assert digests.part_crcs(MIB + 1, 3) is None
+    assert digests.sha256 is not None
+
+
+def test_stream_verifier_checks_size_and_checksum() -> None:
+    # Given a file's recorded SHA-256 and CRC64NVME
+    data = b"statement bytes"
+    sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    crc = base64.b64encode(crc64nvme(data).to_bytes(8, "big")).decode()
+    for kind in ({"sha256": sha, "crc64nvme": None}, {"sha256": None, "crc64nvme": crc}):
+        # When the right bytes stream in, they pass
+        good = StreamVerifier("id", len(data), **kind)
+        good.update(data[:5])
+        good.update(data[5:])
+        good.check()
+        # When other bytes of the same length do, they fail
+        bad = StreamVerifier("id", len(data), **kind)
+        bad.update(data[:-1] + b"X")
+        with pytest.raises(IntegrityError):
+            bad.check()
+    # And a short download fails even without a checksum
+    short = StreamVerifier("id", 10, sha256=None, crc64nvme=None)
+    short.update(b"123")
+    with pytest.raises(IntegrityError, match="received 3 bytes"):
+        short.check()
+
+
+def test_sources_read_ranges_from_paths_buffers_and_streams(tmp_path: Path) -> None:
+    # Given the same bytes as a path, bytes, a seekable file positioned mid-way, and a pipe-like stream
+    data = os.urandom(3 * MIB + 5)
+    path = tmp_path / "blob.bin"
+    path.write_bytes(b"prefix" + data)
+    seekable = path.open("rb")
+    seekable.seek(6)
+
+    class Pipe(io.RawIOBase):
+        def __init__(self) -> None:
+            self.inner = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+            return self.inner.readinto(buffer)
+
+    path.with_name("plain.bin").write_bytes(data)
+    sources = [open_source(path.with_name("plain.bin")), open_source(data), open_source(seekable), open_source(Pipe())]
+    # Then each has the size and gives back any range
+    for source in sources:
+        assert source.size == len(data)
+        buffer = bytearray(100)
+        assert source.read_into(MIB, memoryview(buffer)) == 100
+        assert bytes(buffer) == data[MIB : MIB + 100]
+        assert b"".join(source.chunks(0, len(data), MIB)) == data
+        source.close()
+    # and only the path has an identity for the resume journal
+    assert [s.identity is not None for s in sources] == [True, False, False, False]
+    seekable.close()
+
+
+@pytest.mark.parametrize(
+    ("head", "name", "content_type", "category"),
+    [
+        (SAMPLES["application/pdf"], "scan.bin", "application/pdf", "documents"),
+        (SAMPLES["image/png"], "photo", "image/png", "images"),
+        (SAMPLES["audio/wav"], "memo.wav", "audio/wav", "audio"),
+        (SAMPLES["audio/webm"], "voice.webm", "audio/webm", "audio"),
+        (SAMPLES["application/vnd.openxmlformats-officedocument.wordprocessingml.document"], "letter.docx",
+         "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "documents"),
+        (SAMPLES["text/csv"], "rates.csv", "text/csv", "documents"),
+        (b"plain words", "notes.txt", "text/plain", "documents"),
+        (b"<html></html>", "invoice.pdf", "application/pdf", "documents"),
+        (b"\x00\x01", "blob", "application/octet-stream", "documents"),
+    ],
+)  # fmt: skip
+def test_content_type_comes_from_the_bytes_then_the_name(
+    head: bytes, name: str, content_type: str, category: str
+) -> None:
+    # When a type is guessed for these bytes and name
+    guessed = guess_content_type(head, name)
+    # Then the bytes win when they have a signature, the name otherwise; the category follows
+    assert guessed == content_type
+    assert guess_category(guessed) == category
+
+
+def _entry(upload_id: str = "01M88A9NNXFE5G0HW0G2XWHCYD") -> JournalEntry:
+    return JournalEntry(
+        upload_id=upload_id,
+        file_id=upload_id,
+        filename="a.pdf",
+        content_type="application/pdf",
+        category="documents",
+        size=11 * MIB,
+        part_size=5 * MIB,
+        part_count=3,
+        crc64nvme="AAAAAAAAAAA=",
+        part_crcs=[1, 2, 3],
+    )
+
+
+def test_journal_keys_follow_api_path_size_and_mtime(tmp_path: Path) -> None:
+    # Given a journal with one entry
+    journal = Journal(tmp_path / "journal")
+    identity = Identity(tmp_path / "a.pdf", 11 * MIB, 1)
+    key = Journal.key("https://api.example", identity)
+    journal.save(key, _entry())
+    # Then it is found for the same file and API, not after a change or for another API
+    assert journal.load(key) == _entry()
+    assert journal.load(Journal.key("https://api.example", Identity(identity.path, identity.size, 2))) is None
+    assert journal.load(Journal.key("https://other.example", identity)) is None
+    assert oct((tmp_path / "journal").stat().st_mode & 0o777) == "0o700"
+    # When the entry is damaged, it is dropped rather than trusted
+    (tmp_path / "journal" / f"{key}.json").write_text("{not json")
+    assert journal.load(key) is None and journal.entries() == []
+    # And forget removes an entry
+    journal.save(key, _entry())
+    journal.forget(key)
+    assert journal.entries() == []
+    # And an entry nobody resumed for over a week is dropped when another is saved
+    journal.save("old", _entry("01M88A9NNXFE5G0HW0G2XWHC00"))
+    week = 8 * 24 * 3600
+    os.utime(tmp_path / "journal" / "old.json", (time.time() - week, time.time() - week))
+    journal.save(key, _entry())
+    assert [e.upload_id for e in journal.entries()] == [_entry().upload_id]
+
+
+def test_plan_hint_learns_the_api_threshold() -> None:
+    # Given the service default guess (100 MiB)
+    hint = PlanHint(100 * MIB)
+    assert hint.multipart(50 * MIB) is False
+    # When the API plans 50 MiB as multipart
+    hint.learn(50 * MIB, multipart=True)
+    # Then that size and larger are multipart, and smaller ones are guessed multipart down to 5 MiB
+    assert hint.multipart(60 * MIB) and hint.multipart(50 * MIB) and hint.multipart(6 * MIB)
+    # When the API then plans 8 MiB as a single PUT
+    hint.learn(8 * MIB, multipart=False)
+    # Then 8 MiB and below are single, 50 MiB and above multipart
+    assert not hint.multipart(8 * MIB) and hint.multipart(50 * MIB)
+
+
+def test_plan_hint_is_remembered_by_the_next_process(tmp_path: Path) -> None:
+    # Given a hint that learned a 5 MiB threshold and kept it in a file
+    PlanHint(100 * MIB, tmp_path / "api.plan").learn(11 * MIB, multipart=True)
+    # When a new one starts from that file
+    again = PlanHint(100 * MIB, tmp_path / "api.plan")
+    # Then it guesses multipart for sizes above 5 MiB right away; a damaged file is just ignored
+    assert again.multipart(6 * MIB) and not again.multipart(5 * MIB)
+    (tmp_path / "api.plan").write_text("{")
+    assert not PlanHint(100 * MIB, tmp_path / "api.plan").multipart(6 * MIB)
+
+
+# -- configuration -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A user config directory of the test's own, with no UPVAULT_API_URL/UPVAULT_TOKEN set."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("UPVAULT_API_URL", raising=False)
+    monkeypatch.delenv("UPVAULT_TOKEN", raising=False)
+    return tmp_path / "config"
+
+
+def test_client_settings_come_from_arguments_then_env_then_the_login_file(
+    config_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a login file
+    path = save_config("https://from-file.example", "file-token")
+    # Then it lives in the user's config dir, readable by the user only, and is used
+    assert path == config_file() == config_home / "upvault" / "config.json"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert ClientSettings().api_url == "https://from-file.example"
+    # When the environment sets the variables, they win; arguments win over both
+    monkeypatch.setenv("UPVAULT_API_URL", "https://from-env.example")
+    monkeypatch.setenv("UPVAULT_TOKEN", "env-token")
+    settings = ClientSettings()
+    assert (settings.api_url, settings.token and settings.token.get_secret_value()) == (
+        "https://from-env.example",
+        "env-token",
+    )
+    assert ClientSettings(api_url="https://from-flag.example").api_url == "https://from-flag.example"
+    # And a URL that is not http(s) is refused, naming the field
+    with pytest.raises(ValidationError, match="api_url"):
+        ClientSettings(api_url="ftp://x")
+
+
+def test_client_variables_leave_the_service_settings_alone(config_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the client's variables in the environment of a service process
+    monkeypatch.setenv("UPVAULT_API_URL", "https://api.example")
+    monkeypatch.setenv("UPVAULT_TOKEN", "secret")
+    # When the service and the local stack read their settings
+    from local.settings import DevSettings
+
+    service = Settings(bucket="upvault-test")
+    dev = DevSettings()
+    # Then neither takes them (each variable has one reader), and the client reads no service variable
+    assert "token" not in service.model_dump() and "api_url" not in service.model_dump()
+    assert "token" not in dev.model_dump() and "api_url" not in dev.model_dump()
+    assert set(ClientSettings().model_dump()) == {"api_url", "token"}
+
+
+def test_the_client_imports_without_the_service_or_its_dependencies() -> None:
+    # Given an interpreter where FastAPI, boto3, Mangum, Powertools and the service are missing
+    blocked = ["fastapi", "boto3", "botocore", "mangum", "aws_lambda_powertools", "upvault", "functions", "local"]
+    code = (
+        "import sys, importlib.abc\n"
+        f"BLOCKED = {blocked!r}\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] in BLOCKED: raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import upvault_client, upvault_client.cli\n"
+        "from upvault_client import Client\n"
+        "Client('https://api.example', token='t', resume=False).close()\n"
+        "print('ok', sorted(m for m in sys.modules if m.split('.')[0] in BLOCKED))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "clients" / "python")}
+    # When the client and its CLI are imported there
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+    # Then they work and nothing blocked was needed
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok []"
+
+
+def test_the_lambda_layer_does_not_carry_the_client_dependencies() -> None:
+    # Given the layer's requirements and the client's
+    def names(path: Path) -> set[str]:
+        lines = [line.split("==")[0].split("[")[0].strip().lower() for line in path.read_text().splitlines()]
+        return {line for line in lines if line and not line.startswith(("#", "-r"))}
+
+    client = names(ROOT / "clients" / "python" / "requirements.txt")
+    # Then none of the client's is in the layer, and the dev environment installs them
+    assert client and not client & names(ROOT / "requirements.txt")
+    assert "-r clients/python/requirements.txt" in (ROOT / "requirements-dev.txt").read_text()
