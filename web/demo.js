@@ -12,9 +12,9 @@ const message = $("message");
 
 const params = new URLSearchParams(location.search);
 const fragment = new URLSearchParams(location.hash.slice(1));
-const servedByApi = document.querySelector('meta[name="upvault-api"]') !== null || params.get("api") === "self";
-apiInput.value = (params.get("api") !== "self" && params.get("api")) || sessionStorage.getItem("upvault-demo-api")
-  || (servedByApi || location.pathname === "/" ? location.origin : "");
+// Served by the API itself (make dev), the page is at "/" of the API's origin.
+apiInput.value = params.get("api") || sessionStorage.getItem("upvault-demo-api")
+  || (location.pathname === "/" ? location.origin : "");
 tokenInput.value = fragment.get("token") || params.get("token") || sessionStorage.getItem("upvault-demo-token") || "";
 if (params.has("token") || fragment.has("token")) {
   params.delete("token");
