@@ -91,9 +91,11 @@ function refusal(file, category) {
   if (!rule) return null;
   if (file.size > rule.max_size) return `larger than ${formatSize(rule.max_size)}, the limit for ${category}`;
   if (file.type && !rule.types.includes(file.type)) return `${file.type} is not allowed in ${category}`;
+  // Like the API: a name whose extension is one we know must fit the category; others pass.
   const extension = file.name.includes(".") ? file.name.split(".").pop().toLowerCase() : "";
-  if (rule.extensions?.length && !rule.extensions.includes(extension)) {
-    return `.${extension || "(none)"} is not an allowed extension in ${category}`;
+  const known = new Set(Object.values(limits.categories).flatMap((item) => item.extensions ?? []));
+  if (known.has(extension) && !rule.extensions.includes(extension)) {
+    return `.${extension} is not an allowed extension in ${category}`;
   }
   return null;
 }
