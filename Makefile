@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS_STAMP := $(VENV)/.deps-stamp
 
-.PHONY: dev test test-web bench-browser test-unit test-infra test-integration test-e2e test-sam sam-arm64 lint bench bench-sdk bench-migrate synth fuzz tools venv openapi clean
+.PHONY: dev test test-web bench-browser test-unit test-infra test-integration test-e2e test-sam sam-arm64 lint bench bench-sdk bench-migrate synth fuzz tools tools-no-sam venv openapi clean
 
 $(DEPS_STAMP): requirements.txt requirements-dev.txt clients/python/requirements.txt pyproject.toml scripts/bootstrap-venv.sh
 	@scripts/bootstrap-venv.sh
@@ -15,6 +15,11 @@ venv: $(DEPS_STAMP)
 ## Tools the tests need (MinIO, RIE, CDK CLI, ...), built or installed into a cache once.
 tools: venv
 	@scripts/install-tools.sh
+
+## The same without the SAM tier's Docker and SAM CLI (installing Docker needs root): for the
+## targets that do not run containers.
+tools-no-sam: venv
+	@SKIP_SAM=1 scripts/install-tools.sh
 
 ## Run the local stack in the foreground (Ctrl-C stops everything).
 dev: venv
@@ -34,13 +39,13 @@ test-web:
 test-unit: venv
 	@$(BIN)/pytest tests/unit
 
-test-infra: venv tools
+test-infra: venv tools-no-sam
 	@$(BIN)/pytest tests/infra
 
-test-integration: venv tools
+test-integration: venv tools-no-sam
 	@$(BIN)/pytest tests/integration
 
-test-e2e: venv tools
+test-e2e: venv tools-no-sam
 	@if ls tests/e2e/test_*.py >/dev/null 2>&1; then $(BIN)/pytest tests/e2e; else echo "tests/e2e: no browser tests yet"; fi
 
 ## Our functions run by SAM CLI in Docker containers (x86_64 variant of the template and layer).
@@ -69,19 +74,19 @@ bench: venv
 	@PYTHONPATH=. $(BIN)/python -m bench.run
 
 ## `upvault upload` of 1 GiB to the local MinIO vs boto3's TransferManager and a single PUT (~2 min).
-bench-sdk: venv tools
+bench-sdk: venv tools-no-sam
 	@PYTHONPATH=. $(BIN)/python -m bench.sdk
 
 ## upvault migrate vs rclone on two local MinIO servers (long: ~10 min; installs rclone with apt-get).
-bench-migrate: venv tools
+bench-migrate: venv tools-no-sam
 	@PYTHONPATH=.:src $(BIN)/python -m bench.migrate
 
 ## CDK synth of one environment: make synth ENV=prod (default dev).
 ENV ?= dev
-synth: venv tools
+synth: venv tools-no-sam
 	@scripts/synth.sh $(ENV)
 
-fuzz: venv tools
+fuzz: venv tools-no-sam
 	@UPVAULT_FUZZ_EXAMPLES=$${UPVAULT_FUZZ_EXAMPLES:-500} $(BIN)/pytest tests/integration -k fuzz
 
 clean:

@@ -73,7 +73,7 @@ def warm_latency() -> dict[str, float]:
             "content_type": "application/pdf",
             "size": 48213,
             "category": "documents",
-            "checksums": {"md5": "1B2M2Y8AsgTpgAmY7PhCfg=="},
+            "checksums": {"sha256": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "md5": "1B2M2Y8AsgTpgAmY7PhCfg=="},
         },
     )
     context = LocalLambdaContext(function_name="upvault-api")
@@ -136,15 +136,30 @@ def machine() -> str:
     )
 
 
+def measured(command: str) -> str:
+    """``Measured <when> on <machine> by `<command>```, the first words of every section."""
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return f"Measured {stamp} on {machine()} by `{command}`"
+
+
+def write_section(section: str, start: str, end: str, path: Path = RESULTS) -> None:
+    """Put ``section`` between its markers in ``path`` (docs/benchmarks.md; appended the first time)."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if start in text and end in text:
+        text = text[: text.index(start)] + section + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    path.write_text(text)
+
+
 def render(warm: dict[str, float], api_ms: float, boto_ms: float) -> str:
     """The markdown section."""
-    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     return "\n".join(
         [
             START,
             "## API: warm latency and cold import",
             "",
-            f"Measured {stamp} on {machine()} by `make bench` (bench/run.py).",
+            f"{measured('make bench')} (bench/run.py).",
             "",
             "### (a) Warm `POST /v1/uploads` vs a bare presign",
             "",
@@ -170,16 +185,6 @@ def render(warm: dict[str, float], api_ms: float, boto_ms: float) -> str:
             END,
         ]
     )
-
-
-def write_section(section: str, start: str, end: str, path: Path = RESULTS) -> None:
-    """Replace the part of ``path`` between the ``start`` and ``end`` markers (or append it)."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if start in text and end in text:
-        text = text[: text.index(start)] + section + text[text.index(end) + len(end) :]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    path.write_text(text)
 
 
 def main() -> None:

@@ -21,11 +21,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -33,8 +33,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.run import measured, write_section
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench:sdk:start -->", "<!-- bench:sdk:end -->"
 MIB = 1024 * 1024
 #: The handlers read their settings at import, as on Lambda.
@@ -53,10 +54,11 @@ TRANSFER_MANAGER = """
 import sys, boto3
 from botocore.config import Config
 from s3transfer.manager import TransferConfig, TransferManager
-endpoint, user, password, bucket, key, path, part, parallel = sys.argv[1:9]
+endpoint, user, password, bucket, key, path, part, parallel, sign = sys.argv[1:10]
+# Over plain HTTP botocore hashes every part into its signature; over HTTPS (AWS) it does not.
+s3 = {"addressing_style": "path", "payload_signing_enabled": sign == "sign"}
 client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=user,
-                      aws_secret_access_key=password, config=Config(s3={"addressing_style": "path"},
-                      max_pool_connections=int(parallel)))
+                      aws_secret_access_key=password, config=Config(s3=s3, max_pool_connections=int(parallel)))
 config = TransferConfig(multipart_threshold=int(part), multipart_chunksize=int(part),
                         max_request_concurrency=int(parallel))
 with TransferManager(client, config) as manager:
@@ -126,18 +128,33 @@ class AccessCounter(logging.Handler):
             self.calls[f"{args[1]} {'/'.join(parts)}"] += 1
 
 
+def _caller(frame: Any) -> str | None:
+    """The API route (or core use case) a storage call serves; ``None`` for the processor's."""
+    route = outermost = None
+    while frame is not None:
+        path = frame.f_code.co_filename.replace(os.sep, "/")
+        if path.endswith("upvault/processing.py"):
+            return None
+        if path.endswith("functions/api/routes.py"):
+            route = frame.f_code.co_name
+        elif "/src/upvault/" in path:
+            outermost = frame.f_code.co_name  # routes that hand their work to a thread (start_upload)
+        frame = frame.f_back
+    return route or outermost
+
+
 @contextmanager
-def storage_calls() -> Iterator[Counter[str]]:
-    """Counts the S3 operations the API made (calls from its request threads, not the processor's)."""
+def storage_calls() -> Iterator[Counter[tuple[str, str]]]:
+    """Counts the S3 operations the API made, by route (the processor's are not counted)."""
     from botocore.client import BaseClient
 
-    counted: Counter[str] = Counter()
+    counted: Counter[tuple[str, str]] = Counter()
     original = BaseClient._make_api_call
 
     def counting(self: Any, operation: str, params: Any) -> Any:
-        name = threading.current_thread().name
-        if name.startswith(("AnyIO worker thread", "uvicorn")):
-            counted[operation] += 1
+        caller = _caller(sys._getframe(1))
+        if caller is not None:
+            counted[(caller, operation)] += 1
         return original(self, operation, params)
 
     BaseClient._make_api_call = counting  # type: ignore[method-assign]
@@ -147,7 +164,7 @@ def storage_calls() -> Iterator[Counter[str]]:
         BaseClient._make_api_call = original  # type: ignore[method-assign]
 
 
-def wait_ready(stack: Any, token: str, file_id: str, timeout: float = 600) -> None:
+def wait_ready(stack: Any, token: str, file_id: str, timeout: float = 300) -> None:
     """Wait until the processor is done with the file (it copies it: keep it out of the next run)."""
     import httpx
 
@@ -168,9 +185,10 @@ def run(size_mib: int, part_mib: int, parallel: int, runs: int) -> dict[str, Any
     os.environ.update(ENV)
     import json
 
-    from local.devstack import LocalStack, admin_s3
+    from local.devstack import LocalStack
     from local.ports import free_port
     from local.settings import DevSettings
+    from upvault.storage import make_clients
 
     size = size_mib * MIB
     work = Path(tempfile.mkdtemp(prefix="upvault-bench-"))
@@ -180,7 +198,13 @@ def run(size_mib: int, part_mib: int, parallel: int, runs: int) -> dict[str, Any
         for _ in range(size_mib):
             handle.write(os.urandom(MIB))
         handle.truncate(size)
-    service = {"UPVAULT_PART_SIZE": str(part_mib * MIB), "UPVAULT_DOCUMENTS_MAX_SIZE": str(max(size, 50 * MIB))}
+    service = {
+        "part_size": part_mib * MIB,
+        "documents_max_size": max(size, 50 * MIB),
+        # The processor's server-side copy of a 1 GiB file outlasts the API's 5 s read timeout
+        # on a busy machine; on AWS the processor gets 60 s (infra/processing.py).
+        "storage_read_timeout": 120,
+    }
     dev = DevSettings(state_dir=work / "state", api_port=free_port(), minio_port=free_port(), backend="minio")
     stack = LocalStack(dev, service=service, access_log=True).start()
     # After start: uvicorn configures its loggers when the server starts.
@@ -190,7 +214,8 @@ def run(size_mib: int, part_mib: int, parallel: int, runs: int) -> dict[str, Any
     try:
         assert stack.storage is not None and stack.settings is not None
         storage = stack.storage
-        s3 = admin_s3(storage.endpoint_url, storage.access_key_id, storage.secret_access_key, stack.settings.region)
+        clients = make_clients(stack.settings)
+        presigner = clients.presign
         bucket = stack.settings.bucket
         token = stack.token("bench", ttl=24 * 3600)
         cli_env = {
@@ -215,21 +240,25 @@ def run(size_mib: int, part_mib: int, parallel: int, runs: int) -> dict[str, Any
             wait_ready(stack, token, record["file_id"])
             return seconds, rss
 
-        def transfer_manager() -> tuple[float, float]:
-            credentials = [storage.endpoint_url, storage.access_key_id, storage.secret_access_key]
-            args = [*credentials, bucket, "bench/tm.pdf", str(data), str(part_mib * MIB), str(parallel)]
-            seconds, rss, _ = measure(TRANSFER_MANAGER, args, plain_env)
-            return seconds, rss
+        def transfer_manager(sign: str) -> Callable[[], tuple[float, float]]:
+            def upload() -> tuple[float, float]:
+                credentials = [storage.endpoint_url, storage.access_key_id, storage.secret_access_key]
+                args = [*credentials, bucket, "bench/tm.pdf", str(data), str(part_mib * MIB), str(parallel), sign]
+                seconds, rss, _ = measure(TRANSFER_MANAGER, args, plain_env)
+                return seconds, rss
+
+            return upload
 
         def single_put() -> tuple[float, float]:
             params = {"Bucket": bucket, "Key": "bench/single.pdf", "ContentLength": size}
-            url = s3.generate_presigned_url("put_object", Params=params, ExpiresIn=3600)
+            url = presigner.generate_presigned_url("put_object", Params=params, ExpiresIn=3600)
             seconds, rss, _ = measure(SINGLE_PUT, [url, str(data)], plain_env)
             return seconds, rss
 
         candidates: dict[str, Callable[[], tuple[float, float]]] = {
             "cli": cli,
-            "transfer_manager": transfer_manager,
+            "transfer_manager": transfer_manager("unsigned"),
+            "transfer_manager_signed": transfer_manager("sign"),
             "single_put": single_put,
         }
         results: dict[str, Any] = {"loads": [load_average()]}
@@ -239,6 +268,7 @@ def run(size_mib: int, part_mib: int, parallel: int, runs: int) -> dict[str, Any
             order = order[index % len(order) :] + order[: index % len(order)]  # no candidate always first
             for name in order:
                 timings[name].append(candidates[name]())
+                purge(clients.api, bucket)
                 print(f"run {index + 1} {name}: {timings[name][-1][0]:.2f} s", file=sys.stderr, flush=True)
             results["loads"].append(load_average())
         results["timings"] = timings
@@ -246,13 +276,20 @@ def run(size_mib: int, part_mib: int, parallel: int, runs: int) -> dict[str, Any
         return results
     finally:
         stack.stop()
-        for path in (data,):
-            path.unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def purge(s3: Any, bucket: str) -> None:
+    """Delete every object version (the bucket is versioned): 1 GiB runs would fill the disk."""
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        versions = page.get("Versions", []) + page.get("DeleteMarkers", [])
+        if versions:
+            objects = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
 
 
 def render(results: dict[str, Any]) -> str:
     """The markdown section."""
-    from bench.run import machine
 
     size, part, parallel = results["size"], results["part"], results["parallel"]
     parts = -(-size // part)
@@ -264,7 +301,8 @@ def render(results: dict[str, Any]) -> str:
     rows = []
     for name, label in (
         ("cli", "`upvault upload` (CLI → API → presigned parts → MinIO)"),
-        ("transfer_manager", "boto3 TransferManager straight to MinIO (peer)"),
+        ("transfer_manager", "boto3 TransferManager straight to MinIO, payload unsigned as over HTTPS (peer)"),
+        ("transfer_manager_signed", "boto3 TransferManager, default over plain HTTP (SHA-256 of each part signed)"),
         ("single_put", "one presigned PUT, one stream (loopback limit)"),
     ):
         seconds, rss = median(name, 0), median(name, 1)
@@ -274,13 +312,12 @@ def render(results: dict[str, Any]) -> str:
     api = results["api_calls"]
     storage = results["storage_calls"]
     budget = parallel * part / MIB + 64
-    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     return "\n".join(
         [
             START,
             "## Python client: `upvault upload` vs boto3's TransferManager",
             "",
-            f"Measured {stamp} on {machine()} by `make bench-sdk` (bench/sdk.py), while other work shared",
+            f"{measured('make bench-sdk')} (bench/sdk.py), while other work shared",
             f"the machine (1-minute load average before and after each round: {', '.join(results['loads'])}).",
             "",
             f"One {size / MIB:.0f} MiB file, {part / MIB:.0f} MiB parts ({parts} parts), {parallel} at once, "
@@ -300,12 +337,15 @@ def render(results: dict[str, Any]) -> str:
             *[f"| `{call}` | {count} |" for call, count in sorted(api.items())],
             f"| **total** | **{sum(api.values())}** |",
             "",
-            "Storage calls the API made to serve them (the parts themselves go straight to storage: "
+            "Storage calls the API made to serve them, by route (the parts themselves go straight to storage: "
             f"{parts} presigned PUTs):",
             "",
-            "| S3 operation | count |",
-            "|---|---:|",
-            *[f"| `{op}` | {count} |" for op, count in sorted(storage.items())],
+            "| route | S3 operations |",
+            "|---|---|",
+            *[
+                f"| `{route}` | {', '.join(f'{op} × {n}' for (r, op), n in sorted(storage.items()) if r == route)} |"
+                for route in sorted({route for route, _ in storage})
+            ],
             f"| **total** | **{sum(storage.values())}** |",
             END,
         ]
@@ -323,14 +363,8 @@ def main() -> None:
     args = parser.parse_args()
     section = render(run(args.size_mib, args.part_mib, args.parallel, args.runs))
     print(section)
-    if args.no_write:
-        return
-    text = RESULTS.read_text()
-    if START in text and END in text:
-        text = text[: text.index(START)] + section + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
+    if not args.no_write:
+        write_section(section, START, END)
 
 
 if __name__ == "__main__":

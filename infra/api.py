@@ -35,7 +35,11 @@ PROTECTED_ROUTE = f"{surface.API_PREFIX}/{{proxy+}}"
 API_ACCESS = StorageAccess(
     objects=(
         # Presigned PUT and every multipart step are s3:PutObject; Abort/ListParts have their own.
-        (("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"), (STAGING_PREFIX,)),
+        # An abort removes exactly its placeholder's version (never a file completed meanwhile).
+        (
+            ("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:DeleteObjectVersion"),
+            (STAGING_PREFIX,),
+        ),
         # HEAD and presigned GET in every area; DELETE /v1/files/{id} in any state (pending,
         # ready, rejected) and an aborted upload's placeholder; a delete only adds a marker.
         (("s3:GetObject", "s3:DeleteObject"), AREAS),

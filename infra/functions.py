@@ -150,7 +150,12 @@ def upvault_function(
     sizing = config.sizing(package)
     environment = function_environment(
         config,
-        {"bucket": storage.bucket.bucket_name, "region": Stack.of(scope).region, **(settings or {})},
+        {
+            **dict.fromkeys(LOCAL_RUN_SETTINGS, ""),
+            "bucket": storage.bucket.bucket_name,
+            "region": Stack.of(scope).region,
+            **(settings or {}),
+        },
     )
     log_group = logs.LogGroup(
         scope,

@@ -30,11 +30,13 @@ PROCESSOR_ACCESS = StorageAccess(
         # Read the staged object, copy exactly the validated version, then remove that version and
         # older ones (a delete marker could hide a newer upload to the same key).
         (("s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"), (STAGING_PREFIX,)),
-        # Copy destinations; a multipart copy (objects over 4 GiB) aborts its upload on failure.
-        (("s3:PutObject", "s3:AbortMultipartUpload"), (FILES_PREFIX, QUARANTINE_PREFIX)),
+        # Copy destinations; a multipart copy (objects over 4 GiB) aborts its upload on failure; a
+        # delete marker over its own copy when the owner deleted the file meanwhile (a delete wins).
+        (("s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"), (FILES_PREFIX, QUARANTINE_PREFIX)),
     ),
     # ListBucket: "already processed?" lookups, and HEAD of a missing key answers 404 rather than 403.
-    # ListBucketVersions: the staged key's versions, to purge the processed one and older ones.
+    # ListBucketVersions: the staged key's versions (purge the processed one), and a file's one
+    # life (any version under files/ or quarantine/, or the owner's delete marker on the staged key).
     listing=("s3:ListBucket", "s3:ListBucketVersions"),
     key=("kms:Decrypt", "kms:GenerateDataKey"),
 )

@@ -57,6 +57,8 @@ class TokenVerifier:
     def _audience_matches(self, claims: dict[str, Any]) -> bool:
         # API Gateway accepts the audience in `aud` (ID tokens) or `client_id` (Cognito access tokens).
         audience = claims.get("aud")
+        if audience is not None and not isinstance(audience, str | list):
+            raise InvalidIdentity("invalid token: aud must be a string or a list of strings")
         audiences = [audience] if isinstance(audience, str) else list(audience or [])
         return self.audience in audiences or claims.get("client_id") == self.audience
 

@@ -111,11 +111,13 @@ def migrate(ctx: click.Context, /, **params: Any) -> None:
     except KeyboardInterrupt:
         click.echo("upvault migrate: interrupted; run the same command again to continue", err=True)
         ctx.exit(130)
-    data = report.as_dict()
+    # One line of JSON: with an indent Python's encoder falls back to pure Python, which took
+    # several percent of a 10,000-object run's CPU. `jq .` indents it for people.
+    text = json.dumps(report.as_dict())
     if report_path is not None:
-        report_path.write_text(json.dumps(data, indent=2) + "\n")
+        report_path.write_text(text + "\n")
     if params["json"]:
-        click.echo(json.dumps(data, indent=2))
+        click.echo(text)
     else:
         click.echo(summary(report))
     ctx.exit(0 if report.ok else EXIT_FAILED)

@@ -180,32 +180,38 @@ def execute(params: dict[str, Any]) -> Report:
             str(source_location), str(destination_location), params["layout"]
         )
         journal = Journal(journal_path, writable=writes)
-        options = Options(
-            parallel=params["parallel"],
-            dry_run=params["dry_run"],
-            verify_only=params["verify_only"],
-            delete_source=params["delete_source"],
-            memory_limit=min(16 * 1024 * 1024, threshold),
-            single_put_limit=single_put_limit if mapper.mapped else 0,
-            wait=params["wait_timeout"] if params["wait"] else None,
-        )
-        report = Report(
-            str(source_location), str(destination_location), params["layout"], params["dry_run"], params["verify_only"]
-        )
-        filters = Filters(
-            include=params["include"],
-            exclude=params["exclude"],
-            category=Category(params["category"]) if params["category"] else None,
-            users=frozenset(params["user"]),
-            since=params["since"],
-        )
-        with _progress(not params["json"] and sys.stderr.isatty()) as progress:
-            migration = Migration(source, destination, mapper, filters, journal, options, report)
-            if progress is not None:
-                _attach(progress, migration)
-            report = run_migration(migration)
-        journal.close()
-        return report
+        try:
+            options = Options(
+                parallel=params["parallel"],
+                dry_run=params["dry_run"],
+                verify_only=params["verify_only"],
+                delete_source=params["delete_source"],
+                memory_limit=min(16 * 1024 * 1024, threshold),
+                single_put_limit=single_put_limit if mapper.mapped else 0,
+                wait=params["wait_timeout"] if params["wait"] else None,
+            )
+            report = Report(
+                str(source_location),
+                str(destination_location),
+                params["layout"],
+                params["dry_run"],
+                params["verify_only"],
+            )
+            filters = Filters(
+                include=params["include"],
+                exclude=params["exclude"],
+                category=Category(params["category"]) if params["category"] else None,
+                users=frozenset(params["user"]),
+                since=params["since"],
+            )
+            with _progress(not params["json"] and sys.stderr.isatty()) as progress:
+                migration = Migration(source, destination, mapper, filters, journal, options, report)
+                if progress is not None:
+                    _attach(progress, migration)
+                report = run_migration(migration)
+            return report
+        finally:
+            journal.close()
     finally:
         source.close()
         destination.close()

@@ -186,22 +186,40 @@ class Migration:
         """Decide, copy and verify every planned object, in parallel; fill the report."""
         started = time.perf_counter()
         self.on_start(len(work), sum(entry.size for entry, _ in work))
-        with ThreadPoolExecutor(self.options.parallel, thread_name_prefix="migrate") as pool:
-            futures: dict[Future[_Outcome], Entry] = {
-                pool.submit(self._one, entry, target, index.get(target.suffix or target.key)): entry
-                for entry, target in work
-            }
+        pool = ThreadPoolExecutor(self.options.parallel, thread_name_prefix="migrate")
+        futures: dict[Future[_Outcome], Entry] = {
+            pool.submit(self._one, entry, target, index.get(target.suffix or target.key)): entry
+            for entry, target in work
+        }
+        pending = set(futures)
+        try:
             for future in as_completed(futures):
-                try:
-                    outcome = future.result()
-                except RunAborted as exc:
-                    if self.report.aborted is None:
-                        self.report.aborted = str(exc)
-                    self._stop.set()
-                    self.report.failed.append({"key": futures[future].key, "reason": str(exc)})
-                    continue
-                self._record(outcome)
+                pending.discard(future)
+                self._collect(future, futures[future])
+        except KeyboardInterrupt:
+            # Ctrl-C: objects in flight finish (and are journaled), the rest are not started.
+            self._stop.set()
+            self.report.aborted = "interrupted (Ctrl-C); run the same command again to continue"
+            pool.shutdown(wait=True, cancel_futures=True)
+            for future in pending:
+                if future.cancelled():
+                    self.report.not_attempted += 1
+                else:
+                    self._collect(future, futures[future])
+        finally:
+            pool.shutdown(wait=True)
         self.report.duration = time.perf_counter() - started
+
+    def _collect(self, future: Future[_Outcome], entry: Entry) -> None:
+        try:
+            outcome = future.result()
+        except RunAborted as exc:
+            if self.report.aborted is None:
+                self.report.aborted = str(exc)
+            self._stop.set()
+            self.report.failed.append({"key": entry.key, "reason": str(exc)})
+            return
+        self._record(outcome)
 
     def _record(self, outcome: _Outcome) -> None:
         report = self.report

@@ -29,9 +29,9 @@ from upvault.keys import (
     derived_file_id,
     user_segment,
 )
-from upvault.models import Category, Status
-from upvault.settings import Settings
-from upvault.validation import EXTENSIONS, check_upload, normalise_content_type
+from upvault.models import Category, Checksums, Status
+from upvault.settings import EXTENSIONS, Settings
+from upvault.validation import check_upload, normalise_content_type
 
 #: Client metadata (``c-*``) a mapped file carries: where it came from and when it was written.
 SOURCE_KEY = "source-key"
@@ -257,6 +257,6 @@ class LegacyMapper:
             SOURCE_MTIME: datetime.fromtimestamp(entry.mtime, UTC).isoformat(timespec="seconds"),
         }
         metadata = object_metadata.build(
-            display_name=target.display_name, size=entry.size, sha256=sha256, client=client
+            display_name=target.display_name, size=entry.size, checksums=Checksums(sha256=sha256), client=client
         )
         return target, ObjectMeta(content_type=target.content_type, metadata=metadata, mtime=None)

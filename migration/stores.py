@@ -474,10 +474,16 @@ class S3Store:
         self.transfer_config = TransferConfig(
             multipart_threshold=multipart_threshold,
             multipart_chunksize=part_size,
-            # Parts in flight per large object; objects in flight are the engine's --parallel.
-            max_concurrency=min(parallel, 10),
+            # One manager serves every large object of the run: its request pool is shared, so it
+            # gets as many slots as objects in flight. Parts read from a stream wait in memory
+            # (at most --parallel of them: 32 x 16 MiB = 512 MiB with the defaults on 2 cores).
+            max_concurrency=parallel,
             preferred_transfer_client="classic",
         )
+        # Each streamed object is read by a submission thread; s3transfer's default of 5 would
+        # serialise the rest.
+        self.transfer_config.max_submission_concurrency = parallel
+        self.transfer_config.max_in_memory_upload_chunks = parallel
         self._transfers: Any = None
         self._crt: CrtChannel | None = None
 

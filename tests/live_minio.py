@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from local.minio import MinioServer, generate_kms_secret_key
+from local.ports import LOOPBACK
 from tests.support import required_tool
 from upvault.settings import Settings
 from upvault.storage import make_clients
@@ -25,14 +26,20 @@ def minio_binary() -> Path:
 
 
 def new_minio(
-    root: Path, *, user: str, kms_key_name: str | None = None, env: Mapping[str, str] | None = None
+    root: Path,
+    *,
+    user: str,
+    kms_key_name: str | None = None,
+    env: Mapping[str, str] | None = None,
+    host: str = LOOPBACK,
 ) -> MinioServer:
     """A MinIO (not started) with its data dir and log under ``root``, random root credentials
-    named after ``user``, a free port, and a KMS key named ``kms_key_name`` if given."""
+    named after ``user``, a free port on ``host``, and a KMS key named ``kms_key_name`` if given."""
     return MinioServer(
         root / "data",
         root_user=f"{user}-{secrets.token_hex(4)}",
         root_password=secrets.token_urlsafe(24),
+        host=host,
         kms_secret_key=generate_kms_secret_key(kms_key_name) if kms_key_name else None,
         env=env,
         log_file=root / "minio.log",

@@ -150,6 +150,19 @@ def stop_group(process: subprocess.Popen[Any], sig: signal.Signals = signal.SIGI
         process.wait()
 
 
+def crc64nvme_b64(data: bytes) -> str:
+    """Base64 CRC-64/NVME (8 bytes, big-endian), as ``x-amz-checksum-crc64nvme`` wants it."""
+    from awscrt.checksums import crc64nvme
+
+    return base64.b64encode(crc64nvme(data).to_bytes(8, "big")).decode()
+
+
+def checksums_of(data: bytes, *, multipart: bool) -> dict[str, str]:
+    """The ``checksums`` a declaration of ``data`` must carry: SHA-256 for a single PUT, the
+    whole file's CRC-64/NVME for a multipart upload (see the README's checksum contract)."""
+    return {"crc64nvme": crc64nvme_b64(data)} if multipart else {"sha256": sha256_b64(data)}
+
+
 # -- tiers ------------------------------------------------------------------------------------
 
 
@@ -184,7 +197,12 @@ def required_tool(name: str) -> Path:
 
 
 def s3_notification(
-    key: str, *, size: int = 0, bucket: str = "upvault-test", event_name: str = "ObjectCreated:Put"
+    key: str,
+    *,
+    size: int = 0,
+    bucket: str = "upvault-test",
+    event_name: str = "ObjectCreated:Put",
+    version_id: str | None = None,
 ) -> str:
     """The S3 notification body AWS puts on SQS for ``key`` (from the sam fixture)."""
     record = json.loads(load_event("sqs-s3-put.json")["Records"][0]["body"])["Records"][0]
@@ -193,6 +211,8 @@ def s3_notification(
     record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
     record["s3"]["object"]["key"] = quote_plus(key, safe="/")
     record["s3"]["object"]["size"] = size
+    if version_id:
+        record["s3"]["object"]["versionId"] = version_id
     return json.dumps({"Records": [record]})
 
 

@@ -31,6 +31,7 @@ STATUS: list[tuple[type[errors.UpvaultError], int, str]] = [
     (errors.TypeNotAllowed, 415, "Unsupported media type"),
     (errors.InvalidInput, 422, "Validation failed"),
     (errors.BadPartList, 400, "Bad part list"),
+    (errors.ChecksumMismatch, 400, "Checksum mismatch"),
     (errors.StorageUnavailable, 503, "Storage unavailable"),
 ]
 

@@ -33,6 +33,7 @@ from functions.api.schemas import (
 from functions.observability import metrics
 from upvault.errors import (
     BadPartList,
+    ChecksumMismatch,
     Conflict,
     FileNotFound,
     InvalidInput,
@@ -132,7 +133,9 @@ async def create_upload(body: UploadCreate, user: User, service: Uploads) -> Res
         multipart=body.multipart,
         part_size=body.part_size,
         presign=body.presign,
-        first_parts=tuple(PartToSign(part.part_number, part.md5, part.crc64nvme) for part in body.parts),
+        first_parts=tuple(
+            PartToSign(part.part_number, Checksums(md5=part.md5, crc64nvme=part.crc64nvme)) for part in body.parts
+        ),
     )
     if service.is_multipart(body.size, body.multipart):
         # Starting a multipart upload calls storage: keep it off the event loop.
@@ -178,12 +181,12 @@ def list_parts(upload_id: UploadId, user: User, service: Uploads) -> UploadParts
     tags=["uploads"],
 )
 def sign_parts(upload_id: UploadId, body: PartsRequest, user: User, service: Uploads) -> UploadPartsOut:
-    """Sign URLs for the given parts, binding each part's MD5 and CRC64NVME when given.
+    """Sign URLs for the given parts, binding each part's CRC64NVME and MD5 when given.
 
     No storage listing (``parts`` is empty): a fresh upload costs no storage call, one whose
     ``key`` is passed back costs one HEAD.
     """
-    parts = [PartToSign(part.part_number, part.md5, part.crc64nvme) for part in body.parts]
+    parts = [PartToSign(part.part_number, Checksums(md5=part.md5, crc64nvme=part.crc64nvme)) for part in body.parts]
     return UploadPartsOut.of(service.sign_parts(user, upload_id, parts, key=body.key))
 
 
@@ -204,7 +207,7 @@ def presign_s3_request(body: S3RequestIn, user: User, service: Uploads) -> S3Req
 @router.post(
     "/uploads/{upload_id}/complete",
     response_model=FileOut,
-    responses=documented(UploadNotFound, Conflict, BadPartList, body=True),
+    responses=documented(UploadNotFound, Conflict, BadPartList, ChecksumMismatch, body=True),
     tags=["uploads"],
 )
 def complete_upload(

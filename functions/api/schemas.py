@@ -18,20 +18,29 @@ class Strict(BaseModel):
 
 
 class PartIn(Strict):
-    """A part to sign, optionally with its digests (then storage verifies the part's bytes)."""
+    """A part to sign, with its own checksums: storage then verifies the part's bytes.
+
+    Storage needs each part's CRC64NVME (S3 and MinIO refuse a part of a CRC64NVME upload
+    without one), so a client that can compute it gets URLs from here.
+    """
 
     part_number: StrictInt
-    md5: str | None = Field(default=None, max_length=64)
-    crc64nvme: str | None = Field(default=None, max_length=24, description="base64 CRC64NVME of this part")
+    crc64nvme: str | None = Field(default=None, max_length=64, description="base64 CRC-64/NVME of this part")
+    md5: str | None = Field(default=None, max_length=64, description="base64 MD5 of this part")
 
 
 class ChecksumsIn(Strict):
-    """Base64 digests of the whole file; storage verifies them against the bytes."""
+    """Base64 digests of the whole file; storage verifies them against the bytes.
 
-    md5: str | None = Field(default=None, max_length=64, description="base64 MD5 (sent as Content-MD5)")
-    sha256: str | None = Field(default=None, max_length=64, description="base64 SHA-256")
+    A single PUT (up to the multipart threshold) requires ``sha256`` and may add ``md5``; a
+    multipart upload requires ``crc64nvme`` (full-object CRC-64/NVME) and takes nothing else.
+    A 422 for a missing checksum names ``multipart_threshold``.
+    """
+
+    md5: str | None = Field(default=None, max_length=64, description="base64 MD5, 16 bytes (single PUT only)")
+    sha256: str | None = Field(default=None, max_length=64, description="base64 SHA-256, 32 bytes (single PUT)")
     crc64nvme: str | None = Field(
-        default=None, max_length=24, description="base64 CRC64NVME of the whole file (8 bytes, big-endian)"
+        default=None, max_length=64, description="base64 CRC-64/NVME of the whole file, 8 bytes big-endian (multipart)"
     )
 
 
@@ -211,6 +220,7 @@ class StoredPartOut(BaseModel):
     part_number: int
     etag: str
     size: int
+    crc64nvme: str | None = None
 
 
 class UploadPartsOut(BaseModel):
@@ -234,7 +244,10 @@ class UploadPartsOut(BaseModel):
             size=progress.plan.size,
             part_size=progress.plan.part_size,
             part_count=progress.plan.part_count,
-            parts=[StoredPartOut(part_number=p.part_number, etag=p.etag, size=p.size) for p in progress.stored],
+            parts=[
+                StoredPartOut(part_number=p.part_number, etag=p.etag, size=p.size, crc64nvme=p.crc64nvme)
+                for p in progress.stored
+            ],
             missing=[PartUrlOut.of(m) for m in progress.missing],
             expires_at=progress.expires_at,
         )
@@ -272,7 +285,8 @@ class FileOut(_FromInfo):
     size: int
     created_at: datetime
     content_type: str | None = None
-    sha256: str | None = None
+    sha256: str | None = Field(default=None, description="base64 SHA-256 storage verified (single PUT uploads)")
+    crc64nvme: str | None = Field(default=None, description="base64 CRC-64/NVME storage verified (multipart uploads)")
     reason: str | None = Field(default=None, description="why the file was rejected")
     metadata: dict[str, str] = Field(default_factory=dict)
 

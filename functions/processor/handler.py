@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 from urllib.parse import unquote_plus
@@ -34,8 +35,18 @@ class MalformedNotification(ValueError):
     """The SQS body is not an S3 notification: fail this record alone (it will dead-letter)."""
 
 
-def notification_keys(body: str) -> list[str]:
-    """Decoded object keys of the ``ObjectCreated`` records in one SQS body.
+@dataclass(frozen=True)
+class Notification:
+    """One ``ObjectCreated`` record: the decoded key, the version it created, the event name."""
+
+    key: str
+    version_id: str | None
+    event: str
+
+
+def notifications(body: str) -> list[Notification]:
+    """The ``ObjectCreated`` records in one SQS body (``ObjectCreated:Copy`` included: the
+    processor must see it to refuse it).
 
     ``s3:TestEvent`` (sent when a notification is configured) yields nothing.
     """
@@ -50,16 +61,21 @@ def notification_keys(body: str) -> list[str]:
     except ValueError as exc:
         raise MalformedNotification(f"SQS body is not an S3 notification: {exc}") from exc
     # S3 URL-encodes keys in notifications (space as '+').
-    keys = []
+    found = []
     for record in event.Records:
         obj = record.s3.object or record.s3.get_object
         if record.eventName.startswith("ObjectCreated:") and obj is not None:
-            keys.append(unquote_plus(obj.key))
-    return keys
+            found.append(Notification(unquote_plus(obj.key), obj.versionId, record.eventName))
+    return found
 
 
 def _record(outcome: Outcome) -> None:
-    fields = {"key": outcome.key, "action": outcome.action.value, "reason": outcome.reason}
+    fields = {
+        "key": outcome.key,
+        "version": outcome.version_id,
+        "action": outcome.action.value,
+        "reason": outcome.reason,
+    }
     if outcome.action is Action.EXPIRED:
         # An upload was lost to retention before validation: someone must look (UploadsExpired alarms).
         logger.error("staged object expired before validation", extra=fields)
@@ -80,8 +96,8 @@ def make_handler(processor: Processor) -> Callable[[dict[str, Any], LambdaContex
     @tracer.capture_method
     def record_handler(record: SQSRecord) -> None:
         """Process every object named in one SQS message; raise to fail this message only."""
-        for key in notification_keys(record.body):
-            _record(processor.process(key))
+        for notification in notifications(record.body):
+            _record(processor.process(notification.key, version_id=notification.version_id, event=notification.event))
 
     @metrics.log_metrics
     @logger.inject_lambda_context(clear_state=True)

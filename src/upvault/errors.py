@@ -64,8 +64,8 @@ class InvalidInput(UpvaultError):
 
     code = "validation-error"
 
-    def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(detail)
+    def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None, **extra: Any) -> None:
+        super().__init__(detail, **extra)
         self.errors = errors or []
 
 
@@ -73,6 +73,12 @@ class BadPartList(UpvaultError):
     """A multipart part list or part number is wrong (400)."""
 
     code = "bad-part-list"
+
+
+class ChecksumMismatch(UpvaultError):
+    """Storage refused the bytes: they do not match the checksum the client declared (400)."""
+
+    code = "checksum-mismatch"
 
 
 class StorageUnavailable(UpvaultError):

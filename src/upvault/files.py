@@ -14,8 +14,17 @@ from upvault import object_metadata
 from upvault.errors import Conflict, FileNotFound, field_error
 from upvault.filenames import content_disposition, decode_header_value
 from upvault.keys import LOOKUP_ORDER, ObjectKey, category_of, created_at, file_prefix, user_prefix
-from upvault.models import Category, FileInfo, FilePage, ListedObject, PresignedRequest, Status, StoredObject
+from upvault.models import (
+    Category,
+    FileInfo,
+    FilePage,
+    ListedObject,
+    PresignedRequest,
+    Status,
+    StoredObject,
+)
 from upvault.storage import ObjectStore
+from upvault.validation import verified_checksums
 
 MAX_PAGE = 1000
 _CURSOR = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
@@ -29,12 +38,17 @@ def encode_cursor(position: str) -> str:
 
 
 def decode_cursor(cursor: str) -> str:
-    """Inverse of :func:`encode_cursor`; a 422 for anything we did not issue."""
+    """Inverse of :func:`encode_cursor`; a 422 for anything we did not issue.
+
+    Exact: only the very string :func:`encode_cursor` gives is accepted (base64 decoders skip
+    stray characters, and ``$`` matches before a trailing newline, so a lenient check would
+    take ``cursor + "\\n"`` for the cursor itself).
+    """
     try:
         position = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise field_error("cursor", "is not a cursor this API issued") from None
-    if not _CURSOR.match(position):
+    if not _CURSOR.fullmatch(position) or encode_cursor(position) != cursor:
         raise field_error("cursor", "is not a cursor this API issued")
     try:
         category_of(position)
@@ -47,6 +61,7 @@ def _info_from_head(key: ObjectKey, obj: StoredObject) -> FileInfo:
     metadata = obj.metadata
     placeholder = object_metadata.is_placeholder(metadata)
     reason = metadata.get(object_metadata.REASON)
+    verified = verified_checksums(obj)
     return FileInfo(
         file_id=key.file_id,
         name=object_metadata.display_name(metadata, key.safe_name),
@@ -55,7 +70,8 @@ def _info_from_head(key: ObjectKey, obj: StoredObject) -> FileInfo:
         size=(object_metadata.declared_size(metadata) or 0) if placeholder else obj.size,
         created_at=created_at(key.file_id),
         content_type=obj.content_type,
-        sha256=obj.checksum_sha256 or metadata.get(object_metadata.SHA256),
+        sha256=verified.sha256,
+        crc64nvme=verified.crc64nvme,
         reason=decode_header_value(reason) if reason else None,
         metadata=object_metadata.client_metadata(metadata),
     )
@@ -152,6 +168,11 @@ class FileService:
 
         A pending multipart upload is aborted too, so its parts stop costing storage and it can
         no longer be completed into a file the user deleted.
+
+        A delete wins over a promotion in flight: the staged key's delete marker is what the
+        processor looks for after its copy (and then removes the copy), and a copy it made
+        before that is removed here, after the marker is written. Whichever comes second sees
+        the other, so the file never turns up ready after a 204.
         """
         key = self._locate(user, file_id)
         if key.status is Status.PENDING:
@@ -159,6 +180,11 @@ class FileService:
             if running is not None:
                 self.store.abort_multipart(*running)
         self.store.delete(str(key))
+        if key.status is Status.PENDING:
+            for status in (Status.READY, Status.REJECTED):
+                promoted = self.store.first_key(file_prefix(status, user, file_id))
+                if promoted is not None:
+                    self.store.delete(promoted)
 
     def restore(self, user: str, file_id: str) -> FileInfo:
         """Bring back the last deleted version of a file (copied back as the current version)."""

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 from upvault.errors import InvalidInput
 from upvault.models import Category
-from upvault.settings import MAX_PART_SIZE, MAX_PARTS, MAX_SINGLE_PUT, MIB, MIN_PART_SIZE, Settings
-from upvault.validation import EXTENSIONS
+from upvault.settings import EXTENSIONS, MAX_PART_SIZE, MAX_PARTS, MAX_SINGLE_PUT, MIB, MIN_PART_SIZE, Settings
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,11 @@ class Status(StrEnum):
 
 @dataclass(frozen=True)
 class Checksums:
-    """Base64 digests a client declared for its file (any may be absent).
+    """Base64 digests a client declared for its file or one part (each may be absent).
 
-    ``crc64nvme`` is the whole file's CRC64NVME (8 bytes, big-endian), what storage verifies
-    for a multipart upload.
+    Which are required depends on the upload kind: a single PUT carries ``sha256`` (and may
+    carry ``md5``), a multipart upload the whole file's ``crc64nvme`` (its parts may carry
+    their own ``crc64nvme`` and ``md5``). Storage verifies every one it is given.
     """
 
     md5: str | None = None
@@ -64,7 +65,12 @@ class StoredObject:
     metadata: dict[str, str]
     last_modified: datetime
     version_id: str | None = None
+    etag: str | None = None
+    #: Checksums storage holds for the object (it verified them when the bytes arrived).
     checksum_sha256: str | None = None
+    checksum_crc64nvme: str | None = None
+    #: ``FULL_OBJECT`` or ``COMPOSITE`` (a checksum of part checksums, not of the file).
+    checksum_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,11 +100,29 @@ class StoredPart:
     part_number: int
     etag: str
     size: int
-    #: The part's CRC64NVME as storage computed it (uploads with a full-object CRC only).
     crc64nvme: str | None = None
 
 
 # -- use cases ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartToSign:
+    """A part a client wants a URL for, with the digests storage should check."""
+
+    part_number: int
+    checksums: Checksums = field(default_factory=Checksums)
+
+
+@dataclass(frozen=True)
+class S3Request:
+    """One raw S3 request a client asks to have presigned (Uppy 6's ``signRequest``)."""
+
+    method: str
+    key: str
+    storage_upload_id: str | None = None
+    part_number: int | None = None
+    crc64nvme: str | None = None
 
 
 @dataclass(frozen=True)
@@ -157,26 +181,6 @@ class UploadTicket:
 
 
 @dataclass(frozen=True)
-class PartToSign:
-    """A part a client wants a URL for, with the digests storage should check."""
-
-    part_number: int
-    md5: str | None = None
-    crc64nvme: str | None = None
-
-
-@dataclass(frozen=True)
-class S3Request:
-    """One raw S3 request a client asks to have presigned (Uppy 6's ``signRequest``)."""
-
-    method: str
-    key: str
-    storage_upload_id: str | None = None
-    part_number: int | None = None
-    crc64nvme: str | None = None
-
-
-@dataclass(frozen=True)
 class PartUrl:
     """A presigned URL for one missing part."""
 
@@ -207,7 +211,9 @@ class FileInfo:
     size: int
     created_at: datetime
     content_type: str | None = None
+    #: Only checksums storage verified over the stored bytes, never what a client declared.
     sha256: str | None = None
+    crc64nvme: str | None = None
     reason: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
 

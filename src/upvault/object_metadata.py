@@ -7,29 +7,38 @@ cannot change them; the processor trusts them as the declaration to verify again
 from __future__ import annotations
 
 from upvault.filenames import decode_header_value, encode_header_value
+from upvault.models import Checksums
 
 NAME = "upvault-name"
 SIZE = "upvault-size"
+#: The whole file's checksums as the client declared them (signed): what the processor requires
+#: storage to have verified. Never reported as the file's checksum: only storage's values are.
 SHA256 = "upvault-sha256"
+CRC64NVME = "upvault-crc64nvme"
 REASON = "upvault-reason"
 #: Marks the zero-byte object that records a multipart upload's declaration while it runs.
 PLACEHOLDER = "upvault-placeholder"
 #: The part size a multipart upload started with (a later settings change must not re-cut it).
 PART_SIZE = "upvault-part-size"
-#: The whole object's declared CRC64NVME (multipart), passed to storage at completion.
-CRC64NVME = "upvault-crc64nvme"
 #: Storage's id of the multipart upload, so signing parts needs one HEAD, not a lookup.
 MULTIPART_ID = "upvault-multipart-id"
 #: "s3": the client creates and completes the multipart upload with presigned S3 requests.
 PRESIGN = "upvault-presign"
 CLIENT_PREFIX = "c-"
+#: Storage's bound on an object's user metadata. MinIO refuses a request whose ``x-amz-meta-*``
+#: header names and values add up to more than 2 KiB (``MetadataTooLarge``); S3 counts the same
+#: keys without the prefix against the same 2 KB, so a declaration within this bound fits both.
+STORAGE_LIMIT = 2048
+HEADER_PREFIX = "x-amz-meta-"
 
 
-def build(*, display_name: str, size: int, sha256: str | None, client: dict[str, str]) -> dict[str, str]:
+def build(*, display_name: str, size: int, checksums: Checksums, client: dict[str, str]) -> dict[str, str]:
     """Metadata for a new upload."""
     metadata = {NAME: encode_header_value(display_name), SIZE: str(size)}
-    if sha256:
-        metadata[SHA256] = sha256
+    if checksums.sha256:
+        metadata[SHA256] = checksums.sha256
+    if checksums.crc64nvme:
+        metadata[CRC64NVME] = checksums.crc64nvme
     metadata.update({f"{CLIENT_PREFIX}{key}": value for key, value in client.items()})
     return metadata
 
@@ -54,3 +63,13 @@ def client_metadata(metadata: dict[str, str]) -> dict[str, str]:
 def is_placeholder(metadata: dict[str, str]) -> bool:
     """True for the marker of a multipart upload still in progress."""
     return metadata.get(PLACEHOLDER) == "1"
+
+
+def declared_checksums(metadata: dict[str, str]) -> Checksums:
+    """The whole file's checksums the client declared (and signed) for this upload."""
+    return Checksums(sha256=metadata.get(SHA256), crc64nvme=metadata.get(CRC64NVME))
+
+
+def stored_size(metadata: dict[str, str]) -> int:
+    """Bytes ``metadata`` counts against :data:`STORAGE_LIMIT` (header names and UTF-8 values)."""
+    return sum(len(HEADER_PREFIX + key) + len(value.encode("utf-8")) for key, value in metadata.items())

@@ -17,7 +17,11 @@ class Scanner(Protocol):
     """Inspect a staged object; return a rejection reason or ``None`` to accept it."""
 
     def scan(self, store: ObjectStore, obj: StoredObject, leading: bytes) -> str | None:
-        """Scan ``obj`` (``leading`` holds its first bytes); a string rejects it with that reason."""
+        """Scan ``obj`` (``leading`` holds its first bytes); a string rejects it with that reason.
+
+        ``obj.version_id`` is the version the processor pinned: a scanner that reads more of the
+        object must read that version, never the latest (it could have changed under it).
+        """
         ...
 
 

@@ -69,6 +69,28 @@ DEFAULT_TYPES: dict[Category, tuple[str, ...]] = {
     ),
 }
 
+#: The allow-list of file name extensions per content type. A type without an entry cannot be
+#: allowed in a category: every name it could carry would be refused.
+EXTENSIONS: dict[str, frozenset[str]] = {
+    "application/pdf": frozenset({"pdf"}),
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": frozenset({"docx"}),
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": frozenset({"xlsx"}),
+    "text/plain": frozenset({"txt", "text", "log", "md"}),
+    "text/csv": frozenset({"csv"}),
+    "image/png": frozenset({"png"}),
+    "image/jpeg": frozenset({"jpg", "jpeg", "jpe"}),
+    "image/webp": frozenset({"webp"}),
+    "image/gif": frozenset({"gif"}),
+    "image/heic": frozenset({"heic", "heif"}),
+    "image/tiff": frozenset({"tif", "tiff"}),
+    "audio/mpeg": frozenset({"mp3"}),
+    "audio/wav": frozenset({"wav"}),
+    "audio/ogg": frozenset({"ogg", "oga", "opus"}),
+    "audio/webm": frozenset({"webm", "weba"}),
+    "audio/mp4": frozenset({"m4a", "mp4"}),
+    "audio/flac": frozenset({"flac"}),
+}
+
 TypeList = Annotated[tuple[str, ...], NoDecode]
 
 
@@ -141,8 +163,15 @@ class Settings(BaseSettings):
                     f"{ENV_PREFIX}{category.value.upper()}_MAX_SIZE ({size}) exceeds "
                     f"{ENV_PREFIX}MAX_OBJECT_SIZE ({self.max_object_size})"
                 )
-            if not getattr(self, f"{category.value}_types"):
+            types = getattr(self, f"{category.value}_types")
+            if not types:
                 raise ValueError(f"{ENV_PREFIX}{category.value.upper()}_TYPES must list at least one type")
+            unknown = sorted(set(types) - set(EXTENSIONS))
+            if unknown:
+                raise ValueError(
+                    f"{ENV_PREFIX}{category.value.upper()}_TYPES: {', '.join(unknown)} has no allowed file name "
+                    "extensions (upvault.settings.EXTENSIONS): files of that type could never be named"
+                )
         return self
 
     @cached_property

@@ -34,16 +34,12 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from upvault.errors import BadPartList, StorageUnavailable
-from upvault.models import ListedObject, ObjectVersion, PresignedRequest, StoredObject, StoredPart
+from upvault.errors import StorageUnavailable
+from upvault.models import Checksums, ListedObject, ObjectVersion, PresignedRequest, StoredObject, StoredPart
 from upvault.settings import Settings
 
 _UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchUpload", "NoSuchVersion"})
-#: S3's and MinIO's answers when assembled bytes do not match the declared checksum.
-_CHECKSUM_MISMATCH_CODES = frozenset({"BadDigest", "XAmzContentChecksumMismatch", "InvalidPart"})
-#: S3's name of the full-object checksum algorithm multipart uploads declare.
-CRC64NVME = "CRC64NVME"
 
 
 @dataclass(frozen=True)
@@ -159,6 +155,20 @@ class _QuerySigner:
         return PresignedRequest(method, str(request.prepare().url), expires_at, to_send)
 
 
+class StorageRejected(Exception):
+    """Storage refused a request because of what the client did (its parts, its checksum, a
+    concurrent call); ``code`` is storage's error code. The use cases turn it into a problem."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+def _rejected(error: ClientError) -> StorageRejected:
+    details = error.response.get("Error", {})
+    return StorageRejected(str(details.get("Code", "")), str(details.get("Message", "")))
+
+
 def _is_missing(error: ClientError) -> bool:
     return str(error.response.get("Error", {}).get("Code")) in _MISSING_CODES
 
@@ -181,8 +191,9 @@ class ObjectStore:
         self._s3 = clients.api
         self._health = clients.health or clients.api
         self._query_signer = _QuerySigner(clients.presign, settings.bucket, settings.region, clients.credentials)
-        # The transfer manager does multipart copies above 5 GiB (S3's single-copy limit).
-        self._transfer = TransferConfig(multipart_threshold=4 * 1024**3, multipart_chunksize=512 * 1024**2)
+        # The transfer manager does multipart copies above 5 GiB (S3's single-copy limit), so every
+        # single-PUT object (at most 5 GiB) is copied whole and keeps a full-object checksum.
+        self._transfer = TransferConfig(multipart_threshold=5 * 1024**3, multipart_chunksize=512 * 1024**2)
 
     # -- presigning (no network) ------------------------------------------------------------
     def presign_put(
@@ -192,33 +203,37 @@ class ObjectStore:
         content_type: str,
         content_length: int,
         metadata: dict[str, str],
+        sha256: str,
         md5: str | None = None,
-        sha256: str | None = None,
     ) -> PresignedRequest:
-        """Presign a single PUT whose type, length, checksums and metadata are all signed."""
-        headers = {"Content-Type": content_type, "Content-Length": str(content_length)}
+        """Presign a single PUT whose type, length, checksums and metadata are all signed.
+
+        ``If-None-Match: *`` is signed too: storage refuses the URL once an object exists at
+        the key (S3 and MinIO), so it uploads once while the file is pending. The algorithm
+        header AWS SDKs send with a checksum comes along: moto, the fallback store, records the
+        checksum only with it (S3 and MinIO accept it).
+        """
+        headers = {
+            "Content-Type": content_type,
+            "Content-Length": str(content_length),
+            "If-None-Match": "*",
+            "x-amz-checksum-sha256": sha256,
+            "x-amz-sdk-checksum-algorithm": "SHA256",
+        }
         if md5:
             headers["Content-MD5"] = md5
-        if sha256:
-            headers["x-amz-checksum-sha256"] = sha256
         headers.update({f"x-amz-meta-{name}": value for name, value in metadata.items()})
         return self._query_signer.sign("PUT", key, headers=headers, expires=self.settings.put_url_expiry)
 
     def presign_part(
-        self,
-        key: str,
-        multipart_id: str,
-        part_number: int,
-        content_length: int,
-        md5: str | None = None,
-        crc64nvme: str | None = None,
+        self, key: str, multipart_id: str, part_number: int, content_length: int, checksums: Checksums | None = None
     ) -> PresignedRequest:
-        """Presign one part of a multipart upload, with its length (and MD5, CRC64NVME) signed."""
+        """Presign one part of a multipart upload, with its length (and CRC64NVME, MD5) signed."""
         headers = {"Content-Length": str(content_length)}
-        if md5:
-            headers["Content-MD5"] = md5
-        if crc64nvme:
-            headers["x-amz-checksum-crc64nvme"] = crc64nvme
+        if checksums and checksums.crc64nvme:
+            headers["x-amz-checksum-crc64nvme"] = checksums.crc64nvme
+        if checksums and checksums.md5:
+            headers["Content-MD5"] = checksums.md5
         return self._query_signer.sign(
             "PUT",
             key,
@@ -245,11 +260,14 @@ class ObjectStore:
         )
 
     # -- objects ----------------------------------------------------------------------------
-    def head(self, key: str) -> StoredObject | None:
-        """HEAD an object; ``None`` when it does not exist."""
+    def head(self, key: str, *, version_id: str | None = None) -> StoredObject | None:
+        """HEAD an object (its latest version, or ``version_id``); ``None`` when it does not exist."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ChecksumMode": "ENABLED"}
+        if version_id:
+            params["VersionId"] = version_id
         try:
             with _storage_call():
-                response = self._s3.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+                response = self._s3.head_object(**params)
         except ClientError as exc:
             if _is_missing(exc):
                 return None
@@ -261,13 +279,19 @@ class ObjectStore:
             metadata=dict(response.get("Metadata", {})),
             last_modified=response["LastModified"],
             version_id=response.get("VersionId"),
+            etag=response.get("ETag"),
             checksum_sha256=response.get("ChecksumSHA256"),
+            checksum_crc64nvme=response.get("ChecksumCRC64NVME"),
+            checksum_type=response.get("ChecksumType"),
         )
 
-    def read_leading_bytes(self, key: str, length: int) -> bytes:
+    def read_leading_bytes(self, key: str, length: int, *, version_id: str | None = None) -> bytes:
         """Read at most ``length`` bytes from the start of an object (one ranged GET)."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Range": f"bytes=0-{length - 1}"}
+        if version_id:
+            params["VersionId"] = version_id
         with _storage_call():
-            response = self._s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{length - 1}")
+            response = self._s3.get_object(**params)
             data: bytes = response["Body"].read(length)
         return data
 
@@ -298,56 +322,57 @@ class ObjectStore:
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
         source_version: str | None = None,
+        checksum_algorithm: str | None = None,
     ) -> None:
-        """Server-side copy (multipart copy for large objects); replaces metadata when given."""
+        """Server-side copy (multipart copy for large objects).
+
+        With ``metadata`` the copy is a new object made only of what we give: our metadata and
+        content type, no tags, the bucket's default encryption and storage class, whatever
+        an uploader sent with the source. With ``checksum_algorithm`` storage computes that
+        checksum over the copied bytes.
+        """
         source: dict[str, str] = {"Bucket": self.bucket, "Key": source_key}
         if source_version:
             source["VersionId"] = source_version
         extra: dict[str, Any] = {}
         if metadata is not None:
-            extra = {"MetadataDirective": "REPLACE", "Metadata": metadata}
+            extra = {"MetadataDirective": "REPLACE", "Metadata": metadata, "TaggingDirective": "REPLACE"}
             if content_type:
                 extra["ContentType"] = content_type
+        if checksum_algorithm:
+            extra["ChecksumAlgorithm"] = checksum_algorithm
         with _storage_call():
             self._s3.copy(source, self.bucket, dest_key, ExtraArgs=extra, Config=self._transfer)
 
-    def put_placeholder(self, key: str, *, content_type: str, metadata: dict[str, str]) -> None:
-        """Write a zero-byte object carrying metadata (a multipart upload's declaration)."""
+    def put_empty(self, key: str, *, content_type: str, metadata: dict[str, str]) -> None:
+        """Write a zero-byte object carrying metadata: a multipart upload's declaration, or a
+        rejection whose bytes are not kept."""
         with _storage_call():
             self._s3.put_object(Bucket=self.bucket, Key=key, Body=b"", ContentType=content_type, Metadata=metadata)
 
     def purge_up_to(self, key: str, version_id: str | None) -> None:
-        """Permanently remove ``version_id`` of ``key`` and every older version.
+        """Permanently remove ``version_id`` of ``key`` and every older version (never a marker).
 
-        Used on ``staging/`` after a version was promoted or quarantined: a newer version (the
-        same presigned URL used again) is left for its own event, never hidden by a delete
-        marker. Without versioning this is a plain delete.
+        Used on ``staging/`` once a version was processed: older versions (a multipart upload's
+        placeholder) must not become current again. A newer version (the same URL used again) is
+        left for its own event, and delete markers (the owner's delete) stay. Versions are taken
+        in the order storage lists them, newest first: timestamps can tie within a second.
+        Without versioning this is a plain delete.
         """
         if not version_id or version_id == "null":
             self.delete(key)
             return
-        entries = sorted(
-            (entry for entry in self.versions(key) if entry.key == key),
-            key=lambda entry: entry.last_modified,
-            reverse=True,
-        )
-        older = False
+        entries = [entry for entry in self.versions(key) if entry.key == key and not entry.is_delete_marker]
+        ids = [entry.version_id for entry in entries]
+        doomed = ids[ids.index(version_id) :] if version_id in ids else [version_id]
         with _storage_call():
-            for entry in entries:
-                older = older or entry.version_id == version_id
-                if older:
-                    self._s3.delete_object(Bucket=self.bucket, Key=key, VersionId=entry.version_id)
+            for doomed_id in doomed:
+                self._s3.delete_object(Bucket=self.bucket, Key=key, VersionId=doomed_id)
 
     def delete(self, key: str) -> None:
         """Delete the current version (versioned bucket: it stays recoverable)."""
         with _storage_call():
             self._s3.delete_object(Bucket=self.bucket, Key=key)
-
-    def has_history(self, prefix: str) -> bool:
-        """Whether any version or delete marker exists under ``prefix`` (one request)."""
-        with _storage_call():
-            page = self._s3.list_object_versions(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
-        return bool(page.get("Versions") or page.get("DeleteMarkers"))
 
     def versions(self, prefix: str) -> list[ObjectVersion]:
         """Object versions and delete markers under a prefix (one file's prefix: a short list)."""
@@ -369,20 +394,20 @@ class ObjectStore:
         return entries
 
     # -- multipart --------------------------------------------------------------------------
-    def create_multipart(
-        self, key: str, *, content_type: str, metadata: dict[str, str], full_object_crc: bool = False
-    ) -> str:
+    def create_multipart(self, key: str, *, content_type: str, metadata: dict[str, str]) -> str:
         """Start a multipart upload and return storage's own id for it (its ``UploadId``).
 
-        With ``full_object_crc`` storage keeps a CRC64NVME of the whole object, checked against
-        the value the client declared when the upload is completed.
+        Storage keeps a full-object CRC64NVME of the parts as they arrive and checks it against
+        the value given on completion: the whole file is verified end to end.
         """
-        extra: dict[str, str] = {}
-        if full_object_crc:
-            extra = {"ChecksumAlgorithm": CRC64NVME, "ChecksumType": "FULL_OBJECT"}
         with _storage_call():
             response = self._s3.create_multipart_upload(
-                Bucket=self.bucket, Key=key, ContentType=content_type, Metadata=metadata, **extra
+                Bucket=self.bucket,
+                Key=key,
+                ContentType=content_type,
+                Metadata=metadata,
+                ChecksumAlgorithm="CRC64NVME",
+                ChecksumType="FULL_OBJECT",
             )
         return str(response["UploadId"])
 
@@ -417,49 +442,49 @@ class ObjectStore:
         return parts
 
     def complete_multipart(
-        self,
-        key: str,
-        multipart_id: str,
-        parts: list[tuple[int, str]],
-        *,
-        crc64nvme: str | None = None,
-        part_crcs: dict[int, str] | None = None,
+        self, key: str, multipart_id: str, parts: list[StoredPart], *, crc64nvme: str | None, if_match: str | None
     ) -> None:
-        """Assemble the parts (number, ETag) into the final object.
+        """Assemble stored parts (as storage listed them) into the final object.
 
-        ``crc64nvme`` is the whole object's declared checksum: storage refuses to assemble
-        bytes that do not match it. ``part_crcs`` (as storage listed them) name each part's
-        CRC64NVME, which MinIO requires in the part list of such an upload.
+        ``crc64nvme`` is the whole file's checksum the client declared: storage completes only if
+        the parts add up to it. ``if_match`` (the placeholder's ETag) makes completion happen
+        once: a concurrent second completion finds another object there. Raises
+        :class:`StorageRejected` when storage refuses (gone, precondition, parts, checksum).
         """
-        extra: dict[str, str] = {}
+        listed = []
+        for part in parts:
+            entry: dict[str, Any] = {"PartNumber": part.part_number, "ETag": part.etag}
+            if part.crc64nvme:
+                entry["ChecksumCRC64NVME"] = part.crc64nvme
+            listed.append(entry)
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "UploadId": multipart_id,
+            "MultipartUpload": {"Parts": listed},
+        }
         if crc64nvme:
-            extra = {"ChecksumCRC64NVME": crc64nvme, "ChecksumType": "FULL_OBJECT"}
-        crcs = part_crcs or {}
-        listed: list[dict[str, Any]] = [
-            {"PartNumber": n, "ETag": etag, **({"ChecksumCRC64NVME": crcs[n]} if n in crcs else {})}
-            for n, etag in parts
-        ]
+            params.update(ChecksumCRC64NVME=crc64nvme, ChecksumType="FULL_OBJECT")
+        if if_match:
+            params["IfMatch"] = if_match
         try:
             with _storage_call():
-                self._s3.complete_multipart_upload(
-                    Bucket=self.bucket, Key=key, UploadId=multipart_id, MultipartUpload={"Parts": listed}, **extra
-                )
+                self._s3.complete_multipart_upload(**params)
         except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code"))
-            if code in _CHECKSUM_MISMATCH_CODES:
-                raise BadPartList(
-                    f"storage refused the parts: {code} (the bytes do not match the declared checksum)"
-                ) from exc
-            raise
+            if int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)) >= 500:
+                raise
+            raise _rejected(exc) from exc
 
-    def abort_multipart(self, key: str, multipart_id: str) -> None:
-        """Abort a multipart upload; its parts are discarded."""
+    def abort_multipart(self, key: str, multipart_id: str) -> bool:
+        """Abort a multipart upload (its parts are discarded); ``False`` if it no longer existed."""
         try:
             with _storage_call():
                 self._s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=multipart_id)
         except ClientError as exc:
             if not _is_missing(exc):
                 raise
+            return False
+        return True
 
     # -- health -----------------------------------------------------------------------------
     def ping(self) -> None:

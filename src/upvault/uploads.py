@@ -22,11 +22,12 @@ from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
 from upvault import object_metadata
-from upvault.errors import BadPartList, Conflict, UploadNotFound, field_error
+from upvault.errors import BadPartList, ChecksumMismatch, Conflict, UploadNotFound, field_error
 from upvault.filenames import clean_display_name, safe_key_name
 from upvault.keys import LOOKUP_ORDER, ObjectKey, file_prefix, new_file_id
 from upvault.limits import choose_plan, default_part_size
 from upvault.models import (
+    Checksums,
     MultipartPlan,
     PartToSign,
     PartUrl,
@@ -40,8 +41,14 @@ from upvault.models import (
     UploadTicket,
 )
 from upvault.settings import MAX_SINGLE_PUT, Settings
-from upvault.storage import CRC64NVME, ObjectStore
-from upvault.validation import check_checksums, check_digest, check_metadata, check_upload, normalise_content_type
+from upvault.storage import ObjectStore, StorageRejected
+from upvault.validation import (
+    check_checksums,
+    check_metadata,
+    check_part_checksums,
+    check_upload,
+    normalise_content_type,
+)
 
 #: Part URLs a multipart plan carries at most (the rest are signed on request, in batches).
 FIRST_PART_URLS = 100
@@ -52,7 +59,6 @@ _PLACEHOLDER_ONLY = frozenset(
     {
         object_metadata.PLACEHOLDER,
         object_metadata.PART_SIZE,
-        object_metadata.CRC64NVME,
         object_metadata.MULTIPART_ID,
         object_metadata.PRESIGN,
     }
@@ -119,12 +125,16 @@ class UploadService:
         self.store = store
         self.recent = RecentUploads()
 
+    @property
+    def multipart_threshold(self) -> int:
+        """Files above this many bytes are uploaded in parts (the setting, at most 5 GiB)."""
+        return min(self.settings.multipart_threshold, MAX_SINGLE_PUT)
+
     def is_multipart(self, size: int, choice: bool | None = None) -> bool:
-        """Whether a file of ``size`` bytes is uploaded in parts (the client's choice, else
-        above the threshold or 5 GiB)."""
+        """Whether a file of ``size`` bytes is uploaded in parts (the client's choice, else by size)."""
         if choice is not None:
             return choice
-        return size > min(self.settings.multipart_threshold, MAX_SINGLE_PUT)
+        return size > self.multipart_threshold
 
     def _expiry(self) -> datetime:
         # A multipart plan carries no URL yet: its part URLs, fetched next, live this long.
@@ -137,50 +147,53 @@ class UploadService:
         check_upload(
             self.settings, category=request.category, content_type=content_type, size=request.size, display_name=name
         )
-        check_checksums(request.checksums)
-        check_metadata(self.settings, request.metadata)
         part_size = choose_plan(self.settings, request.size, multipart=request.multipart, part_size=request.part_size)
-        if request.presign is not None and part_size is None:
+        multipart = part_size is not None
+        check_checksums(request.checksums, multipart=multipart, threshold=self.multipart_threshold)
+        check_metadata(self.settings, request.metadata)
+        if request.presign is not None and not multipart:
             raise field_error("presign", "only multipart uploads are signed request by request")
-        if request.first_parts and part_size is None:
+        if request.first_parts and not multipart:
             raise field_error("parts", "only a multipart upload has parts")
 
         file_id = new_file_id(request.category)
         key = ObjectKey(Status.PENDING, user, request.category, file_id, safe_key_name(name))
         metadata = object_metadata.build(
-            display_name=name, size=request.size, sha256=request.checksums.sha256, client=request.metadata
+            display_name=name, size=request.size, checksums=request.checksums, client=request.metadata
         )
-        if part_size is None:
+        plan = plan_parts(request.size, part_size) if part_size is not None else None
+        stored = (
+            {**metadata, object_metadata.PLACEHOLDER: "1", object_metadata.PART_SIZE: str(plan.part_size)}
+            if plan
+            else metadata
+        )
+        _check_stored_size(stored, metadata[object_metadata.NAME])
+        if plan is None:
+            assert request.checksums.sha256 is not None  # check_checksums requires it
             single = self.store.presign_put(
                 str(key),
                 content_type=content_type,
                 content_length=request.size,
                 metadata=metadata,
-                md5=request.checksums.md5,
                 sha256=request.checksums.sha256,
+                md5=request.checksums.md5,
             )
             return UploadTicket(file_id=file_id, expires_at=single.expires_at, single=single, key=str(key))
 
-        plan = plan_parts(request.size, part_size)
-        crc = request.checksums.crc64nvme
-        declaration = {**metadata, object_metadata.PLACEHOLDER: "1", object_metadata.PART_SIZE: str(plan.part_size)}
-        if crc:
-            declaration[object_metadata.CRC64NVME] = crc
         if request.presign == "s3":
             # The client creates the upload itself (see presign_s3_request): hand it the signed
             # create request now, which saves it a round trip.
-            declaration[object_metadata.PRESIGN] = "s3"
-            self.store.put_placeholder(str(key), content_type=content_type, metadata=declaration)
+            declaration = {**stored, object_metadata.PRESIGN: "s3"}
+            self.store.put_empty(str(key), content_type=content_type, metadata=declaration)
             create = self._s3_create(str(key), content_type, declaration)
             return UploadTicket(
                 file_id=file_id, expires_at=create.expires_at, multipart=plan, key=str(key), create=create
             )
-        multipart_id = self.store.create_multipart(
-            str(key), content_type=content_type, metadata=metadata, full_object_crc=bool(crc)
-        )
-        declaration[object_metadata.MULTIPART_ID] = multipart_id
-        self.store.put_placeholder(str(key), content_type=content_type, metadata=declaration)
-        known = KnownUpload(user, str(key), multipart_id, plan, crc)
+        multipart_id = self.store.create_multipart(str(key), content_type=content_type, metadata=metadata)
+        # The placeholder names storage's id: signing parts then needs one HEAD, not a lookup.
+        declaration = {**stored, object_metadata.MULTIPART_ID: multipart_id}
+        self.store.put_empty(str(key), content_type=content_type, metadata=declaration)
+        known = KnownUpload(user, str(key), multipart_id, plan, request.checksums.crc64nvme)
         self.recent.put(file_id, known)
         first = [self._part_url(known, part) for part in self._first_parts(request, plan)]
         expires_at = min((part.request.expires_at for part in first), default=self._expiry())
@@ -193,8 +206,7 @@ class UploadService:
         for part in request.first_parts:
             if not 1 <= part.part_number <= plan.part_count:
                 raise BadPartList(f"part number {part.part_number} is outside 1..{plan.part_count}")
-            check_digest(f"parts.{part.part_number}.md5", part.md5)
-            check_digest(f"parts.{part.part_number}.crc64nvme", part.crc64nvme)
+            check_part_checksums({part.part_number: part.checksums})
         if request.first_parts:
             return list(request.first_parts[:FIRST_PART_URLS])
         if request.checksums.crc64nvme:
@@ -203,9 +215,7 @@ class UploadService:
 
     def _part_url(self, upload: KnownUpload, part: PartToSign) -> PartUrl:
         length = upload.plan.part_length(part.part_number)
-        request = self.store.presign_part(
-            upload.key, upload.multipart_id, part.part_number, length, part.md5, part.crc64nvme
-        )
+        request = self.store.presign_part(upload.key, upload.multipart_id, part.part_number, length, part.checksums)
         return PartUrl(part.part_number, length, request)
 
     def _open(self, user: str, file_id: str) -> _OpenUpload:
@@ -221,17 +231,20 @@ class UploadService:
             raise Conflict(f"upload {file_id} is already complete")
         stored = self.store.list_parts(key, multipart_id)
         if stored is None:
-            raise UploadNotFound(file_id)
-        crc = placeholder.metadata.get(object_metadata.CRC64NVME)
-        return _OpenUpload(key, multipart_id, self._plan_of(placeholder), stored, crc)
+            self._raise_finished_or_missing(user, file_id)
+        return _OpenUpload(key, multipart_id, placeholder, self._plan_of(placeholder), stored)
 
     def _raise_finished_or_missing(self, user: str, file_id: str) -> NoReturn:
         for status in LOOKUP_ORDER:
             key = self.store.first_key(file_prefix(status, user, file_id))
-            if key is not None:
-                found = self.store.head(key) if status is Status.PENDING else None
-                if found is None or not object_metadata.is_placeholder(found.metadata):
-                    raise Conflict(f"upload {file_id} is already complete")
+            if key is None:
+                continue
+            if status is not Status.PENDING:
+                raise Conflict(f"upload {file_id} is already complete")
+            found = self.store.head(key)
+            # Gone between the listing and the HEAD (an abort): missing, not complete.
+            if found is not None and not object_metadata.is_placeholder(found.metadata):
+                raise Conflict(f"upload {file_id} is already complete")
         raise UploadNotFound(file_id)
 
     def _plan_of(self, placeholder: StoredObject) -> MultipartPlan:
@@ -239,20 +252,86 @@ class UploadService:
         recorded = placeholder.metadata.get(object_metadata.PART_SIZE, "")
         return plan_parts(size, int(recorded) if recorded.isdigit() else self.settings.part_size)
 
-    def progress(self, user: str, file_id: str) -> UploadProgress:
+    def progress(
+        self,
+        user: str,
+        file_id: str,
+        *,
+        part_checksums: dict[int, Checksums] | None = None,
+        only: list[int] | None = None,
+    ) -> UploadProgress:
         """Parts already stored and fresh URLs for the missing ones (to start or resume).
 
-        The URLs bind no part checksum: an upload with a full-object CRC64NVME needs each part's
-        (storage refuses bare parts), which :meth:`sign_parts` binds.
+        A part given its own ``crc64nvme`` (and ``md5``) gets a URL that signs them, so storage
+        verifies that part's bytes as they arrive.
         """
+        part_checksums = part_checksums or {}
+        check_part_checksums(part_checksums)
         upload = self._open(user, file_id)
         plan = upload.plan
-        known = KnownUpload(user, upload.key, upload.multipart_id, plan, upload.crc64nvme)
-        self.recent.put(file_id, known)
+        for number in [*(only or []), *part_checksums]:
+            if not 1 <= number <= plan.part_count:
+                raise BadPartList(f"part number {number} is outside 1..{plan.part_count}")
         have = {part.part_number for part in upload.stored if part.size == plan.part_length(part.part_number)}
-        missing = [self._part_url(known, PartToSign(n)) for n in range(1, plan.part_count + 1) if n not in have]
+        wanted = only if only else [n for n in range(1, plan.part_count + 1) if n not in have]
+        missing = [
+            PartUrl(
+                n,
+                plan.part_length(n),
+                self.store.presign_part(upload.key, upload.multipart_id, n, plan.part_length(n), part_checksums.get(n)),
+            )
+            for n in wanted
+        ]
         expires_at = min((part.request.expires_at for part in missing), default=self._expiry())
         return UploadProgress(file_id=file_id, plan=plan, stored=upload.stored, missing=missing, expires_at=expires_at)
+
+    def complete(self, user: str, file_id: str, parts: list[tuple[int, str]]) -> str:
+        """Assemble the parts after checking them against the plan and what storage holds;
+        returns the key the file was assembled at.
+
+        Storage gets the parts as it listed them (its own ETags and part checksums), the whole
+        file's declared CRC64NVME and the placeholder's ETag as a precondition: it verifies the
+        file end to end, and of concurrent completions exactly one succeeds; the others, like a
+        completion racing an abort, get the problem for the state they lost to (409 or 404).
+        """
+        upload = self._open(user, file_id)
+        ordered = _check_part_list(upload.plan, parts, {p.part_number: p for p in upload.stored})
+        declared = object_metadata.declared_checksums(upload.placeholder.metadata)
+        try:
+            self.store.complete_multipart(
+                upload.key,
+                upload.multipart_id,
+                ordered,
+                crc64nvme=declared.crc64nvme,
+                if_match=upload.placeholder.etag,
+            )
+        except StorageRejected as exc:
+            if exc.code in _LOST_RACE_CODES:
+                self._raise_finished_or_missing(user, file_id)
+            if exc.code in _CHECKSUM_CODES:
+                raise ChecksumMismatch(
+                    "the uploaded parts do not add up to the declared checksums.crc64nvme: "
+                    "upload the parts of the declared file again, or abort"
+                ) from None
+            raise BadPartList(f"storage refused the part list: {exc.code}") from None
+        self.recent.forget(file_id)
+        return upload.key
+
+    def abort(self, user: str, file_id: str) -> None:
+        """Abort a running multipart upload and remove its placeholder.
+
+        If the upload was completed (or aborted) meanwhile, the answer says so (409 or 404) and
+        the completed file is left alone: only the placeholder's own version is removed.
+        """
+        upload = self._open(user, file_id)
+        aborted = self.store.abort_multipart(upload.key, upload.multipart_id)
+        self.store.purge_up_to(upload.key, upload.placeholder.version_id)
+        current = self.store.head(upload.key)
+        if current is not None and not object_metadata.is_placeholder(current.metadata):
+            raise Conflict(f"upload {file_id} was completed meanwhile")
+        self.recent.forget(file_id)
+        if not aborted:
+            self._raise_finished_or_missing(user, file_id)
 
     def sign_parts(self, user: str, file_id: str, parts: list[PartToSign], *, key: str | None = None) -> UploadProgress:
         """URLs for the given parts, each binding its MD5 and CRC64NVME when given.
@@ -261,8 +340,7 @@ class UploadService:
         ``key`` the client passes back (from the plan) costs one HEAD, others a lookup.
         """
         for part in parts:
-            check_digest(f"parts.{part.part_number}.md5", part.md5)
-            check_digest(f"parts.{part.part_number}.crc64nvme", part.crc64nvme)
+            check_part_checksums({part.part_number: part.checksums})
         known = self._known(user, file_id, key)
         plan = known.plan
         for part in parts:
@@ -280,35 +358,20 @@ class UploadService:
             placeholder = self.store.head(key)
             multipart_id = placeholder.metadata.get(object_metadata.MULTIPART_ID) if placeholder else None
             if placeholder is not None and object_metadata.is_placeholder(placeholder.metadata) and multipart_id:
-                crc = placeholder.metadata.get(object_metadata.CRC64NVME)
+                crc = object_metadata.declared_checksums(placeholder.metadata).crc64nvme
                 known = KnownUpload(user, key, multipart_id, self._plan_of(placeholder), crc)
                 self.recent.put(file_id, known)
                 return known
         upload = self._open(user, file_id)
-        known = KnownUpload(user, upload.key, upload.multipart_id, upload.plan, upload.crc64nvme)
+        known = KnownUpload(
+            user,
+            upload.key,
+            upload.multipart_id,
+            upload.plan,
+            object_metadata.declared_checksums(upload.placeholder.metadata).crc64nvme,
+        )
         self.recent.put(file_id, known)
         return known
-
-    def complete(self, user: str, file_id: str, parts: list[tuple[int, str]]) -> str:
-        """Assemble the parts after checking them against the plan and what storage holds.
-
-        A declared whole-object CRC64NVME goes to storage, which refuses bytes that differ.
-        Returns the key the object was assembled at.
-        """
-        upload = self._open(user, file_id)
-        _check_part_list(upload.plan, parts, {p.part_number: p for p in upload.stored})
-        crc = upload.crc64nvme
-        part_crcs = {p.part_number: p.crc64nvme for p in upload.stored if p.crc64nvme} if crc else None
-        self.store.complete_multipart(upload.key, upload.multipart_id, parts, crc64nvme=crc, part_crcs=part_crcs)
-        self.recent.forget(file_id)
-        return upload.key
-
-    def abort(self, user: str, file_id: str) -> None:
-        """Abort a running multipart upload and remove its placeholder."""
-        upload = self._open(user, file_id)
-        self.store.abort_multipart(upload.key, upload.multipart_id)
-        self.store.delete(upload.key)
-        self.recent.forget(file_id)
 
     def presign_s3_request(self, user: str, request: S3Request) -> PresignedRequest:
         """Presign one raw S3 request on the caller's own upload declared with ``presign: "s3"``.
@@ -333,7 +396,7 @@ class UploadService:
             raise Conflict(f"upload {parsed.file_id} is already complete")
         if metadata.get(object_metadata.PRESIGN) != "s3":
             raise Conflict(f"upload {parsed.file_id} was not declared with presign 's3'")
-        check_digest("crc64nvme", request.crc64nvme)
+        check_part_checksums({request.part_number or 0: Checksums(crc64nvme=request.crc64nvme)})
         return self._s3_request(request, placeholder)
 
     def _s3_create(self, key: str, content_type: str, declaration: dict[str, str]) -> PresignedRequest:
@@ -342,14 +405,14 @@ class UploadService:
             "Content-Type": content_type,
             **{f"x-amz-meta-{name}": value for name, value in declaration.items() if name not in _PLACEHOLDER_ONLY},
         }
-        if declaration.get(object_metadata.CRC64NVME):
-            headers.update({"x-amz-checksum-algorithm": CRC64NVME, "x-amz-checksum-type": "FULL_OBJECT"})
+        if object_metadata.declared_checksums(declaration).crc64nvme:
+            headers.update({"x-amz-checksum-algorithm": "CRC64NVME", "x-amz-checksum-type": "FULL_OBJECT"})
         return self.store.presign_request("POST", key, params={"uploads": ""}, headers=headers)
 
     def _s3_request(self, request: S3Request, placeholder: StoredObject) -> PresignedRequest:
         method, key, multipart_id = request.method.upper(), request.key, request.storage_upload_id
         metadata = placeholder.metadata
-        crc = metadata.get(object_metadata.CRC64NVME)
+        crc = object_metadata.declared_checksums(metadata).crc64nvme
         if method == "POST" and not multipart_id:
             return self._s3_create(key, placeholder.content_type, metadata)
         if not multipart_id:
@@ -359,9 +422,8 @@ class UploadService:
             number = request.part_number
             if number is None or not 1 <= number <= plan.part_count:
                 raise BadPartList(f"part_number must be within 1..{plan.part_count}")
-            return self.store.presign_part(
-                key, multipart_id, number, plan.part_length(number), crc64nvme=request.crc64nvme
-            )
+            checksums = Checksums(crc64nvme=request.crc64nvme)
+            return self.store.presign_part(key, multipart_id, number, plan.part_length(number), checksums)
         if method == "POST":
             headers = {"x-amz-checksum-crc64nvme": crc, "x-amz-checksum-type": "FULL_OBJECT"} if crc else {}
             return self.store.presign_request("POST", key, params={"uploadId": multipart_id}, headers=headers)
@@ -372,13 +434,28 @@ class UploadService:
 
 @dataclass(frozen=True)
 class _OpenUpload:
-    """A running multipart upload: its staging key, S3's id for it, its plan, its stored parts."""
+    """A running multipart upload: its staging key, S3's id for it, its placeholder (the
+    declaration), its plan and the parts storage holds."""
 
     key: str
     multipart_id: str
+    placeholder: StoredObject
     plan: MultipartPlan
     stored: list[StoredPart]
-    crc64nvme: str | None = None
+
+
+def _check_stored_size(metadata: dict[str, str], encoded_name: str) -> None:
+    """422 when the declaration's metadata would not fit storage's limit (the name is what grows:
+    it is percent-encoded UTF-8, so 255 characters of CJK take 2,295 bytes)."""
+    size = object_metadata.stored_size(metadata)
+    if size > object_metadata.STORAGE_LIMIT:
+        budget = object_metadata.STORAGE_LIMIT - (size - len(encoded_name))
+        raise field_error(
+            "filename",
+            f"is too long for storage once encoded: it takes {len(encoded_name)} bytes percent-encoded "
+            f"and at most {max(budget, 0)} fit beside the rest of the file's metadata "
+            f"({object_metadata.STORAGE_LIMIT} bytes in all)",
+        )
 
 
 def _names_pending_file(key: str, user: str, file_id: str) -> bool:
@@ -394,7 +471,17 @@ def _normalise_etag(etag: str) -> str:
     return etag.strip().strip('"').lower()
 
 
-def _check_part_list(plan: MultipartPlan, parts: list[tuple[int, str]], stored: dict[int, StoredPart]) -> None:
+#: Storage's answers when another request finished the upload first (completed or aborted).
+#: (MinIO answers NoSuchKey when the If-Match precondition finds the placeholder gone: aborted.)
+_LOST_RACE_CODES = frozenset({"NoSuchUpload", "NoSuchKey", "PreconditionFailed", "ConditionalRequestConflict"})
+#: Storage's answers when the parts do not add up to the declared full-object checksum.
+_CHECKSUM_CODES = frozenset({"BadDigest", "XAmzContentChecksumMismatch", "InvalidDigest"})
+
+
+def _check_part_list(
+    plan: MultipartPlan, parts: list[tuple[int, str]], stored: dict[int, StoredPart]
+) -> list[StoredPart]:
+    """The stored parts the client's list names, in order; 400 unless it names exactly the plan."""
     numbers = [number for number, _ in parts]
     if numbers != list(range(1, plan.part_count + 1)):
         bad = [n for n in numbers if not 1 <= n <= plan.part_count]
@@ -409,3 +496,4 @@ def _check_part_list(plan: MultipartPlan, parts: list[tuple[int, str]], stored: 
             raise BadPartList(f"ETag of part {number} does not match the stored part")
         if part.size != plan.part_length(number):
             raise BadPartList(f"part {number} is {part.size} bytes, expected {plan.part_length(number)}")
+    return [stored[number] for number, _ in parts]

@@ -17,34 +17,11 @@ import filetype
 
 from upvault.errors import InvalidInput, TooLarge, TypeNotAllowed, field_error
 from upvault.filenames import extension_of
-from upvault.models import Category, Checksums
-from upvault.settings import Settings
+from upvault.models import Category, Checksums, StoredObject
+from upvault.settings import EXTENSIONS, Settings
 
 #: Bytes the processor reads from each object; enough for every signature we accept.
 SNIFF_BYTES = 8 * 1024
-
-#: Extensions that name each content type we accept; a name with another *known* extension
-#: contradicts the declared type (``photo.pdf`` declared as ``image/png``).
-EXTENSIONS: dict[str, frozenset[str]] = {
-    "application/pdf": frozenset({"pdf"}),
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": frozenset({"docx"}),
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": frozenset({"xlsx"}),
-    "text/plain": frozenset({"txt", "text", "log", "md"}),
-    "text/csv": frozenset({"csv"}),
-    "image/png": frozenset({"png"}),
-    "image/jpeg": frozenset({"jpg", "jpeg", "jpe"}),
-    "image/webp": frozenset({"webp"}),
-    "image/gif": frozenset({"gif"}),
-    "image/heic": frozenset({"heic", "heif"}),
-    "image/tiff": frozenset({"tif", "tiff"}),
-    "audio/mpeg": frozenset({"mp3"}),
-    "audio/wav": frozenset({"wav"}),
-    "audio/ogg": frozenset({"ogg", "oga", "opus"}),
-    "audio/webm": frozenset({"webm", "weba"}),
-    "audio/mp4": frozenset({"m4a", "mp4"}),
-    "audio/flac": frozenset({"flac"}),
-}
-_KNOWN_EXTENSIONS = frozenset().union(*EXTENSIONS.values())
 
 #: What ``filetype`` reports for a declared type, when it names it differently.
 SNIFFED_AS: dict[str, frozenset[str]] = {
@@ -55,7 +32,8 @@ SNIFFED_AS: dict[str, frozenset[str]] = {
     "audio/ogg": frozenset({"audio/ogg", "video/ogg"}),
 }
 TEXT_TYPES = frozenset({"text/plain", "text/csv"})
-MAX_CHECKSUM_FIELDS = {"md5": 16, "sha256": 32, "crc64nvme": 8}
+#: Raw digest length of each checksum a client may declare (base64 on the wire).
+DIGEST_BYTES = {"md5": 16, "sha256": 32, "crc64nvme": 8}
 
 
 def normalise_content_type(content_type: str) -> str:
@@ -76,36 +54,115 @@ def check_upload(
         raise field_error("size", "must be a positive number of bytes")
     policy = settings.policies[category]
     if content_type not in policy.allowed_types:
-        allowed = ", ".join(sorted(policy.allowed_types))
         raise TypeNotAllowed(
-            f"content type {content_type!r} is not allowed for {category.value}; allowed: {allowed}",
+            f"content type {content_type!r} is not allowed for {category.value}; "
+            f"allowed: {', '.join(sorted(policy.allowed_types))}",
             allowed_types=sorted(policy.allowed_types),
         )
     limit = min(policy.max_size, settings.max_object_size)
     if size > limit:
         raise TooLarge(f"{size} bytes exceeds the {category.value} limit of {limit} bytes", max_size=limit)
+    reason = extension_error(display_name, content_type)
+    if reason:
+        extensions = sorted(EXTENSIONS.get(content_type, frozenset()))
+        raise TypeNotAllowed(
+            f"{reason}; a {content_type} file must be named .{', .'.join(extensions)}", allowed_extensions=extensions
+        )
+
+
+def extension_error(display_name: str, content_type: str) -> str | None:
+    """Why ``display_name`` may not carry ``content_type``, or ``None``.
+
+    The extension decides what a user's machine does with a downloaded file, whatever its
+    content type says, so it comes from an allow-list per type: ``invoice.exe`` holding a real
+    PDF, ``report.html`` as text and ``logo.svg`` as an image are all refused, and so is a name
+    without an extension.
+    """
     ext = extension_of(display_name)
-    if ext in _KNOWN_EXTENSIONS and ext not in EXTENSIONS.get(content_type, frozenset()):
-        raise field_error("filename", f"extension .{ext} contradicts content type {content_type}")
+    if not ext:
+        return "the file name has no extension"
+    if ext not in EXTENSIONS.get(content_type, frozenset()):
+        return f"extension .{ext} is not allowed for {content_type}"
+    return None
 
 
-def check_checksums(checksums: Checksums) -> None:
-    """Reject checksums that are not base64 digests of the right length (422)."""
-    for name in MAX_CHECKSUM_FIELDS:
-        check_digest(f"checksums.{name}", getattr(checksums, name))
+def digest_error(value: str, algorithm: str) -> str | None:
+    """Why ``value`` is not the canonical base64 of an ``algorithm`` digest, or ``None``.
 
-
-def check_digest(field: str, value: str | None) -> None:
-    """Reject one base64 digest of the wrong length; ``field`` ends with the algorithm's name."""
-    if value is None:
-        return
-    expected = MAX_CHECKSUM_FIELDS[field.rsplit(".", 1)[-1]]
+    Canonical means exactly what ``base64.b64encode`` gives for the raw digest: no line breaks,
+    no whitespace, no URL-safe alphabet, right padding. The value is signed into a header, so
+    anything looser would be a header injection or a checksum storage reads differently.
+    """
+    expected = DIGEST_BYTES[algorithm]
     try:
         raw = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise field_error(field, "must be base64") from None
-    if len(raw) != expected:
-        raise field_error(field, f"must be a base64 {expected}-byte digest")
+        return "must be base64"
+    if len(raw) != expected or base64.b64encode(raw).decode() != value:
+        return f"must be the base64 of a {expected}-byte digest"
+    return None
+
+
+def _digest_errors(checksums: Checksums, prefix: str) -> list[dict[str, str]]:
+    errors = []
+    for algorithm in DIGEST_BYTES:
+        value = getattr(checksums, algorithm)
+        message = None if value is None else digest_error(value, algorithm)
+        if message:
+            errors.append({"field": f"{prefix}{algorithm}", "message": message})
+    return errors
+
+
+def check_checksums(checksums: Checksums, *, multipart: bool, threshold: int) -> None:
+    """Require the checksums storage verifies for the upload kind; reject any other (422).
+
+    A single PUT needs the whole file's ``sha256`` (``md5`` may come too); a multipart upload
+    needs the whole file's ``crc64nvme``, the only full-object checksum both S3 and MinIO verify
+    across parts, and refuses ``sha256``/``md5``, which storage could not verify. The problem
+    names ``multipart_threshold`` so a client that guessed the kind wrong can declare again.
+    """
+    errors = _digest_errors(checksums, "checksums.")
+    if multipart:
+        if checksums.crc64nvme is None:
+            errors.append(
+                {"field": "checksums.crc64nvme", "message": f"is required above {threshold} bytes (multipart)"}
+            )
+        for algorithm in ("sha256", "md5"):
+            if getattr(checksums, algorithm) is not None:
+                errors.append(
+                    {
+                        "field": f"checksums.{algorithm}",
+                        "message": "cannot be verified on a multipart upload: declare crc64nvme",
+                    }
+                )
+    else:
+        if checksums.sha256 is None:
+            errors.append({"field": "checksums.sha256", "message": f"is required up to {threshold} bytes (single PUT)"})
+        if checksums.crc64nvme is not None:
+            errors.append(
+                {"field": "checksums.crc64nvme", "message": f"is for multipart uploads (above {threshold} bytes)"}
+            )
+    if errors:
+        raise InvalidInput("invalid checksums", errors, multipart_threshold=threshold)
+
+
+def check_part_checksums(part_checksums: dict[int, Checksums]) -> None:
+    """Reject a part's ``md5``/``crc64nvme`` unless each is a canonical base64 digest (422)."""
+    errors = []
+    for number, checksums in part_checksums.items():
+        errors += _digest_errors(checksums, f"parts.{number}.")
+    if errors:
+        raise InvalidInput("invalid part checksums", errors)
+
+
+def verified_checksums(obj: StoredObject) -> Checksums:
+    """The whole-object checksums storage holds for ``obj``: what it verified, nothing declared.
+
+    A composite checksum (a checksum of part checksums) is not the file's and is left out.
+    """
+    if obj.checksum_type not in (None, "FULL_OBJECT"):
+        return Checksums()
+    return Checksums(sha256=obj.checksum_sha256, crc64nvme=obj.checksum_crc64nvme)
 
 
 def check_metadata(settings: Settings, metadata: dict[str, str]) -> None:
@@ -146,9 +203,15 @@ def verify_content(*, declared_type: str, declared_size: int, actual_size: int, 
     return None
 
 
+#: How active content (markup a browser renders or runs) starts; never accepted as plain text.
+_MARKUP = (b"<!doctype", b"<html", b"<head", b"<body", b"<script", b"<svg", b"<?xml", b"<iframe", b"<object")
+
+
 def _verify_text(leading: bytes, *, truncated: bool) -> str | None:
     if b"\x00" in leading:
         return "text file contains NUL bytes (binary content)"
+    if leading.removeprefix(b"\xef\xbb\xbf").lstrip().lower().startswith(_MARKUP):
+        return "declared as text but is markup (HTML, SVG or XML): active content"
     if filetype.guess(leading) is not None:
         return "declared as text but has a binary file signature"
     try:

@@ -192,6 +192,17 @@ def test_sam_env_file_supplies_every_value_cloudformation_resolves_at_deploy(dev
             assert unresolved <= set(env_file), (name, unresolved - set(env_file))
 
 
+def test_sam_env_file_names_only_variables_our_functions_declare(dev: Template) -> None:
+    # Given the variables our functions declare (SAM ignores an --env-vars entry for any other)
+    declared: set[str] = set()
+    for name, fn in resources(dev, "AWS::Lambda::Function").items():
+        if name.startswith(("ApiFunction", "ProcessingFunction")):
+            declared |= set(fn["Properties"]["Environment"]["Variables"])
+    # Then events/sam-env.json sets nothing else: a value there that no function gets is a lie
+    env_file = json.loads((ROOT / "events" / "sam-env.json").read_text())["Parameters"]
+    assert set(env_file) <= declared, set(env_file) - declared
+
+
 INVOKE = """
 import importlib, json, sys
 code, layer, module, event_path = sys.argv[1:5]

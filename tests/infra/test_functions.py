@@ -38,11 +38,16 @@ def test_the_builder_writes_settings_as_upvault_variables() -> None:
     # Given Settings field names and values
     # When the builder writes a function's environment
     environment = function_environment(environment_config("dev"), {"bucket": "b", "storage_read_timeout": "60"})
-    # Then each becomes UPVAULT_<FIELD>, next to Powertools' settings
+    # Then each becomes UPVAULT_<FIELD>, next to Powertools' settings and the local-run
+    # settings declared empty (so `sam local --env-vars` can set them; empty is unset on AWS)
     assert environment == {
         "POWERTOOLS_SERVICE_NAME": "upvault",
         "POWERTOOLS_METRICS_NAMESPACE": "Upvault",
         "POWERTOOLS_LOG_LEVEL": "DEBUG",
+        "UPVAULT_ENDPOINT_URL": "",
+        "UPVAULT_PUBLIC_ENDPOINT_URL": "",
+        "UPVAULT_ACCESS_KEY_ID": "",
+        "UPVAULT_SECRET_ACCESS_KEY": "",
         "UPVAULT_BUCKET": "b",
         "UPVAULT_STORAGE_READ_TIMEOUT": "60",
     }

@@ -45,6 +45,7 @@ def test_api_role_has_exactly_the_actions_it_uses(name: str, request: pytest.Fix
                 "s3:ListMultipartUploadParts",
                 "s3:GetObject",
                 "s3:DeleteObject",
+                "s3:DeleteObjectVersion",
             },
             "files/": {
                 "s3:GetObject",
@@ -98,8 +99,8 @@ def test_processor_role_has_exactly_the_actions_it_uses(name: str, request: pyte
         "Processing",
         objects={
             "staging/": {"s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"},
-            "files/": {"s3:PutObject", "s3:AbortMultipartUpload"},
-            "quarantine/": {"s3:PutObject", "s3:AbortMultipartUpload"},
+            "files/": {"s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"},
+            "quarantine/": {"s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"},
         },
         bucket=set(),
         listing={"s3:ListBucket", "s3:ListBucketVersions"},

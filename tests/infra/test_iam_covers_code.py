@@ -21,10 +21,10 @@ import requests
 from moto import mock_aws
 
 from tests.infra.support import Template, allowed, logical_id
-from tests.support import SAMPLES
+from tests.support import SAMPLES, crc64nvme_b64, sha256_b64
 from upvault import storage as storage_module
 from upvault.files import FileService
-from upvault.models import Category, Status, UploadRequest
+from upvault.models import Category, Checksums, Status, UploadRequest
 from upvault.processing import Processor
 from upvault.settings import MIB, Settings
 from upvault.storage import ObjectStore, make_clients
@@ -158,13 +158,17 @@ def _flows(
     staged = []
     for data, content_type in ((pdf, "application/pdf"), (png, "application/pdf"), (pdf, "application/pdf")):
         with recorder.acting_as("api"):
-            ticket = uploads.start_upload("alice", UploadRequest("a.pdf", content_type, len(data), Category.DOCUMENTS))
+            ticket = uploads.start_upload(
+                "alice",
+                UploadRequest("a.pdf", content_type, len(data), Category.DOCUMENTS, Checksums(sha256=sha256_b64(data))),
+            )
         assert ticket.single is not None
         _put(ticket.single.url, data, ticket.single.headers)
         staged.append(ticket.file_id)
     big = SAMPLES["audio/mpeg"] + b"\0" * (11 * MIB)
     with recorder.acting_as("api"):
-        multipart = uploads.start_upload("alice", UploadRequest("a.mp3", "audio/mpeg", len(big), Category.AUDIO))
+        crc = Checksums(crc64nvme=crc64nvme_b64(big))
+        multipart = uploads.start_upload("alice", UploadRequest("a.mp3", "audio/mpeg", len(big), Category.AUDIO, crc))
         progress = uploads.progress("alice", multipart.file_id)
     etags = [
         (p.part_number, _put(p.request.url, big[(p.part_number - 1) * 5 * MIB :][: p.size], p.request.headers))
@@ -172,9 +176,9 @@ def _flows(
     ]
     with recorder.acting_as("api"):
         uploads.complete("alice", multipart.file_id, etags)
-        aborted = uploads.start_upload("alice", UploadRequest("b.mp3", "audio/mpeg", len(big), Category.AUDIO))
+        aborted = uploads.start_upload("alice", UploadRequest("b.mp3", "audio/mpeg", len(big), Category.AUDIO, crc))
         uploads.abort("alice", aborted.file_id)
-        deleted = uploads.start_upload("alice", UploadRequest("c.mp3", "audio/mpeg", len(big), Category.AUDIO))
+        deleted = uploads.start_upload("alice", UploadRequest("c.mp3", "audio/mpeg", len(big), Category.AUDIO, crc))
         files.delete("alice", deleted.file_id)  # a pending multipart file: its upload is aborted
         files.list("alice", status=Status.PENDING)
     with recorder.acting_as("processor"):

@@ -14,7 +14,8 @@ from local.devstack import LocalStack
 from local.ports import free_port
 from local.settings import DevSettings
 from local.tools import tool_path
-from upvault.settings import MIB
+from tests.support import checksums_of, crc64nvme_b64
+from upvault.settings import EXTENSIONS, MIB
 from upvault.storage import make_clients
 
 #: Small parts so multipart flows run with a few MiB; 5 MiB is S3's (and MinIO's) minimum.
@@ -51,9 +52,15 @@ class Client:
         )
 
     def declare(
-        self, data: bytes, content_type: str, *, category: str = "documents", filename: str = "file.bin", **extra: Any
+        self, data: bytes, content_type: str, *, category: str = "documents", filename: str = "", **extra: Any
     ) -> httpx.Response:
-        """POST /v1/uploads for ``data``."""
+        """POST /v1/uploads for ``data``, with the checksum its upload kind needs unless given.
+
+        Without a ``filename``, the file is named with an extension its type allows.
+        """
+        assert self.stack.settings is not None
+        filename = filename or "file." + min(EXTENSIONS.get(content_type, {"bin"}))
+        extra.setdefault("checksums", checksums_of(data, multipart=len(data) > self.stack.settings.multipart_threshold))
         return self.http.post(
             "/uploads",
             json={"filename": filename, "content_type": content_type, "size": len(data), "category": category, **extra},
@@ -67,6 +74,37 @@ class Client:
         put = put_presigned(created["upload"], data)
         assert put.status_code == 200, put.text
         return str(created["file_id"])
+
+    def sign_parts(self, file_id: str, data: bytes, part_size: int, numbers: list[int]) -> dict[int, dict[str, Any]]:
+        """POST /v1/uploads/{id}/parts: URLs for ``numbers`` that sign each part's CRC64NVME."""
+        chunks = {n: data[(n - 1) * part_size : n * part_size] for n in numbers}
+        response = self.http.post(
+            f"/uploads/{file_id}/parts",
+            json={"parts": [{"part_number": n, "crc64nvme": crc64nvme_b64(chunks[n])} for n in numbers]},
+        )
+        assert response.status_code == 200, response.text
+        return {part["part_number"]: part for part in response.json()["missing"]}
+
+    def upload_multipart(self, data: bytes, content_type: str, **kwargs: Any) -> tuple[str, dict[int, str]]:
+        """Declare ``data`` as a multipart upload and PUT every part; the file id and ETags."""
+        response = self.declare(data, content_type, **kwargs)
+        assert response.status_code == 201, response.text
+        created = response.json()
+        size, count = created["multipart"]["part_size"], created["multipart"]["part_count"]
+        urls = self.sign_parts(created["file_id"], data, size, list(range(1, count + 1)))
+        etags = {}
+        for number, url in urls.items():
+            put = put_presigned(url, data[(number - 1) * size : number * size])
+            assert put.status_code == 200, put.text
+            etags[number] = put.headers["etag"]
+        return created["file_id"], etags
+
+    def complete(self, file_id: str, etags: dict[int, str]) -> httpx.Response:
+        """POST /v1/uploads/{id}/complete with ``etags`` by part number."""
+        return self.http.post(
+            f"/uploads/{file_id}/complete",
+            json={"parts": [{"part_number": n, "etag": etags[n]} for n in sorted(etags)]},
+        )
 
     def file(self, file_id: str) -> httpx.Response:
         """GET /v1/files/{id}."""

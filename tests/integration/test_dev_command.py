@@ -24,7 +24,7 @@ import pytest
 
 from local.ports import free_port, is_listening
 from local.tools import tool_path
-from tests.support import SAMPLES
+from tests.support import SAMPLES, sha256_b64
 
 #: The console script `make dev` runs (.venv/bin/upvault), from this interpreter's venv.
 UPVAULT = [str(Path(sys.executable).parent / "upvault")]
@@ -142,7 +142,14 @@ def test_make_dev_serves_a_full_upload_and_ctrl_c_leaves_no_process(dev: DevProc
     http = httpx.Client(base_url=f"{api}/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30)
     data = SAMPLES["image/png"]
     created = http.post(
-        "/uploads", json={"filename": "cat.png", "content_type": "image/png", "size": len(data), "category": "images"}
+        "/uploads",
+        json={
+            "filename": "cat.png",
+            "content_type": "image/png",
+            "size": len(data),
+            "category": "images",
+            "checksums": {"sha256": sha256_b64(data)},
+        },
     )
     assert created.status_code == 201, created.text
     upload = created.json()["upload"]
@@ -176,7 +183,13 @@ def test_files_persist_across_make_dev_runs(dev_env: dict[str, str]) -> None:
         data = SAMPLES["text/plain"]
         created = http.post(
             "/uploads",
-            json={"filename": "notes.txt", "content_type": "text/plain", "size": len(data), "category": "documents"},
+            json={
+                "filename": "notes.txt",
+                "content_type": "text/plain",
+                "size": len(data),
+                "category": "documents",
+                "checksums": {"sha256": sha256_b64(data)},
+            },
         ).json()
         assert (
             httpx.put(created["upload"]["url"], content=data, headers=created["upload"]["headers"]).status_code == 200

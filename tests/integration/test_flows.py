@@ -16,7 +16,7 @@ import pytest
 
 from local.devstack import LocalStack
 from tests.integration.live import Client, put_presigned, settled_areas, unique_user
-from tests.support import SAMPLES, md5_b64, sha256_b64
+from tests.support import SAMPLES, crc64nvme_b64, md5_b64, sha256_b64
 
 MIB = 1024 * 1024
 
@@ -80,9 +80,8 @@ def test_multipart_upload_resumes_after_a_dropped_part(client: Client) -> None:
     plan = created["multipart"]
     assert plan["part_count"] == 3
     file_id = created["file_id"]
-    parts = client.http.get(f"/uploads/{file_id}/parts").json()
-    urls = {part["part_number"]: part for part in parts["missing"]}
     size = plan["part_size"]
+    urls = client.sign_parts(file_id, data, size, [1, 2, 3])
     chunks = {n: data[(n - 1) * size : n * size] for n in (1, 2, 3)}
     # When part 1 arrives and the connection drops in the middle of part 2
     first = put_presigned(urls[1], chunks[1])
@@ -94,27 +93,31 @@ def test_multipart_upload_resumes_after_a_dropped_part(client: Client) -> None:
 
     with pytest.raises((httpx.HTTPError, ConnectionResetError)):
         put_presigned(urls[2], dropped())
-    # Then, after a "page reload", the API lists part 1 as stored and signs fresh URLs for the rest
+    # Then, after a "page reload", the API lists part 1 as stored and parts 2 and 3 as missing
     resumed = client.http.get(f"/uploads/{file_id}/parts")
     assert resumed.status_code == 200, resumed.text
     body = resumed.json()
     assert [p["part_number"] for p in body["parts"]] == [1]
     assert sorted(p["part_number"] for p in body["missing"]) == [2, 3]
     etags = {1: body["parts"][0]["etag"]}
-    for part in body["missing"]:
-        put = put_presigned(part, chunks[part["part_number"]])
+    for number, part in client.sign_parts(file_id, data, size, [2, 3]).items():
+        put = put_presigned(part, chunks[number])
         assert put.status_code == 200, put.text
-        etags[part["part_number"]] = put.headers["etag"]
+        etags[number] = put.headers["etag"]
     # When the client completes with the ETags storage answered
     done = client.http.post(
         f"/uploads/{file_id}/complete", json={"parts": [{"part_number": n, "etag": etags[n]} for n in (1, 2, 3)]}
     )
     assert done.status_code == 200, done.text
     # Then the assembled object is validated, ready, and downloads byte for byte
-    assert client.wait_final(file_id)["status"] == "ready"
+    final = client.wait_final(file_id)
+    assert final["status"] == "ready"
     url = client.http.get(f"/files/{file_id}/download").json()["url"]
     got = httpx.get(url, timeout=60)
     assert hashlib.sha256(got.content).hexdigest() == hashlib.sha256(data).hexdigest()
+    # and it reports the whole file's CRC64NVME, which storage verified on completion
+    assert final["crc64nvme"] == crc64nvme_b64(data)
+    assert final["sha256"] is None
 
 
 def test_body_that_lies_about_its_type_ends_in_quarantine(client: Client, live: LocalStack) -> None:

@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,26 @@ def filled(minio: MinioServer) -> tuple[str, dict[str, bytes]]:
     return bucket, objects
 
 
+@dataclass(frozen=True)
+class Pair:
+    """The filled bucket on the session MinIO, an empty one on the other, and how to run between them."""
+
+    source: str
+    objects: dict[str, bytes]
+    destination: str
+    args: tuple[str, ...]
+    env: dict[str, str]
+
+
+@pytest.fixture
+def pair(minio: MinioServer, other_minio: MinioServer, filled: tuple[str, dict[str, bytes]]) -> Pair:
+    """Two servers with different endpoints and keys: ``filled`` on one, an empty bucket on the other."""
+    source, objects = filled
+    destination = new_bucket(other_minio)
+    args, env = between(minio, source, other_minio, destination)
+    return Pair(source, objects, destination, args, env)
+
+
 def test_folder_to_minio_then_rerun_skips_all(other_minio: MinioServer, tmp_path: Path) -> None:
     # Given a folder with small files and one above the multipart threshold
     folder = tmp_path / "folder"
@@ -137,13 +158,11 @@ def test_folder_to_minio_then_rerun_skips_all(other_minio: MinioServer, tmp_path
 
 
 def test_minio_to_minio_with_different_endpoints_and_credentials(
-    minio: MinioServer, other_minio: MinioServer, filled: tuple[str, dict[str, bytes]], tmp_path: Path
+    other_minio: MinioServer, pair: Pair, tmp_path: Path
 ) -> None:
     # Given a bucket on one MinIO and an empty one on another, each with its own root keys
-    source, objects = filled
-    destination = new_bucket(other_minio)
-    args, env = between(minio, source, other_minio, destination)
-    args += ("--multipart-threshold", "5MiB")
+    objects, destination, env = pair.objects, pair.destination, pair.env
+    args = (*pair.args, "--multipart-threshold", "5MiB")
     # When migrated
     code, report, _ = migrate(*args, state=tmp_path, env=env)
     # Then the destination holds the same bytes, content types and user metadata
@@ -175,15 +194,11 @@ def test_same_endpoint_copies_server_side(
     assert contents(minio, destination) == {f"copy/{k}": v for k, v in objects.items()}
 
 
-def test_dry_run_changes_nothing(
-    minio: MinioServer, other_minio: MinioServer, filled: tuple[str, dict[str, bytes]], tmp_path: Path
-) -> None:
+def test_dry_run_changes_nothing(minio: MinioServer, other_minio: MinioServer, pair: Pair, tmp_path: Path) -> None:
     # Given a source bucket and an empty destination
-    source, objects = filled
-    destination = new_bucket(other_minio)
-    args, env = between(minio, source, other_minio, destination)
+    source, objects, destination = pair.source, pair.objects, pair.destination
     # When a dry run plans the migration
-    code, report, _ = migrate(*args, "--dry-run", state=tmp_path, env=env)
+    code, report, _ = migrate(*pair.args, "--dry-run", state=tmp_path, env=pair.env)
     # Then it reports what it would copy, and neither side nor the journal changed
     assert code == 0 and report["counts"]["planned"] == len(objects)
     assert report["bytes_planned"] == sum(map(len, objects.values()))
@@ -236,13 +251,9 @@ def test_destination_stopped_mid_run_then_rerun_completes_verified(
     assert contents(other_minio, destination) == objects
 
 
-def test_verify_detects_a_corrupted_destination_object(
-    minio: MinioServer, other_minio: MinioServer, filled: tuple[str, dict[str, bytes]], tmp_path: Path
-) -> None:
+def test_verify_detects_a_corrupted_destination_object(other_minio: MinioServer, pair: Pair, tmp_path: Path) -> None:
     # Given a completed migration
-    source, objects = filled
-    destination = new_bucket(other_minio)
-    args, env = between(minio, source, other_minio, destination)
+    objects, destination, args, env = pair.objects, pair.destination, pair.args, pair.env
     assert migrate(*args, state=tmp_path, env=env)[0] == 0
     # When one destination object is silently replaced by other bytes of the same size
     key = "docs/user_2/file-5.txt"

@@ -517,6 +517,129 @@ def test_unsigned_sha256_header_is_still_verified_by_minio(minio_s3: Any, bucket
     assert head["ChecksumSHA256"] == SHA256
 
 
+# --- what a presigned request can carry unsigned, conditional writes, CRC64NVME multipart -------
+
+#: Unsigned ``x-amz-*`` headers an attacker can add to a presigned PUT, with a value each; the
+#: copy source is filled in per test. docs/minio.md says what Upvault does about each.
+UNSIGNED_HEADERS = {
+    "x-amz-acl": "public-read",
+    "x-amz-tagging": "owner=mallory",
+    "x-amz-storage-class": "REDUCED_REDUNDANCY",
+    "x-amz-server-side-encryption": "AES256",
+    "x-amz-website-redirect-location": "https://evil.example/",
+    "x-amz-metadata-directive": "REPLACE",
+    "x-amz-copy-source": "",
+}
+
+
+@pytest.mark.parametrize("header", sorted(UNSIGNED_HEADERS))
+def test_unsigned_x_amz_headers_minio_accepts_on_a_presigned_put(minio_s3: Any, bucket: str, header: str) -> None:
+    # Given another object in the bucket, and a URL signed for type, length and MD5 only
+    minio_s3.put_object(Bucket=bucket, Key="someone-else.pdf", Body=b"another user's bytes", ContentType=PDF)
+    url = presign_put(minio_s3, bucket, "upload.pdf")
+    value = UNSIGNED_HEADERS[header] or f"/{bucket}/someone-else.pdf"
+    # When the request adds one x-amz-* header that was not signed
+    response = httpx.put(url, content=BODY, headers={"Content-Type": PDF, "Content-MD5": MD5, header: value})
+    # Then MinIO accepts it (S3 refuses unsigned x-amz-* headers on presigned requests), and a
+    # copy source turns the upload into a server-side copy of the other object
+    assert response.status_code == 200, response.text
+    stored = minio_s3.get_object(Bucket=bucket, Key="upload.pdf")["Body"].read()
+    assert stored == (b"another user's bytes" if header == "x-amz-copy-source" else BODY)
+
+
+def test_if_none_match_signed_into_a_put_url_makes_it_upload_once(minio_s3: Any, bucket: str) -> None:
+    # Given a versioned bucket and a URL whose signature covers If-None-Match: *
+    minio_s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    url = presign_put(minio_s3, bucket, "once.pdf", IfNoneMatch="*")
+    assert "if-none-match" in signed_headers(url)
+    # When it is used twice, then again after the object was deleted (a delete marker)
+    headers = {"Content-Type": PDF, "Content-MD5": MD5, "If-None-Match": "*"}
+    first = httpx.put(url, content=BODY, headers=headers)
+    second = httpx.put(url, content=BODY, headers=headers)
+    minio_s3.delete_object(Bucket=bucket, Key="once.pdf")
+    third = httpx.put(url, content=BODY, headers=headers)
+    # Then only the first is stored while an object exists (412 PreconditionFailed, as S3); once
+    # the key holds only a delete marker the URL works again: the processor's state rule covers that
+    assert first.status_code == 200, first.text
+    assert error_of(second) == (412, "PreconditionFailed")
+    assert third.status_code == 200, third.text
+
+
+def test_deleting_a_missing_key_leaves_no_delete_marker(minio_s3: Any, bucket: str) -> None:
+    # Given a versioned bucket, When a key that never existed is deleted
+    minio_s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    minio_s3.delete_object(Bucket=bucket, Key="never-there")
+    # Then MinIO writes no delete marker (S3 does): a marker cannot be a delete intent there
+    assert "DeleteMarkers" not in minio_s3.list_object_versions(Bucket=bucket, Prefix="never-there")
+
+
+def crc(data: bytes) -> str:
+    """Base64 CRC-64/NVME (awscrt)."""
+    from awscrt.checksums import crc64nvme
+
+    return b64(crc64nvme(data).to_bytes(8, "big"))
+
+
+def test_crc64nvme_full_object_multipart_rules(minio_s3: Any, bucket: str) -> None:
+    # Given a multipart upload created with CRC64NVME, FULL_OBJECT, and two parts of a file
+    data = os.urandom(5 * 1024 * 1024) + b"tail"
+    parts = [data[: 5 * 1024 * 1024], data[5 * 1024 * 1024 :]]
+    upload = minio_s3.create_multipart_upload(
+        Bucket=bucket, Key="big.bin", ChecksumAlgorithm="CRC64NVME", ChecksumType="FULL_OBJECT"
+    )["UploadId"]
+
+    def part_url(number: int, checksum: str | None) -> str:
+        params = {"Bucket": bucket, "Key": "big.bin", "UploadId": upload, "PartNumber": number}
+        if checksum:
+            params["ChecksumCRC64NVME"] = checksum
+        return str(minio_s3.generate_presigned_url("upload_part", Params=params, ExpiresIn=300))
+
+    # When a part comes without its CRC64NVME, with it signed, and with other bytes
+    bare = httpx.put(part_url(1, None), content=parts[0])
+    signed = [
+        httpx.put(part_url(n, crc(p)), content=p, headers={"x-amz-checksum-crc64nvme": crc(p)})
+        for n, p in ((1, parts[0]), (2, parts[1]))
+    ]
+    forged = httpx.put(
+        part_url(2, crc(parts[1])), content=b"x" * len(parts[1]), headers={"x-amz-checksum-crc64nvme": crc(parts[1])}
+    )
+    # Then a part without its checksum is refused (400), signed ones are stored, other bytes refused
+    assert bare.status_code == 400, bare.text
+    assert [r.status_code for r in signed] == [200, 200]
+    assert_rejected(forged, DIGEST_MISMATCH)
+    listed = minio_s3.list_parts(Bucket=bucket, Key="big.bin", UploadId=upload)["Parts"]
+    completed = [
+        {"PartNumber": p["PartNumber"], "ETag": p["ETag"], "ChecksumCRC64NVME": p["ChecksumCRC64NVME"]} for p in listed
+    ]
+
+    def complete(checksum: str, parts_list: list[dict[str, Any]]) -> Any:
+        return minio_s3.complete_multipart_upload(
+            Bucket=bucket,
+            Key="big.bin",
+            UploadId=upload,
+            ChecksumCRC64NVME=checksum,
+            ChecksumType="FULL_OBJECT",
+            MultipartUpload={"Parts": parts_list},
+        )
+
+    # and completion is tried without part checksums, with another whole-file CRC, then right
+    with pytest.raises(ClientError) as no_part_checksums:
+        complete(crc(data), [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in listed])
+    with pytest.raises(ClientError) as other_file:
+        complete(crc(b"other bytes"), completed)
+    complete(crc(data), completed)
+    # Then completion needs each part's checksum, verifies the whole file's, and HEAD reports it
+    assert client_error(no_part_checksums) == (400, "InvalidPart")
+    assert client_error(other_file)[0] == 400
+    assert client_error(other_file)[1] in {"XAmzContentChecksumMismatch", "BadDigest"}
+    head = minio_s3.head_object(Bucket=bucket, Key="big.bin", ChecksumMode="ENABLED")
+    assert (head["ChecksumCRC64NVME"], head["ChecksumType"]) == (crc(data), "FULL_OBJECT")
+    # and a copy keeps the checksum (so does a copy of a single PUT's SHA-256)
+    minio_s3.copy_object(Bucket=bucket, Key="copy.bin", CopySource={"Bucket": bucket, "Key": "big.bin"})
+    copied = minio_s3.head_object(Bucket=bucket, Key="copy.bin", ChecksumMode="ENABLED")
+    assert copied["ChecksumCRC64NVME"] == crc(data)
+
+
 # --- global CORS and webhook notifications (a MinIO configured through its environment) -------
 
 

@@ -24,7 +24,7 @@ import pytest
 from infra.functions import handler_path
 from local.minio import MinioServer
 from local.ports import free_port, is_listening
-from tests.support import SAMPLES, apigw_event, md5_b64, required_tool, s3_notification, sqs_event
+from tests.support import SAMPLES, apigw_event, md5_b64, required_tool, s3_notification, sha256_b64, sqs_event
 
 ROOT = Path(__file__).resolve().parents[2]
 INVOKE = "/2015-03-31/functions/function/invocations"
@@ -145,7 +145,7 @@ def test_api_and_processor_under_rie_presign_upload_and_promote(
             "content_type": "application/pdf",
             "size": len(data),
             "category": "documents",
-            "checksums": {"md5": md5_b64(data)},
+            "checksums": {"sha256": sha256_b64(data), "md5": md5_b64(data)},
         },
     )
     # When the API function handles it under the emulator

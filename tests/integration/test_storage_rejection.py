@@ -16,7 +16,7 @@ import pytest
 
 from local.devstack import LocalStack
 from tests.integration.live import Client, error_code, put_presigned, start_stack, storage_keys, unique_user
-from tests.support import SAMPLES, md5_b64
+from tests.support import SAMPLES, md5_b64, sha256_b64
 
 DATA = SAMPLES["application/pdf"]
 SIGNATURE = {"SignatureDoesNotMatch"}
@@ -32,8 +32,8 @@ def client(minio_stack: LocalStack) -> Iterator[Client]:
 
 
 def declared(client: Client, data: bytes = DATA) -> dict[str, Any]:
-    """A single-PUT upload of a PDF declared with its MD5."""
-    response = client.declare(data, "application/pdf", checksums={"md5": md5_b64(data)})
+    """A single-PUT upload of a PDF declared with its SHA-256 and MD5."""
+    response = client.declare(data, "application/pdf", checksums={"sha256": sha256_b64(data), "md5": md5_b64(data)})
     assert response.status_code == 201, response.text
     return dict(response.json())
 

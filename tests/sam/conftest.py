@@ -27,10 +27,8 @@ from typing import Any
 import pytest
 
 from local.bootstrap import bootstrap_bucket, minio_environment
-from local.devstack import admin_s3
 from local.event_bridge import DeadLetterStore, EventBridge
-from local.minio import MinioServer, generate_kms_secret_key
-from local.tools import ToolNotInstalledError, tool_path
+from tests.live_minio import make_s3_client, new_minio
 from tests.sam.support import (
     PACKAGES,
     DockerDaemon,
@@ -156,30 +154,24 @@ def storage(docker: DockerDaemon, sam_dir: Path) -> Iterator[Storage]:
     """MinIO on the Docker bridge address, the dev bucket's shape, its webhook to the event bridge."""
     from infra.config import environment_config
 
-    try:
-        tool_path("minio")
-    except ToolNotInstalledError as exc:
-        _needed("MinIO", exc)
     rules = environment_config("dev").bucket_rules()
     notifications = Notifications()
     token = secrets.token_urlsafe(24)
     bridge = EventBridge(notifications.handler, token=token, dead_letters=DeadLetterStore(sam_dir / "dead-letters"))
     bridge.start()
-    server = MinioServer(
-        sam_dir / "minio" / "data",
-        root_user="sam-" + secrets.token_hex(4),
-        root_password=secrets.token_urlsafe(24),
-        host=docker.bridge_address(),
-        kms_secret_key=generate_kms_secret_key(KMS_KEY_NAME),
+    server = new_minio(
+        sam_dir / "minio",
+        user="sam",
+        kms_key_name=KMS_KEY_NAME,
         env=minio_environment(
             rules, webhook_endpoint=bridge.url, webhook_token=token, queue_dir=sam_dir / "minio" / "events-queue"
         ),
-        log_file=sam_dir / "minio" / "minio.log",
+        host=docker.bridge_address(),
     )
     bucket = sam_env_example()["UPVAULT_BUCKET"]
     try:
         server.start()
-        s3 = admin_s3(server.endpoint_url, server.root_user, server.root_password, sam_env_example()["UPVAULT_REGION"])
+        s3 = make_s3_client(server)
         bootstrap_bucket(s3, bucket, rules, kms_key_id=KMS_KEY_NAME)
         yield Storage(server, bucket, s3, notifications)
     finally:

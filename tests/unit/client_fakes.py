@@ -61,6 +61,8 @@ class LambdaApi(httpx.BaseTransport):
     on_complete: Callable[[str], None] | None = None
     #: Optional stand-in for another API answer: returns a response to send instead, or None.
     intercept: Callable[[Sent], httpx.Response | None] | None = None
+    #: Optional change of a successful JSON answer (what a newer API would add to it).
+    rewrite: Callable[[Sent, Any], Any] | None = None
     sent: list[Sent] = field(default_factory=list)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -87,7 +89,11 @@ class LambdaApi(httpx.BaseTransport):
         sent.status = result["statusCode"]
         if sent.status == 200 and request.url.path.endswith("/complete") and self.on_complete:
             self.on_complete(request.url.path.split("/")[-2])
-        return httpx.Response(result["statusCode"], headers=result.get("headers", {}), content=content)
+        headers = result.get("headers", {})
+        if self.rewrite is not None and sent.status < 300 and content:
+            content = json.dumps(self.rewrite(sent, json.loads(content))).encode()
+            headers = {k: v for k, v in headers.items() if k.lower() != "content-length"}
+        return httpx.Response(result["statusCode"], headers=headers, content=content)
 
     def calls(self, method: str, suffix: str) -> list[Sent]:
         """Requests of one kind (``"POST", "/parts"``)."""
@@ -103,6 +109,8 @@ class MotoStorage(httpx.BaseTransport):
     fail: Callable[[Sent], httpx.Response | None] | None = None
     #: Optional change of a forwarded response's body (to corrupt a download).
     tamper: Callable[[bytes], bytes] | None = None
+    #: Optional: forward the request, then answer 500 anyway (an answer lost on the way back).
+    lose_answer: Callable[[Sent], bool] | None = None
     sent: list[Sent] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
@@ -135,6 +143,8 @@ class MotoStorage(httpx.BaseTransport):
         key = unquote(url.path).lstrip("/").removeprefix(f"{BUCKET}/")  # virtual-hosted or path style
         if request.method == "PUT" and forwarded.status_code == 200 and "partNumber" not in sent.query:
             self.process(key)
+        if self.lose_answer is not None and self.lose_answer(sent):
+            return s3_error(500, "InternalError", "the answer was lost")
         content = forwarded.content if self.tamper is None else self.tamper(forwarded.content)
         headers = {
             k: v for k, v in forwarded.headers.items() if k.lower() not in ("content-length", "content-encoding")

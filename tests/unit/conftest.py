@@ -16,7 +16,7 @@ from functions.api.app import create_app
 from functions.api.handler import make_handler as make_api_handler
 from functions.processor.handler import make_handler as make_processor_handler
 from local.lambda_context import LocalLambdaContext
-from tests.support import apigw_event, s3_notification, sqs_event
+from tests.support import apigw_event, checksums_of, s3_notification, sqs_event
 from upvault.processing import Processor
 from upvault.settings import MIB, Settings
 from upvault.storage import ObjectStore, S3Clients, make_clients
@@ -94,9 +94,11 @@ class Api:
         category: str = "documents",
         filename: str = "file.pdf",
         user: str = "alice",
+        multipart: bool = False,
         **extra: Any,
     ) -> Response:
-        """Declare an upload (POST /v1/uploads)."""
+        """Declare an upload of ``data`` (POST /v1/uploads), with its checksum unless given."""
+        extra.setdefault("checksums", checksums_of(data, multipart=multipart))
         return self.call(
             "POST",
             "/v1/uploads",
@@ -131,8 +133,16 @@ def process(processor: Processor) -> Any:
 
 
 def put_presigned(upload: dict[str, Any], data: bytes, **override: str) -> requests.Response:
-    """PUT bytes to a presigned URL with exactly the headers the API said to send, like a browser."""
+    """PUT bytes to a presigned URL with exactly the headers the API said to send, like a browser.
+
+    moto records a PUT's checksum only when the SDK's algorithm header names it (S3 and MinIO
+    record and verify the signed ``x-amz-checksum-*`` alone): the helper adds that header, so
+    moto keeps what S3 would. moto checks no signature, so the extra header changes nothing else.
+    """
     headers = {k: v for k, v in upload["headers"].items() if k.lower() != "content-length"}
+    for algorithm in ("sha256", "crc64nvme"):
+        if f"x-amz-checksum-{algorithm}" in {name.lower() for name in headers}:
+            headers["x-amz-sdk-checksum-algorithm"] = algorithm.upper()
     headers.update(override)
     return requests.put(upload["url"], data=data, headers=headers, timeout=10)
 

@@ -26,8 +26,13 @@ def signed_headers(url: str) -> set[str]:
     return set(parse_qs(urlparse(url).query)["X-Amz-SignedHeaders"][0].split(";"))
 
 
+SHA256 = base64.b64encode(bytes(32)).decode()
+
+
 def declare(api: Api, size: int, *, user: str = "alice", **extra: Any) -> Any:
-    """Declare an MP3 of ``size`` bytes."""
+    """Declare an MP3 of ``size`` bytes, with the checksum its upload kind requires unless given."""
+    multipart = extra.get("multipart", size > 5 * MIB)
+    extra.setdefault("checksums", {"crc64nvme": CRC} if multipart else {"sha256": SHA256})
     body = {"filename": "talk.mp3", "content_type": "audio/mpeg", "size": size, "category": "audio", **extra}
     return api.call("POST", "/v1/uploads", user=user, body=body)
 
@@ -66,8 +71,8 @@ def test_limits_are_public_cacheable_and_match_the_settings(api: Api, settings: 
 
 def test_the_client_may_choose_multipart_and_its_part_size(api: Api) -> None:
     # Given a 4 MiB file, below the 5 MiB threshold
-    # When the client asks for a multipart upload with 5 MiB parts
-    response = declare(api, 4 * MIB, multipart=True, part_size=5 * MIB)
+    # When the client asks for a multipart upload with 5 MiB parts (giving part 1's CRC)
+    response = declare(api, 4 * MIB, multipart=True, part_size=5 * MIB, parts=[{"part_number": 1, "crc64nvme": CRC}])
 
     # Then it gets a one-part plan with the key and the first part's URL
     assert response.status == 201, response.body

@@ -6,12 +6,18 @@ from typing import Any
 
 import pytest
 
-from tests.support import SAMPLES
+from tests.support import SAMPLES, sha256_b64
 from tests.unit.conftest import Api, all_keys
 from upvault.settings import GIB, MIB
 
 PDF = SAMPLES["application/pdf"]
-GOOD = {"filename": "a.pdf", "content_type": "application/pdf", "size": len(PDF), "category": "documents"}
+GOOD = {
+    "filename": "a.pdf",
+    "content_type": "application/pdf",
+    "size": len(PDF),
+    "category": "documents",
+    "checksums": {"sha256": sha256_b64(PDF)},
+}
 
 
 def declare(**change: Any) -> dict[str, Any]:
@@ -22,8 +28,8 @@ def declare(**change: Any) -> dict[str, Any]:
 
 HOSTILE_UPLOADS = [
     # (case, body, status, field or detail fragment)
-    ("traversal is reduced to a plain name", declare(filename="../../etc/passwd"), 201, None),
-    ("windows traversal", declare(filename="..\\..\\boot.ini"), 201, None),
+    ("traversal is reduced to a plain name", declare(filename="../../etc/passwd.pdf"), 201, None),
+    ("windows traversal", declare(filename="..\\..\\boot.pdf"), 201, None),
     ("bare dot-dot", declare(filename=".."), 422, "filename"),
     ("NUL byte", declare(filename="a\x00.pdf"), 422, "filename"),
     ("control character", declare(filename="a\x1b[31m.pdf"), 422, "filename"),
@@ -40,7 +46,10 @@ HOSTILE_UPLOADS = [
     ("over 5 GiB", declare(size=5 * GIB + 1, category="audio", content_type="audio/mpeg", filename="a.mp3"), 413, None),
     ("type not allowed for category", declare(content_type="application/x-msdownload"), 415, None),
     ("audio type in documents", declare(content_type="audio/mpeg", filename="a.mp3"), 415, None),
-    ("extension contradicts type", declare(filename="photo.png"), 422, "filename"),
+    ("extension contradicts type", declare(filename="photo.png"), 415, None),
+    ("active content under a document type", declare(filename="invoice.exe"), 415, None),
+    ("no extension", declare(filename="statement"), 415, None),
+    ("name too long once encoded for storage", declare(filename="文" * 251 + ".pdf"), 422, "filename"),
     ("unknown category", declare(category="secrets"), 422, "category"),
     ("forged user_id", declare(user_id="bob"), 422, "user_id"),
     ("forged key", declare(key="files/bob/documents/x"), 422, "key"),

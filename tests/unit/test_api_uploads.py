@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 
-from tests.support import SAMPLES, md5_b64, sha256_b64
+from tests.support import SAMPLES, crc64nvme_b64, md5_b64, sha256_b64
 from tests.unit.conftest import Api, all_keys, put_presigned
 from upvault.settings import MIB
 
@@ -74,31 +74,33 @@ def test_large_upload_gets_a_multipart_plan(api: Api, s3: Any) -> None:
     response = api.call(
         "POST",
         "/v1/uploads",
-        body={"filename": "call.mp3", "content_type": "audio/mpeg", "size": size, "category": "audio"},
+        body={
+            "filename": "call.mp3",
+            "content_type": "audio/mpeg",
+            "size": size,
+            "category": "audio",
+            "checksums": {"crc64nvme": crc64nvme_b64(_audio(size))},
+        },
     )
-    # Then the answer is a plan: 5 MiB parts, 3 of them, where to sign more, and the first URLs
+    # Then the answer is a plan: 5 MiB parts, 3 of them, and where to sign them (no part URL
+    # yet: storage refuses a part without its CRC64NVME, which this declaration did not give)
     assert response.status == 201
     plan = response.body["multipart"]
     assert response.body["upload"] is None
-    first_urls = plan.pop("parts")
+    assert plan.pop("parts") == []
     assert plan.pop("create") is None  # the API runs this upload itself
     assert plan == {
         "part_size": 5 * MIB,
         "part_count": 3,
         "parts_url": f"/v1/uploads/{response.body['upload_id']}/parts",
     }
-    assert [(part["part_number"], part["size"]) for part in first_urls] == [(1, 5 * MIB), (2, 5 * MIB), (3, MIB)]
     # and only a placeholder exists yet (the upload is pending, not visible)
     listing = api.call("GET", "/v1/files", query="status=ready")
     assert listing.body["items"] == []
 
 
 def _multipart(api: Api, data: bytes) -> tuple[str, dict[str, Any]]:
-    response = api.call(
-        "POST",
-        "/v1/uploads",
-        body={"filename": "call.mp3", "content_type": "audio/mpeg", "size": len(data), "category": "audio"},
-    )
+    response = api.upload(data, content_type="audio/mpeg", category="audio", filename="call.mp3", multipart=True)
     assert response.status == 201, response.body
     upload_id = response.body["upload_id"]
     parts = api.call("GET", f"/v1/uploads/{upload_id}/parts")
@@ -153,19 +155,23 @@ def test_multipart_upload_resumes_and_completes(api: Api, s3: Any, process: Any)
     assert again.body["type"] == "urn:upvault:problem:conflict"
 
 
-def test_sign_parts_binds_the_part_md5(api: Api) -> None:
+def test_sign_parts_binds_the_part_checksums(api: Api) -> None:
     # Given a multipart upload
     upload_id, _ = _multipart(api, _audio(11 * MIB))
-    # When the client asks for part 2's URL with its MD5
+    # When the client asks for part 2's URL with its CRC64NVME and MD5
+    chunk = b"x" * 5 * MIB
     signed = api.call(
-        "POST", f"/v1/uploads/{upload_id}/parts", body={"parts": [{"part_number": 2, "md5": md5_b64(b"x" * 5 * MIB)}]}
+        "POST",
+        f"/v1/uploads/{upload_id}/parts",
+        body={"parts": [{"part_number": 2, "crc64nvme": crc64nvme_b64(chunk), "md5": md5_b64(chunk)}]},
     )
-    # Then exactly that part is signed, with Content-MD5 and its length in the signature
+    # Then exactly that part is signed, with both checksums and its length in the signature
     assert signed.status == 200
     [part] = signed.body["missing"]
     assert part["part_number"] == 2
-    assert signed_headers(part["url"]) == {"content-length", "content-md5", "host"}
-    assert part["headers"]["Content-MD5"] == md5_b64(b"x" * 5 * MIB)
+    assert signed_headers(part["url"]) == {"content-length", "content-md5", "host", "x-amz-checksum-crc64nvme"}
+    assert part["headers"]["Content-MD5"] == md5_b64(chunk)
+    assert part["headers"]["x-amz-checksum-crc64nvme"] == crc64nvme_b64(chunk)
 
 
 @pytest.mark.parametrize(

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from functions.api.app import create_app
 from local.cli import main
+from local.settings import POWERTOOLS_ENVIRONMENT
 from upvault.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def _powertools_environment_is_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI sets Powertools' variables for its own process (metrics off, as `upvault dev` wants);
+    in this shared test process they must not leak into later tests that count metrics."""
+    for name in POWERTOOLS_ENVIRONMENT:
+        monkeypatch.setenv(name, os.environ.get(name, ""))
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import io
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,13 +19,14 @@ from pydantic import ValidationError
 
 from tests.support import SAMPLES
 from upvault.settings import Settings
+from upvault_client.api import PartRequest
 from upvault_client.checksums import BLOCK, StreamVerifier, digest, part_crcs_by_reading
 from upvault_client.config import ClientSettings, config_file, save_config
 from upvault_client.content_types import guess_category, guess_content_type
 from upvault_client.errors import IntegrityError
 from upvault_client.journal import Journal, JournalEntry
 from upvault_client.sources import Identity, open_source
-from upvault_client.transfer import PlanHint
+from upvault_client.transfer import PartSigner, PlanHint
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
@@ -285,3 +287,49 @@ def test_the_lambda_layer_does_not_carry_the_client_dependencies() -> None:
     # Then none of the client's is in the layer, and the dev environment installs them
     assert client and not client & names(ROOT / "requirements.txt")
     assert "-r clients/python/requirements.txt" in (ROOT / "requirements-dev.txt").read_text()
+
+
+class _SigningApi:
+    """Stands in for the API's parts endpoint: records each batch, answers with 15-minute URLs."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.lock = threading.Lock()
+
+    def sign_parts(self, upload_id: str, parts: list[tuple[int, str]]) -> list[PartRequest]:
+        time.sleep(0.02)  # an API round trip
+        with self.lock:
+            self.batches.append([number for number, _ in parts])
+        return [
+            PartRequest(part_number=n, size=1, method="PUT", url=f"http://s/{n}?X-Amz-Expires=900", headers={})
+            for n, _ in parts
+        ]
+
+
+def test_part_urls_are_signed_once_each_in_batches_ahead_of_the_workers() -> None:
+    # Given 40 parts, batches of 16, and a refill when fewer than 4 signed URLs are left
+    api = _SigningApi()
+    numbers = list(range(1, 41))
+    signer = PartSigner(api, "upload", {n: "AAAAAAAAAAA=" for n in numbers}, numbers, window=16, ahead=4)  # type: ignore[arg-type]
+    handed: list[int] = []
+    # When four workers take the parts in order
+    pending = iter(numbers)
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                number = next(pending, None)
+            if number is None:
+                return
+            handed.append(signer.url_for(number).part_number)
+
+    workers = [threading.Thread(target=work) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(10)
+    # Then every part got its own URL, each part was signed exactly once, in three batches
+    assert sorted(handed) == numbers
+    assert sorted(n for batch in api.batches for n in batch) == numbers
+    assert len(api.batches) == 3 and api.batches[0] == list(range(1, 17))

@@ -79,8 +79,20 @@ def test_no_network_at_import_and_handler_strings_resolve() -> None:
 # -- the OpenAPI documents exactly the problems each route answers -----------------------------
 
 UNKNOWN = "01M88A9NNXFE5G0HW0G2XWHCYD"  # a well-formed id nobody was issued
-DECLARE = {"filename": "a.pdf", "content_type": "application/pdf", "size": 100, "category": "documents"}
-BIG_AUDIO = {"filename": "a.mp3", "content_type": "audio/mpeg", "size": 11 * MIB, "category": "audio"}
+DECLARE = {
+    "filename": "a.pdf",
+    "content_type": "application/pdf",
+    "size": 100,
+    "category": "documents",
+    "checksums": {"sha256": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="},
+}
+BIG_AUDIO = {
+    "filename": "a.mp3",
+    "content_type": "audio/mpeg",
+    "size": 11 * MIB,
+    "category": "audio",
+    "checksums": {"crc64nvme": "AAAAAAAAAAA="},
+}
 PARTS = {"parts": [{"part_number": 1, "etag": "x"}]}
 SIGN = {"parts": [{"part_number": 1}]}
 UNKNOWN_KEY = f"staging/alice/documents/{UNKNOWN}/a.pdf"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -407,6 +408,47 @@ def test_a_named_profile_supplies_one_side_and_a_missing_one_is_named(
     # And a profile that does not exist is one clear line, exit 2
     missing = migrate(*args, "--to-profile", "nope", state=tmp_path, env=env, drop=drop)
     assert missing.returncode == 2 and "the profile 'nope' is not in the AWS config files" in missing.stderr
+
+
+def test_ctrl_c_stops_cleanly_and_the_next_run_continues(
+    s3: Any, bucket: str, moto_endpoint: str, tmp_path: Path
+) -> None:
+    # Given a folder of 300 files being migrated
+    source = tmp_path / "many"
+    source.mkdir()
+    for i in range(300):
+        (source / f"{i:03d}.txt").write_bytes(f"file {i}\n".encode() * 50)
+    args = (
+        "--from",
+        str(source),
+        "--to",
+        f"s3://{bucket}",
+        "--to-endpoint",
+        moto_endpoint,
+        "--parallel",
+        "2",
+        "--json",
+    )
+    environ = {k: v for k, v in os.environ.items() if k != "BOTO_DISABLE_CRT"}
+    environ.update(KEYS, XDG_STATE_HOME=str(tmp_path), PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'src'}")
+    process = subprocess.Popen(
+        [UPVAULT, "migrate", *args], cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) < 10:
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before Ctrl-C"
+        time.sleep(0.05)
+    # When the operator presses Ctrl-C
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    # Then the run stops with exit 1, a report that says so and no traceback
+    assert process.returncode == 1 and "Traceback" not in stderr
+    stopped = json.loads(stdout)
+    assert "interrupted" in stopped["aborted"] and stopped["counts"]["not_attempted"] > 0
+    # When the same command runs again / Then it completes the rest, skipping what was verified
+    again = report_of(migrate(*args, state=tmp_path, env=KEYS))
+    assert again["ok"] and again["counts"]["copied"] + again["counts"]["skipped"] == 300
+    assert again["counts"]["copied"] <= 300 - stopped["counts"]["copied"]
 
 
 @pytest.mark.parametrize(

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 from unittest import mock
 
+import botocore.auth
 import pytest
+from botocore.auth import S3SigV4QueryAuth
 
+from upvault.models import Checksums
 from upvault.settings import Settings
 from upvault.storage import ObjectStore, make_clients
 
 FIXED = datetime(2026, 11, 25, 12, 0, 0)
+ALGORITHM_HEADER = ("x-amz-sdk-checksum-algorithm", "SHA256")
 KEY = "staging/alice/documents/01M88A9NNXFE5G0HW0G2XWHCYD/Kontoauszug Ü+~ (1).pdf"
 
 
@@ -32,6 +37,17 @@ def pair(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> tup
     return ObjectStore(settings, clients), clients.presign
 
 
+@pytest.fixture(autouse=True)
+def _python_signer() -> Iterator[None]:
+    """boto3 as on Lambda: botocore's Python SigV4 signer.
+
+    The dev venv has awscrt (for CRC64NVME), and with it botocore prefers CRT's signer, whose
+    URLs are as valid but not byte-identical; Lambda has no awscrt.
+    """
+    with mock.patch.dict(botocore.auth.AUTH_TYPE_MAPS, {"s3v4-query": S3SigV4QueryAuth}):
+        yield
+
+
 def _same_instant() -> Any:
     return mock.patch("botocore.auth.get_current_datetime", return_value=FIXED)
 
@@ -48,6 +64,10 @@ def test_put_url_is_identical_to_boto3(pair: tuple[ObjectStore, Any]) -> None:
             md5="1B2M2Y8AsgTpgAmY7PhCfg==",
             sha256="47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
         )
+        # boto3 leaves the SDK's algorithm header unsigned on presigned URLs: add it as we do
+        client.meta.events.register(
+            "before-sign.s3.PutObject", lambda request, **_: request.headers.add_header(*ALGORITHM_HEADER)
+        )
         theirs = client.generate_presigned_url(
             "put_object",
             ExpiresIn=900,
@@ -58,6 +78,7 @@ def test_put_url_is_identical_to_boto3(pair: tuple[ObjectStore, Any]) -> None:
                 "ContentLength": 123,
                 "ContentMD5": "1B2M2Y8AsgTpgAmY7PhCfg==",
                 "ChecksumSHA256": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+                "IfNoneMatch": "*",
                 "Metadata": metadata,
             },
         )
@@ -67,7 +88,9 @@ def test_put_url_is_identical_to_boto3(pair: tuple[ObjectStore, Any]) -> None:
 def test_part_url_is_identical_to_boto3(pair: tuple[ObjectStore, Any]) -> None:
     store, client = pair
     with _same_instant():
-        ours = store.presign_part(KEY, "upload/id+=", 7, 5 * 1024 * 1024, md5="1B2M2Y8AsgTpgAmY7PhCfg==")
+        ours = store.presign_part(
+            KEY, "upload/id+=", 7, 5 * 1024 * 1024, Checksums(md5="1B2M2Y8AsgTpgAmY7PhCfg==", crc64nvme="rosUhgp5mIg=")
+        )
         theirs = client.generate_presigned_url(
             "upload_part",
             ExpiresIn=900,
@@ -78,6 +101,7 @@ def test_part_url_is_identical_to_boto3(pair: tuple[ObjectStore, Any]) -> None:
                 "PartNumber": 7,
                 "ContentLength": 5 * 1024 * 1024,
                 "ContentMD5": "1B2M2Y8AsgTpgAmY7PhCfg==",
+                "ChecksumCRC64NVME": "rosUhgp5mIg=",
             },
         )
     assert ours.url == theirs

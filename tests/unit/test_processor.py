@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from functions.processor.handler import make_handler, notification_keys
+from functions.processor.handler import Notification, make_handler, notifications
 from local.lambda_context import LocalLambdaContext
 from tests.support import SAMPLES, load_event, s3_notification, sqs_event
 from tests.unit.conftest import BUCKET, Api, all_keys, put_presigned
@@ -215,12 +215,35 @@ def test_notification_keys_are_url_decoded() -> None:
     # Given the sam-generated notification with an encoded key
     body = s3_notification("staging/u/documents/01M88A9NNXFE5G0HW0G2XWHCYD/a b+c é.pdf")
     # When parsed, Then the key is decoded exactly once
-    assert notification_keys(body) == ["staging/u/documents/01M88A9NNXFE5G0HW0G2XWHCYD/a b+c é.pdf"]
+    assert notifications(body) == [
+        Notification("staging/u/documents/01M88A9NNXFE5G0HW0G2XWHCYD/a b+c é.pdf", None, "ObjectCreated:Put")
+    ]
+
+
+def test_copy_events_reach_the_processor_with_their_version() -> None:
+    # Given the notification of a server-side copy into staging (MinIO lets an unsigned
+    # x-amz-copy-source turn a presigned PUT into one)
+    key = "staging/u/documents/01M88A9NNXFE5G0HW0G2XWHCYD/a.pdf"
+    body = s3_notification(key, event_name="ObjectCreated:Copy", version_id="v-1")
+    # When parsed, Then the processor is told it is a copy, and which version to pin
+    assert notifications(body) == [Notification(key, "v-1", "ObjectCreated:Copy")]
+
+
+def test_a_copy_event_is_never_promoted(api: Api, s3: Any, processor: Processor) -> None:
+    # Given a genuine staged PDF whose notification says it was created by a server-side copy
+    key = stage(api, SAMPLES["application/pdf"], content_type="application/pdf", s3=s3, filename="a.pdf")
+    # When processed
+    outcome = processor.process(key, event="ObjectCreated:Copy")
+    # Then it is rejected, and the quarantine entry keeps none of the copied bytes
+    assert outcome.action is Action.QUARANTINED
+    quarantined = key.replace("staging/", "quarantine/", 1)
+    assert all_keys(s3) == [quarantined]
+    assert s3.get_object(Bucket=BUCKET, Key=quarantined)["Body"].read() == b""
 
 
 def test_removal_events_are_ignored() -> None:
     body = s3_notification("staging/u/documents/01M88A9NNXFE5G0HW0G2XWHCYD/a.pdf", event_name="ObjectRemoved:Delete")
-    assert notification_keys(body) == []
+    assert notifications(body) == []
 
 
 @pytest.mark.parametrize(
@@ -242,7 +265,13 @@ def test_placeholder_of_running_multipart_is_ignored(api: Api, s3: Any, processo
     response = api.call(
         "POST",
         "/v1/uploads",
-        body={"filename": "a.mp3", "content_type": "audio/mpeg", "size": 11 * 1024 * 1024, "category": "audio"},
+        body={
+            "filename": "a.mp3",
+            "content_type": "audio/mpeg",
+            "size": 11 * 1024 * 1024,
+            "category": "audio",
+            "checksums": {"crc64nvme": "AAAAAAAAAAA="},
+        },
     )
     key = all_keys(s3)[0]
     # When the placeholder's event is processed, Then it stays pending
@@ -253,7 +282,7 @@ def test_placeholder_of_running_multipart_is_ignored(api: Api, s3: Any, processo
 def test_sam_fixture_event_parses() -> None:
     # Given the untouched sam-generated SQS event, When its body is parsed, Then its key comes out decoded
     record = load_event("sqs-s3-put.json")["Records"][0]
-    assert notification_keys(record["body"])[0].startswith("staging/")
+    assert notifications(record["body"])[0].key.startswith("staging/")
 
 
 class RejectEverything:

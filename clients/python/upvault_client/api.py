@@ -61,11 +61,12 @@ class UploadTicket(_Wire):
 
 
 class StoredPart(_Wire):
-    """A part storage already holds."""
+    """A part storage already holds (with the CRC64NVME storage verified, when it reports it)."""
 
     part_number: int
     etag: str
     size: int
+    crc64nvme: str | None = None
 
 
 class PartRequest(PresignedRequest):

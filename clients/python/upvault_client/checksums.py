@@ -17,8 +17,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from awscrt.checksums import combine_crc64nvme, crc64nvme
-
 from upvault_client.errors import Cancelled, IntegrityError
 from upvault_client.sources import Source
 
@@ -26,15 +24,26 @@ from upvault_client.sources import Source
 BLOCK = 1024 * 1024
 
 
+def crc64nvme(data: bytes | bytearray | memoryview, previous: int = 0) -> int:
+    """CRC64NVME of ``data``, continuing ``previous`` (awscrt; its native library is loaded on
+    first use, so single PUTs and listings never pay the ~0.1 s it takes)."""
+    from awscrt.checksums import crc64nvme as compute
+
+    value: int = compute(data, previous)
+    return value
+
+
+def combine_crc64nvme(first: int, second: int, second_length: int) -> int:
+    """The CRC64NVME of two consecutive pieces from theirs (awscrt)."""
+    from awscrt.checksums import combine_crc64nvme as combine
+
+    value: int = combine(first, second, second_length)
+    return value
+
+
 def crc64nvme_b64(value: int) -> str:
     """A CRC64NVME as S3 writes it: base64 of the 8 big-endian bytes."""
     return base64.b64encode(value.to_bytes(8, "big")).decode()
-
-
-def crc64nvme_of(data: bytes | bytearray | memoryview) -> int:
-    """CRC64NVME of ``data``."""
-    value: int = crc64nvme(data)
-    return value
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import random
 import re
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -21,6 +21,7 @@ from upvault_client.errors import Cancelled, StorageError
 
 #: S3 error codes worth another attempt (S3 answers RequestTimeout with a 400).
 _TRANSIENT_CODES = frozenset({"RequestTimeout", "SlowDown", "InternalError", "ServiceUnavailable"})
+T = TypeVar("T")
 #: Chunks a body is sent in, so progress moves smoothly and a cancel takes effect quickly.
 CHUNK = 1024 * 1024
 
@@ -78,22 +79,48 @@ class Storage:
         exponential backoff and jitter; an expired URL is re-signed through ``resign``.
         Anything else (a checksum mismatch, a signature error) fails at once.
         """
+        current = [request]
+
+        def renew() -> None:
+            assert resign is not None
+            current[0] = resign()
+
+        tries = 0
+
+        def attempt() -> str | StorageError:
+            nonlocal tries
+            tries += 1
+            outcome = self._put_once(current[0], body, length, on_bytes or _ignore, cancel)
+            once = any(name.lower() == "if-none-match" for name in current[0].headers)
+            if isinstance(outcome, StorageError) and outcome.status == 412 and once and tries > 1:
+                # A write-once URL refusing a retry: the earlier attempt stored the (verified)
+                # bytes and only its answer was lost.
+                (on_bytes or _ignore)(length)
+                return ""
+            return outcome
+
         cancel = cancelled or threading.Event()
+        return self._with_retries(attempt, cancel, renew if resign is not None else None)
+
+    def _with_retries(
+        self, attempt: Callable[[], T | StorageError], cancel: threading.Event, renew: Callable[[], None] | None
+    ) -> T:
+        """Repeat ``attempt`` while its error is transient (or, with ``renew``, an expired URL)."""
         error: StorageError | None = None
-        for attempt in range(1, self.max_attempts + 1):
+        for number in range(1, self.max_attempts + 1):
             if cancel.is_set():
                 raise Cancelled
-            outcome = self._put_once(request, body, length, on_bytes or _ignore, cancel)
-            if isinstance(outcome, str):
+            outcome = attempt()
+            if not isinstance(outcome, StorageError):
                 return outcome
             error = outcome
-            if error.expired and resign is not None:
-                request = resign()
+            if error.expired and renew is not None:
+                renew()
                 continue
             if not error.transient:
                 raise error
-            if attempt < self.max_attempts:
-                self._sleep(attempt, cancel)
+            if number < self.max_attempts:
+                self._sleep(number, cancel)
         assert error is not None
         raise error
 
@@ -126,7 +153,7 @@ class Storage:
             report(-sent)
             if cancel.is_set():
                 raise Cancelled from exc
-            return StorageError(f"storage unreachable: {exc or type(exc).__name__}", url=_bare(request.url))
+            return _unreachable(exc, request.url)
         if response.status_code in (200, 201, 204):
             etag: str = response.headers.get("ETag", "")
             return etag
@@ -143,34 +170,25 @@ class Storage:
             response.close()
 
     def _open(self, url: str) -> httpx.Response:
-        error: StorageError | None = None
-        for attempt in range(1, self.max_attempts + 1):
-            self.requests += 1
-            try:
-                response = self._http.send(self._http.build_request("GET", url), stream=True)
-            except httpx.TransportError as exc:
-                error = StorageError(f"storage unreachable: {exc or type(exc).__name__}", url=_bare(url))
-            else:
-                if response.status_code == 200:
-                    return response
-                response.read()
-                response.close()
-                error = _refused("download", response, url)
-                if not error.transient:
-                    raise error
-            if attempt < self.max_attempts:
-                self._sleep(attempt, None)
-        assert error is not None
-        raise error
+        return self._with_retries(lambda: self._get_once(url), threading.Event(), None)
 
-    def _sleep(self, attempt: int, cancelled: threading.Event | None) -> None:
+    def _get_once(self, url: str) -> httpx.Response | StorageError:
+        self.requests += 1
+        try:
+            response = self._http.send(self._http.build_request("GET", url), stream=True)
+        except httpx.TransportError as exc:
+            return _unreachable(exc, url)
+        if response.status_code == 200:
+            return response
+        response.read()
+        response.close()
+        return _refused("download", response, url)
+
+    def _sleep(self, attempt: int, cancelled: threading.Event) -> None:
         # Full jitter keeps parallel parts that failed together from retrying in lockstep.
         delay = min(8.0, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)  # noqa: S311
-        if cancelled is not None:
-            if cancelled.wait(delay):
-                raise Cancelled
-        else:
-            time.sleep(delay)
+        if cancelled.wait(delay):
+            raise Cancelled
 
 
 def s3_error(text: str) -> tuple[str, str]:
@@ -192,6 +210,10 @@ def _refused(what: str, response: httpx.Response, url: str) -> StorageError:
         transient=status >= 500 or status in (408, 429) or code in _TRANSIENT_CODES,
         expired=status == 403 and "expired" in message.lower(),
     )
+
+
+def _unreachable(exc: httpx.TransportError, url: str) -> StorageError:
+    return StorageError(f"storage unreachable: {exc or type(exc).__name__}", url=_bare(url))
 
 
 def _ignore(_: int) -> None:

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import os
 import threading
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from upvault_client.api import Declaration, MultipartPlan, PresignedRequest, UploadTicket, UpvaultApi
+from upvault_client.api import Declaration, MultipartPlan, PartRequest, PresignedRequest, UploadTicket, UpvaultApi
 from upvault_client.checksums import FileDigests, crc64nvme_b64, digest, part_crcs_by_reading
 from upvault_client.errors import ApiError, Cancelled, Conflict, InvalidInput, NotFound, UpvaultError
 from upvault_client.journal import Journal, JournalEntry
@@ -86,6 +87,14 @@ class PlanHint:
                 return False
             return size > self.threshold
 
+    def know(self, threshold: int) -> None:
+        """Record the API's threshold itself (its 422 for a checksum of the wrong kind says it)."""
+        with self._lock:
+            before = (self.threshold, self._largest_single, self._smallest_multipart)
+            self.threshold, self._largest_single, self._smallest_multipart = threshold, threshold, threshold + 1
+            if before != (threshold, threshold, threshold + 1) and self.path is not None:
+                self._save(threshold, threshold, threshold + 1)
+
     def learn(self, size: int, multipart: bool) -> None:
         """Record what the API planned for ``size`` bytes."""
         with self._lock:
@@ -141,45 +150,86 @@ class ByteCounter:
 
 
 class PartSigner:
-    """Part URLs signed in batches ahead of the workers, each binding its part's CRC64NVME."""
+    """Part URLs signed in batches ahead of the workers, each binding its part's CRC64NVME.
 
-    def __init__(self, api: UpvaultApi, upload_id: str, crcs: dict[int, str], order: list[int], window: int) -> None:
+    The first worker to need a URL signs a batch (``window`` parts); when fewer than ``ahead``
+    signed URLs are left, the next batch is signed in the background, so workers rarely wait
+    for the API. A URL close to expiry is signed again.
+    """
+
+    def __init__(
+        self, api: UpvaultApi, upload_id: str, crcs: dict[int, str], order: list[int], window: int, ahead: int
+    ) -> None:
         self.api = api
         self.upload_id = upload_id
         self.crcs = crcs
         self.window = window
+        self.ahead = ahead
         self._unsigned = deque(order)
         self._signed: dict[int, tuple[PresignedRequest, float]] = {}
-        self._lock = threading.Lock()
+        self._signing = False
+        self._changed = threading.Condition()
 
     def url_for(self, number: int) -> PresignedRequest:
         """A fresh URL for part ``number`` (signing it and the next ones when needed)."""
-        with self._lock:
+        with self._changed:
+            while self._signing and number not in self._signed:
+                self._changed.wait()
             signed = self._signed.pop(number, None)
             if signed is not None and signed[1] - time.time() > EXPIRY_MARGIN:
+                if len(self._signed) < self.ahead and self._unsigned and not self._signing:
+                    batch = self._next_batch(None)
+                    context = contextvars.copy_context()  # the caller's token_provider context
+                    threading.Thread(target=context.run, args=(self._sign_ahead, batch), daemon=True).start()
                 return signed[0]
-            batch = [number]
-            with contextlib.suppress(ValueError):
-                self._unsigned.remove(number)
-            while self._unsigned and len(batch) < self.window:
-                candidate = self._unsigned.popleft()
-                if candidate not in self._signed:
-                    batch.append(candidate)
-            self._sign(sorted(batch))
+            batch = self._next_batch(number)
+        self._sign(batch)
+        with self._changed:
             return self._signed.pop(number)[0]
 
     def resign(self, number: int) -> PresignedRequest:
         """A new URL for a part whose URL expired in flight."""
-        with self._lock:
-            self._sign([number])
+        with self._changed:
+            while self._signing:
+                self._changed.wait()
+            self._signing = True
+        self._sign([number])
+        with self._changed:
             return self._signed.pop(number)[0]
 
+    def _next_batch(self, first: int | None) -> list[int]:
+        """Take up to ``window`` unsigned parts (``first`` among them) and mark signing as begun."""
+        batch = []
+        if first is not None:
+            batch.append(first)
+            with contextlib.suppress(ValueError):
+                self._unsigned.remove(first)
+        while self._unsigned and len(batch) < self.window:
+            candidate = self._unsigned.popleft()
+            if candidate not in self._signed:
+                batch.append(candidate)
+        self._signing = True
+        return sorted(batch)
+
     def _sign(self, numbers: list[int]) -> None:
+        """Sign ``numbers`` (outside the lock); a failed background batch is signed again on demand."""
         # Lifetimes are the API's (its clock); the margin absorbs ordinary clock skew, and an
         # expired URL is re-signed on storage's 403 anyway.
         requested = time.time()
-        for request in self.api.sign_parts(self.upload_id, [(n, self.crcs[n]) for n in numbers]):
-            self._signed[request.part_number] = (request, requested + self._lifetime(request))
+        signed: list[PartRequest] = []
+        try:
+            signed = self.api.sign_parts(self.upload_id, [(n, self.crcs[n]) for n in numbers])
+        finally:
+            with self._changed:
+                for request in signed:
+                    self._signed[request.part_number] = (request, requested + self._lifetime(request))
+                self._signing = False
+                self._changed.notify_all()
+
+    def _sign_ahead(self, numbers: list[int]) -> None:
+        """Background signing: a failure only means the workers sign these parts when they get there."""
+        with contextlib.suppress(UpvaultError):
+            self._sign(numbers)
 
     @staticmethod
     def _lifetime(request: PresignedRequest) -> float:
@@ -292,11 +342,16 @@ class Uploader:
             try:
                 ticket = self.api.declare(declaration)
             except InvalidInput as exc:
-                # The API requires the other kind's checksum: it planned the other kind.
+                # The API requires the other kind's checksum: it planned the other kind (and
+                # says its threshold, when it is one that does).
                 if attempt == 2 or not any(name.startswith("checksums.") for name in exc.fields()):
                     raise
-                multipart = not multipart
-                self.hint.learn(source.size, multipart)
+                threshold = exc.problem.extras.get("multipart_threshold")
+                if isinstance(threshold, int):
+                    self.hint.know(threshold)
+                else:
+                    self.hint.learn(source.size, not multipart)
+                multipart = self.hint.multipart(source.size)
                 continue
             planned = ticket.multipart is not None
             self.hint.learn(source.size, planned)
@@ -338,7 +393,7 @@ class Uploader:
         resumed = sum(plan.part_length(number, entry.size) for number in stored)
         counter = ByteCounter("upload", entry.size, on_progress, resumed=resumed)
         crcs = {number: crc64nvme_b64(entry.part_crcs[number - 1]) for number in missing}
-        signer = PartSigner(self.api, entry.upload_id, crcs, missing, self.sign_window)
+        signer = PartSigner(self.api, entry.upload_id, crcs, missing, self.sign_window, ahead=2 * self.parallel)
         with self._cancellation() as cancel:
 
             def send(number: int) -> Callable[[], str]:
@@ -433,7 +488,13 @@ class Uploader:
             self._discard(key, entry)
             return None
         plan = MultipartPlan(part_size=entry.part_size, part_count=entry.part_count)
-        stored = {p.part_number: p.etag for p in state.parts if p.size == plan.part_length(p.part_number, entry.size)}
+        stored = {
+            part.part_number: part.etag
+            for part in state.parts
+            if part.size == plan.part_length(part.part_number, entry.size)
+            # A part stored with other bytes than the file's now is sent again.
+            and part.crc64nvme in (None, crc64nvme_b64(entry.part_crcs[part.part_number - 1]))
+        }
         info = self._send_parts(source, entry, stored, on_progress)
         self.journal.forget(key)
         return info.file_id, info
