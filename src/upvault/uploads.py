@@ -201,17 +201,13 @@ class UploadService:
 
     @staticmethod
     def _first_parts(request: UploadRequest, plan: MultipartPlan) -> list[PartToSign]:
-        """The parts the plan signs: those the client gave checksums for or, when the upload
-        has no full-object CRC, the first ones bare (storage refuses bare parts of a CRC upload)."""
+        """The parts the plan signs: those the client gave checksums for (storage refuses a part
+        of a CRC64NVME upload without its own CRC64NVME, so none are signed bare)."""
         for part in request.first_parts:
             if not 1 <= part.part_number <= plan.part_count:
                 raise BadPartList(f"part number {part.part_number} is outside 1..{plan.part_count}")
-            check_part_checksums({part.part_number: part.checksums})
-        if request.first_parts:
-            return list(request.first_parts[:FIRST_PART_URLS])
-        if request.checksums.crc64nvme:
-            return []
-        return [PartToSign(n) for n in range(1, min(plan.part_count, FIRST_PART_URLS) + 1)]
+        check_part_checksums({part.part_number: part.checksums for part in request.first_parts})
+        return list(request.first_parts[:FIRST_PART_URLS])
 
     def _part_url(self, upload: KnownUpload, part: PartToSign) -> PartUrl:
         length = upload.plan.part_length(part.part_number)
