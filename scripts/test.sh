@@ -28,6 +28,8 @@ if [ -n "${SKIP_SAM:-}" ] && [ "$SKIP_SAM" != 0 ]; then
 fi
 
 echo "== tests: $tiers (coverage of the core: src/upvault)"
-pytest tests "${skip[@]}" --cov --cov-report=term --cov-report=xml:coverage.xml --timeout=900 -p no:cacheprovider "$@"
+# --reruns 1: a test that fails twice fails the build; one that passes on its rerun is shown as
+# RERUN in the summary (known: MinIO webhook ordering and stack timing under a loaded machine).
+pytest tests "${skip[@]}" --reruns 1 -r aR --cov --cov-report=term --cov-report=xml:coverage.xml --timeout=900 -p no:cacheprovider "$@"
 
 echo "== make test took $(( $(date +%s) - started ))s"

@@ -173,6 +173,11 @@ class Processor:
         ended = self._life_over(parsed)
         if ended:
             return Outcome(Action.ALREADY_DONE, str(parsed), reason=ended)
+        key = str(parsed)
+        if any(entry.key == key for entry in self.store.versions(key)):
+            # A trace is left (a newer version, or one removed by id: an abort or a completion
+            # racing it): not lost to retention; that version's own event decides.
+            return Outcome(Action.IGNORED, key, reason="object no longer exists (aborted or superseded)")
         return self._expired(parsed)
 
     def _expired(self, parsed: ObjectKey) -> Outcome:

@@ -169,8 +169,10 @@ def test_notification_of_an_upload_its_user_deleted_is_ignored(api: Api, s3: Any
     assert api.call("DELETE", f"/v1/files/{file_id}").status == 204
     # When its notification arrives
     outcome = processor.process(key)
-    # Then nothing happens: the file stays deleted, and no error is reported
-    assert outcome.action is Action.IGNORED
+    # Then nothing happens: the file's life ended with its owner's delete (not an expiry: no
+    # error, no rejected marker), and it stays deleted
+    assert outcome.action is Action.ALREADY_DONE
+    assert outcome.reason == "the file was deleted by its owner"
     assert api.call("GET", f"/v1/files/{file_id}").status == 404
 
 

@@ -28,7 +28,7 @@ from typing import Literal, TypeVar
 
 from upvault_client.api import Declaration, MultipartPlan, PartRequest, PresignedRequest, UploadTicket, UpvaultApi
 from upvault_client.checksums import FileDigests, crc64nvme_b64, digest, part_crcs_by_reading
-from upvault_client.errors import ApiError, Cancelled, Conflict, InvalidInput, NotFound, UpvaultError
+from upvault_client.errors import Cancelled, Conflict, InvalidInput, NotFound, UpvaultError
 from upvault_client.journal import Journal, JournalEntry
 from upvault_client.models import FileInfo, Progress
 from upvault_client.sources import Source
@@ -355,14 +355,10 @@ class Uploader:
                 continue
             planned = ticket.multipart is not None
             self.hint.learn(source.size, planned)
-            if planned == multipart:
-                return ticket, digests
-            # An API that accepted a checksum its plan cannot verify: declare again, verifiably.
-            if planned:
-                with contextlib.suppress(ApiError):
-                    self.api.abort(ticket.upload_id)
-            multipart = planned
-        raise UpvaultError(f"the API's plan for {spec.filename} changed between two declarations")
+            if planned != multipart:  # the checksum contract makes the API refuse this (422)
+                raise UpvaultError(f"the API planned {spec.filename} otherwise than its checksum declares")
+            return ticket, digests
+        raise UpvaultError(f"the API's threshold for {spec.filename} changed between two declarations")
 
     def _digest(self, source: Source, multipart: bool, on_progress: ProgressCallback | None) -> FileDigests:
         counter = ByteCounter("checksum", source.size, on_progress)
