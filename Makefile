@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS_STAMP := $(VENV)/.deps-stamp
 
-.PHONY: dev test test-unit test-infra test-integration test-e2e test-sam sam-arm64 lint bench bench-sdk bench-migrate synth fuzz tools tools-no-sam venv openapi clean
+.PHONY: dev test test-web bench-browser test-unit test-infra test-integration test-e2e test-sam sam-arm64 lint bench bench-sdk bench-migrate synth fuzz tools tools-no-sam venv openapi clean
 
 $(DEPS_STAMP): requirements.txt requirements-dev.txt clients/python/requirements.txt pyproject.toml scripts/bootstrap-venv.sh
 	@scripts/bootstrap-venv.sh
@@ -24,12 +24,17 @@ tools-no-sam: venv
 ## Run the local stack in the foreground (Ctrl-C stops everything).
 dev: venv
 	@scripts/install-tools.sh minio || echo "!! MinIO could not be installed: the local stack falls back to moto" >&2
+	@scripts/install-tools.sh web || echo "!! the browser package could not be built: the demo page is not served" >&2
 	@$(BIN)/upvault dev
 
 ## The whole suite: lint, unit, infra, integration, e2e, sam. CI runs exactly this.
 ## `make test SKIP_SAM=1` leaves out the SAM tier (it needs Docker, and root to install it).
 test: venv tools
 	@scripts/test.sh
+
+## The browser package (web/): type check and node --test unit tests.
+test-web:
+	@scripts/test-web.sh
 
 test-unit: venv
 	@$(BIN)/pytest tests/unit
@@ -60,6 +65,10 @@ lint: venv
 ## Regenerate docs/openapi.json from the app (a unit test fails when it is stale).
 openapi: venv
 	@$(BIN)/upvault openapi > docs/openapi.json
+
+## Hashing in headless Chromium vs the upload itself (numbers for docs/benchmarks.md).
+bench-browser: venv tools
+	@$(BIN)/pytest tests/e2e/bench_browser_hashing.py -s -p no:cacheprovider
 
 bench: venv
 	@PYTHONPATH=. $(BIN)/python -m bench.run

@@ -20,7 +20,7 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -133,13 +133,31 @@ def token_verifier(dev: DevSettings, issuer: DevIssuer) -> TokenVerifier:
     return issuer.verifier()
 
 
-def build_api(settings: Settings, verifier: TokenVerifier, origins: Sequence[str] | None = None) -> Any:
+#: The browser package and demo page (``web/``), served at the API's origin by ``make dev``.
+WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+#: The files of ``web/`` the local API serves; ``dist/`` is built by ``scripts/tools/web.sh``.
+DEMO_FILES = ("demo.html", "demo.js", "uppy.html")
+
+
+def local_origins(dev: DevSettings, api_port: int) -> tuple[str, ...]:
+    """Origins the local API and MinIO allow: the API's own (the demo page is served there),
+    the dev environment's (``infra/config.py``) and ``UPVAULT_CORS_ORIGINS``."""
+    from infra.config import environment_config
+
+    own = (f"http://127.0.0.1:{api_port}", f"http://localhost:{api_port}")
+    return tuple(dict.fromkeys((*own, *environment_config("dev").cors_origins, *dev.cors_origins)))
+
+
+def build_api(
+    settings: Settings, verifier: TokenVerifier, origins: Sequence[str] | None = None, web_dir: Path | None = None
+) -> Any:
     """The Lambda API app behind what API Gateway does in front of it on AWS.
 
     The local authorizer verifies tokens like the HTTP API's JWT authorizer; CORS sits outside
     it, as on the HTTP API, whose CORS answers preflights before any authorizer runs. The
     allowed origins are the dev environment's (the same the bucket, and MinIO, allow) unless
-    ``origins`` says otherwise.
+    ``origins`` says otherwise. With ``web_dir`` the demo page is served at ``/`` (everything
+    outside ``/v1``), on the API's own origin.
     """
     from starlette.middleware.cors import CORSMiddleware
 
@@ -147,13 +165,44 @@ def build_api(settings: Settings, verifier: TokenVerifier, origins: Sequence[str
     from infra.config import environment_config
     from local.authorizer import LocalJwtAuthorizer
 
-    return CORSMiddleware(
+    api = CORSMiddleware(
         LocalJwtAuthorizer(create_app(settings), verifier),
         allow_origins=list(environment_config("dev").cors_origins if origins is None else origins),
         allow_methods=list(surface.CORS_METHODS),
         allow_headers=list(surface.CORS_HEADERS),
         max_age=surface.CORS_MAX_AGE_SECONDS,
     )
+    return api if web_dir is None else with_demo(api, web_dir)
+
+
+def with_demo(api: Any, web_dir: Path) -> Any:
+    """``api`` for ``/v1/...``; the demo page at ``/`` and the built package under ``/dist/``."""
+    from starlette.responses import FileResponse, PlainTextResponse, Response
+    from starlette.routing import Mount, Route, Router
+    from starlette.staticfiles import StaticFiles
+
+    def page(name: str) -> Any:
+        async def serve(request: Any) -> Response:
+            if not (web_dir / "dist" / "upvault.js").exists():
+                return PlainTextResponse(
+                    "the demo is not built: run scripts/tools/web.sh (make tools)", status_code=503
+                )
+            # A fresh page on every load: the package is rebuilt by make dev and make tools.
+            return FileResponse(web_dir / name, headers={"Cache-Control": "no-store"})
+
+        return serve
+
+    routes: list[Any] = [Route("/", page("demo.html"))]
+    routes += [Route(f"/{name}", page(name)) for name in DEMO_FILES]
+    routes.append(Mount("/dist", app=StaticFiles(directory=web_dir / "dist", check_dir=False)))
+    demo = Router(routes=routes)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        target = api if path.startswith(surface.API_PREFIX) or scope["type"] != "http" else demo
+        await target(scope, receive, send)
+
+    return app
 
 
 @contextmanager
@@ -309,6 +358,8 @@ class LocalStack:
         from infra.config import environment_config
 
         rules = environment_config("dev").bucket_rules()
+        # MinIO's CORS is server-wide: the demo page's origin (the API's) and UPVAULT_CORS_ORIGINS too.
+        rules = replace(rules, cors=replace(rules.cors, allowed_origins=local_origins(self.dev, self.api_port)))
         secrets = load_secrets(self.state_dir)
         external = self.dev.minio_url is not None
         kms_key = (self.dev.minio_kms_key_name if external else None) or secrets.kms_key_name
@@ -358,7 +409,9 @@ class LocalStack:
 
     def _start_api(self) -> None:
         assert self.settings is not None
-        app = build_api(self.settings, token_verifier(self.dev, self.issuer))
+        app = build_api(
+            self.settings, token_verifier(self.dev, self.issuer), local_origins(self.dev, self.api_port), WEB_DIR
+        )
         config = uvicorn.Config(
             app,
             host=self.dev.api_host,
@@ -397,9 +450,14 @@ class LocalStack:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def demo_url(self, token: str) -> str:
+        """The demo page at the API's origin, with ``token`` filled in (a fragment: never sent, never logged)."""
+        return f"{self.api_url}/#token={token}"
+
     def banner(self) -> str:
         """What ``make dev`` prints once everything is up."""
         assert self.storage is not None and self.settings is not None
+        token = self.token("alice", ttl=12 * 3600)
         storage = self.storage
         lines = [
             "",
@@ -417,7 +475,8 @@ class LocalStack:
         lines += [
             f"  state dir  {self.state_dir}",
             "  token for user 'alice' (more: .venv/bin/upvault dev-token --user NAME):",
-            f"  export TOKEN={self.token('alice', ttl=12 * 3600)}",
+            f"  export TOKEN={token}",
+            f"  demo       {self.demo_url(token)}",
             "Ctrl-C stops everything.",
             "",
         ]

@@ -9,12 +9,16 @@ checks that the two never share a field.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AnyHttpUrl, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+#: What a browser sends as ``Origin``: scheme, host and an optional port, nothing else.
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$|^https?://\[[0-9A-Fa-f:]+\](:\d{1,5})?$")
 
 
 class DevSettings(BaseSettings):
@@ -53,6 +57,19 @@ class DevSettings(BaseSettings):
     auth_issuer: str | None = None
     auth_audience: str | None = None
     auth_jwks_url: str | None = None
+    #: Extra origins (comma list) the local API and MinIO allow, besides the API's own (where
+    #: the demo page is served) and the dev environment's (``infra/config.py``).
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origin_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        for origin in value:
+            if not _ORIGIN.match(str(origin)):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path)")
+        return tuple(str(origin) for origin in value)
 
 
 #: Powertools' own configuration (``functions.observability``): what the CDK function helper

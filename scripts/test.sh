@@ -13,6 +13,9 @@ ruff check .
 ruff format --check .
 mypy
 
+echo "== web: the browser package (tsc on its sources and declarations, node --test)"
+scripts/test-web.sh
+
 tiers="unit, infra, integration, e2e, sam"
 skip=()
 if [ -n "${SKIP_SAM:-}" ] && [ "$SKIP_SAM" != 0 ]; then

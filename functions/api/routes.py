@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
+from functions.api import s3_xml
 from functions.api.problems import documented
 from functions.api.schemas import (
     UPLOAD_ID,
@@ -18,9 +19,13 @@ from functions.api.schemas import (
     FileOut,
     FileSummaryOut,
     HealthOut,
+    LimitsOut,
     MultipartPlanOut,
     PartsRequest,
+    PartUrlOut,
     PresignedOut,
+    S3RequestIn,
+    S3RequestOut,
     UploadCreate,
     UploadCreated,
     UploadPartsOut,
@@ -38,7 +43,8 @@ from upvault.errors import (
 )
 from upvault.files import FileService
 from upvault.identity import user_of
-from upvault.models import Category, Checksums, Status, UploadRequest
+from upvault.limits import public_limits
+from upvault.models import Category, Checksums, PartToSign, S3Request, Status, UploadRequest
 from upvault.uploads import UploadService
 
 
@@ -94,15 +100,29 @@ def health(request: Request) -> HealthOut:
     return HealthOut()
 
 
+#: Limits change only with a deployment: browsers and CDNs may keep them a few minutes.
+LIMITS_CACHE_CONTROL = "public, max-age=300"
+
+
+@router.get("/limits", response_model=LimitsOut, responses=documented(public=True, storage=False), tags=["uploads"])
+async def limits(service: Uploads) -> Response:
+    """Public: threshold, default part size, S3's part rules and each category's types,
+    extensions and maximum size, so a UI can validate and cut files before uploading."""
+    response = _json(LimitsOut.of(public_limits(service.settings)))
+    response.headers["Cache-Control"] = LIMITS_CACHE_CONTROL
+    return response
+
+
 @router.post(
     "/uploads",
     status_code=status.HTTP_201_CREATED,
     response_model=UploadCreated,
-    responses=documented(TooLarge, TypeNotAllowed, InvalidInput, body=True),
+    responses=documented(TooLarge, TypeNotAllowed, InvalidInput, BadPartList, body=True),
     tags=["uploads"],
 )
 async def create_upload(body: UploadCreate, user: User, service: Uploads) -> Response:
-    """Declare a file; get a presigned PUT, or a multipart plan above the threshold."""
+    """Declare a file; get a presigned PUT, or a multipart plan (above the threshold, or as
+    the client chose with ``multipart`` and ``part_size``)."""
     request = UploadRequest(
         filename=body.filename,
         content_type=body.content_type,
@@ -110,8 +130,14 @@ async def create_upload(body: UploadCreate, user: User, service: Uploads) -> Res
         category=body.category,
         checksums=Checksums(md5=body.checksums.md5, sha256=body.checksums.sha256, crc64nvme=body.checksums.crc64nvme),
         metadata=body.metadata,
+        multipart=body.multipart,
+        part_size=body.part_size,
+        presign=body.presign,
+        first_parts=tuple(
+            PartToSign(part.part_number, Checksums(md5=part.md5, crc64nvme=part.crc64nvme)) for part in body.parts
+        ),
     )
-    if service.is_multipart(body.size):
+    if service.is_multipart(body.size, body.multipart):
         # Starting a multipart upload calls storage: keep it off the event loop.
         ticket = await run_in_threadpool(service.start_upload, user, request)
     else:
@@ -123,10 +149,13 @@ async def create_upload(body: UploadCreate, user: User, service: Uploads) -> Res
             part_size=ticket.multipart.part_size,
             part_count=ticket.multipart.part_count,
             parts_url=f"/v1/uploads/{ticket.file_id}/parts",
+            parts=[PartUrlOut.of(part) for part in ticket.first_parts],
+            create=PresignedOut.of(ticket.create) if ticket.create else None,
         )
     created = UploadCreated(
         file_id=ticket.file_id,
         upload_id=ticket.file_id,
+        key=ticket.key,
         expires_at=ticket.expires_at,
         upload=PresignedOut.of(ticket.single) if ticket.single else None,
         multipart=plan,
@@ -152,11 +181,27 @@ def list_parts(upload_id: UploadId, user: User, service: Uploads) -> UploadParts
     tags=["uploads"],
 )
 def sign_parts(upload_id: UploadId, body: PartsRequest, user: User, service: Uploads) -> UploadPartsOut:
-    """Sign URLs for the given parts, binding each part's CRC64NVME and MD5 when given."""
-    checksums = {part.part_number: Checksums(md5=part.md5, crc64nvme=part.crc64nvme) for part in body.parts}
-    return UploadPartsOut.of(
-        service.progress(user, upload_id, part_checksums=checksums, only=[part.part_number for part in body.parts])
-    )
+    """Sign URLs for the given parts, binding each part's CRC64NVME and MD5 when given.
+
+    No storage listing (``parts`` is empty): a fresh upload costs no storage call, one whose
+    ``key`` is passed back costs one HEAD.
+    """
+    parts = [PartToSign(part.part_number, Checksums(md5=part.md5, crc64nvme=part.crc64nvme)) for part in body.parts]
+    return UploadPartsOut.of(service.sign_parts(user, upload_id, parts, key=body.key))
+
+
+@router.post(
+    "/uploads/s3-requests",
+    response_model=S3RequestOut,
+    responses=documented(UploadNotFound, Conflict, BadPartList, body=True),
+    tags=["uploads"],
+)
+def presign_s3_request(body: S3RequestIn, user: User, service: Uploads) -> S3RequestOut:
+    """Presign one raw S3 request (create, upload part, list parts, complete, abort) of the
+    caller's own multipart upload declared with ``presign: "s3"`` (Uppy 6's ``signRequest``)."""
+    request = S3Request(body.method, body.key, body.storage_upload_id, body.part_number, body.crc64nvme)
+    signed = service.presign_s3_request(user, request)
+    return S3RequestOut(method=signed.method, url=signed.url, key=body.key, headers=dict(signed.headers))
 
 
 @router.post(
@@ -171,6 +216,23 @@ def complete_upload(
     """Assemble the uploaded parts; the file is then pending validation."""
     service.complete(user, upload_id, [(part.part_number, part.etag) for part in body.parts])
     return FileOut.of(file_service.get(user, upload_id))
+
+
+@router.post(
+    "/uploads/{upload_id}/s3-complete",
+    responses={
+        200: {"content": {"application/xml": {}}, "description": "S3's CompleteMultipartUploadResult"},
+        **documented(UploadNotFound, Conflict, BadPartList),
+    },
+    tags=["uploads"],
+)
+async def complete_upload_s3(upload_id: str, request: Request, user: User, service: Uploads) -> Response:
+    """Complete with S3's CompleteMultipartUpload XML body (what Uppy 6 sends), answering in
+    S3's format: the API adds each part's checksum storage needs, as for ``/complete``."""
+    parts = s3_xml.parse_complete(await request.body())
+    key = await run_in_threadpool(service.complete, user, upload_id, parts)
+    body = s3_xml.render_result(location=f"/v1/files/{upload_id}", bucket=service.settings.bucket, key=key)
+    return Response(body, media_type="application/xml")
 
 
 @router.delete(

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Self
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-from upvault.models import Category, FileInfo, PresignedRequest, Status, UploadProgress
+from upvault.limits import Limits
+from upvault.models import Category, FileInfo, PartUrl, PresignedRequest, Status, UploadProgress
 
 
 class Strict(BaseModel):
     """Unknown fields are errors: a forged ``user_id`` is rejected, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class PartIn(Strict):
+    """A part to sign, with its own checksums: storage then verifies the part's bytes.
+
+    Storage needs each part's CRC64NVME (S3 and MinIO refuse a part of a CRC64NVME upload
+    without one), so a client that can compute it gets URLs from here.
+    """
+
+    part_number: StrictInt
+    crc64nvme: str | None = Field(default=None, max_length=64, description="base64 CRC-64/NVME of this part")
+    md5: str | None = Field(default=None, max_length=64, description="base64 MD5 of this part")
 
 
 class ChecksumsIn(Strict):
@@ -40,6 +53,35 @@ class UploadCreate(Strict):
     category: Category
     checksums: ChecksumsIn = Field(default_factory=ChecksumsIn)
     metadata: dict[str, str] = Field(default_factory=dict, max_length=64)
+    multipart: bool | None = Field(
+        default=None, description="upload in parts (true) or with one PUT (false); default: by size"
+    )
+    part_size: StrictInt | None = Field(
+        default=None, description="bytes per part, 5 MiB..5 GiB, at most 10,000 parts (multipart only)"
+    )
+    parts: list[PartIn] = Field(
+        default_factory=list,
+        max_length=100,
+        description="multipart: parts (with their CRC64NVME) whose URLs the plan should carry",
+    )
+    presign: Literal["s3"] | None = Field(
+        default=None,
+        description='"s3": the client creates and completes the multipart upload itself with requests '
+        "presigned by POST /v1/uploads/s3-requests (Uppy 6)",
+    )
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _drop_uppy_meta(cls, value: Any) -> Any:
+        # Uppy attaches these to every file's meta and forwards them when told to send meta;
+        # the declaration has them already (filename, content_type), so they are ignored.
+        if isinstance(value, dict):
+            return {key: item for key, item in value.items() if key not in UPPY_META_KEYS}
+        return value
+
+
+#: File meta entries Uppy sets itself (``file.meta``); ignored when a client forwards them.
+UPPY_META_KEYS = frozenset({"relativePath", "name", "type"})
 
 
 class PresignedOut(BaseModel):
@@ -55,12 +97,38 @@ class PresignedOut(BaseModel):
         return cls(method=request.method, url=request.url, headers=dict(request.headers))
 
 
+class PartUrlOut(BaseModel):
+    """A presigned URL for one part."""
+
+    part_number: int
+    size: int
+    method: str
+    url: str
+    headers: dict[str, str]
+
+    @classmethod
+    def of(cls, part: PartUrl) -> PartUrlOut:
+        """Shape a core part URL."""
+        request = part.request
+        return cls(
+            part_number=part.part_number,
+            size=part.size,
+            method=request.method,
+            url=request.url,
+            headers=dict(request.headers),
+        )
+
+
 class MultipartPlanOut(BaseModel):
-    """How to split the file; fetch part URLs from ``parts_url``."""
+    """How to split the file; ``parts`` are URLs for the first parts, sign more at ``parts_url``."""
 
     part_size: int
     part_count: int
     parts_url: str
+    parts: list[PartUrlOut] = Field(default_factory=list, description="URLs of the first parts (no part checksum)")
+    create: PresignedOut | None = Field(
+        default=None, description='presigned CreateMultipartUpload (declared with presign "s3" only)'
+    )
 
 
 #: The one id of a file, from its declaration on; ``upload_id`` names it while bytes are sent.
@@ -73,27 +141,77 @@ class UploadCreated(BaseModel):
 
     file_id: str = Field(description=FILE_ID)
     upload_id: str = Field(description=UPLOAD_ID)
+    key: str = Field(description="the storage key the bytes go to")
     expires_at: datetime
     upload: PresignedOut | None = None
     multipart: MultipartPlanOut | None = None
-
-
-class PartIn(Strict):
-    """A part to sign, with its own checksums: storage then verifies the part's bytes.
-
-    Storage needs each part's CRC64NVME (S3 and MinIO refuse a part of a CRC64NVME upload
-    without one), so a client that can compute it gets URLs from here.
-    """
-
-    part_number: StrictInt
-    crc64nvme: str | None = Field(default=None, max_length=64, description="base64 CRC-64/NVME of this part")
-    md5: str | None = Field(default=None, max_length=64, description="base64 MD5 of this part")
 
 
 class PartsRequest(Strict):
     """Parts to (re-)sign."""
 
     parts: list[PartIn] = Field(min_length=1, max_length=10_000)
+    key: str | None = Field(
+        default=None, max_length=1024, description="the plan's key: signing then needs no storage lookup"
+    )
+
+
+class S3RequestIn(Strict):
+    """One raw S3 request of an upload declared with ``presign: "s3"`` (Uppy 6's ``signRequest``)."""
+
+    method: Literal["GET", "PUT", "POST", "DELETE"]
+    key: str = Field(max_length=1024, description="the declared upload's key")
+    storage_upload_id: str | None = Field(default=None, max_length=1024, description="storage's multipart upload id")
+    part_number: StrictInt | None = Field(default=None, ge=1, le=10_000)
+    crc64nvme: str | None = Field(default=None, max_length=24, description="base64 CRC64NVME of the part")
+
+
+class S3RequestOut(BaseModel):
+    """The presigned request, and the key it is for."""
+
+    method: str
+    url: str
+    key: str
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class CategoryLimitsOut(BaseModel):
+    """What one category accepts."""
+
+    max_size: int
+    types: list[str]
+    extensions: list[str]
+
+
+class LimitsOut(BaseModel):
+    """Limits to validate and cut a file with before uploading it."""
+
+    multipart_threshold: int = Field(description="above this size the API plans a multipart upload")
+    part_size: int = Field(description="default part size")
+    min_part_size: int
+    max_part_size: int
+    max_parts: int
+    max_single_put: int
+    max_object_size: int
+    categories: dict[str, CategoryLimitsOut]
+
+    @classmethod
+    def of(cls, limits: Limits) -> LimitsOut:
+        """Shape the core's limits."""
+        categories = {
+            name: CategoryLimitsOut(max_size=rule.max_size, types=rule.types, extensions=rule.extensions)
+            for name, rule in limits.categories.items()
+        }
+        return cls(
+            multipart_threshold=limits.multipart_threshold,
+            part_size=limits.part_size,
+            min_part_size=limits.min_part_size,
+            max_part_size=limits.max_part_size,
+            max_parts=limits.max_parts,
+            max_single_put=limits.max_single_put,
+            max_object_size=limits.max_object_size,
+            categories=categories,
+        )
 
 
 class StoredPartOut(BaseModel):
@@ -103,16 +221,6 @@ class StoredPartOut(BaseModel):
     etag: str
     size: int
     crc64nvme: str | None = None
-
-
-class PartUrlOut(BaseModel):
-    """A presigned URL for one part."""
-
-    part_number: int
-    size: int
-    method: str
-    url: str
-    headers: dict[str, str]
 
 
 class UploadPartsOut(BaseModel):
@@ -140,16 +248,7 @@ class UploadPartsOut(BaseModel):
                 StoredPartOut(part_number=p.part_number, etag=p.etag, size=p.size, crc64nvme=p.crc64nvme)
                 for p in progress.stored
             ],
-            missing=[
-                PartUrlOut(
-                    part_number=m.part_number,
-                    size=m.size,
-                    method=m.request.method,
-                    url=m.request.url,
-                    headers=dict(m.request.headers),
-                )
-                for m in progress.missing
-            ],
+            missing=[PartUrlOut.of(m) for m in progress.missing],
             expires_at=progress.expires_at,
         )
 

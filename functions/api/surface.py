@@ -7,8 +7,13 @@ cannot drift apart (they once did: ``/v1/docs`` was public locally and not on AW
 from __future__ import annotations
 
 API_PREFIX = "/v1"
-#: Routes that need no token: health checks and the API's own description.
-PUBLIC_PATHS: tuple[str, ...] = (f"{API_PREFIX}/health", f"{API_PREFIX}/openapi.json", f"{API_PREFIX}/docs")
+#: Routes that need no token: health checks, the API's own description and its public limits.
+PUBLIC_PATHS: tuple[str, ...] = (
+    f"{API_PREFIX}/health",
+    f"{API_PREFIX}/openapi.json",
+    f"{API_PREFIX}/docs",
+    f"{API_PREFIX}/limits",
+)
 
 #: CORS as the HTTP API answers preflights (before any authorizer runs).
 CORS_METHODS: tuple[str, ...] = ("GET", "POST", "DELETE")

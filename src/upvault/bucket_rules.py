@@ -18,6 +18,7 @@ EXPOSED_HEADERS: tuple[str, ...] = (
     "x-amz-checksum-sha256",
     "x-amz-checksum-crc32",
     "x-amz-checksum-crc32c",
+    "x-amz-checksum-crc64nvme",
     "x-amz-request-id",
 )
 
@@ -39,10 +40,14 @@ class LifecycleRule:
 
 @dataclass(frozen=True)
 class CorsRule:
-    """The one CORS rule browsers need for presigned uploads and downloads."""
+    """The one CORS rule browsers need for presigned uploads and downloads.
+
+    POST and DELETE are for clients that run a multipart upload with presigned S3 requests
+    (create, complete, abort: Uppy 6); every request still needs a signature the API made.
+    """
 
     allowed_origins: tuple[str, ...]
-    allowed_methods: tuple[str, ...] = ("PUT", "GET", "HEAD")
+    allowed_methods: tuple[str, ...] = ("PUT", "GET", "HEAD", "POST", "DELETE")
     allowed_headers: tuple[str, ...] = ("*",)
     exposed_headers: tuple[str, ...] = EXPOSED_HEADERS
     max_age_seconds: int = 3000

@@ -107,6 +107,25 @@ class StoredPart:
 
 
 @dataclass(frozen=True)
+class PartToSign:
+    """A part a client wants a URL for, with the digests storage should check."""
+
+    part_number: int
+    checksums: Checksums = field(default_factory=Checksums)
+
+
+@dataclass(frozen=True)
+class S3Request:
+    """One raw S3 request a client asks to have presigned (Uppy 6's ``signRequest``)."""
+
+    method: str
+    key: str
+    storage_upload_id: str | None = None
+    part_number: int | None = None
+    crc64nvme: str | None = None
+
+
+@dataclass(frozen=True)
 class UploadRequest:
     """What a client declares about the file it is about to upload."""
 
@@ -116,6 +135,14 @@ class UploadRequest:
     category: Category
     checksums: Checksums = field(default_factory=Checksums)
     metadata: dict[str, str] = field(default_factory=dict)
+    #: The client's choice (``None``: the service decides by its threshold and part size).
+    multipart: bool | None = None
+    part_size: int | None = None
+    #: "s3": the client creates, completes or aborts the multipart upload itself with
+    #: presigned S3 requests (Uppy 6); the API then only signs them.
+    presign: str | None = None
+    #: Parts (with their checksums) the plan should carry URLs for.
+    first_parts: tuple[PartToSign, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,6 +172,12 @@ class UploadTicket:
     expires_at: datetime
     single: PresignedRequest | None = None
     multipart: MultipartPlan | None = None
+    #: The storage key the bytes go to.
+    key: str = ""
+    #: URLs of the first parts (bound to the part checksums the client declared), saving a round trip.
+    first_parts: list[PartUrl] = field(default_factory=list)
+    #: The presigned CreateMultipartUpload, when the client runs the upload itself (presign "s3").
+    create: PresignedRequest | None = None
 
 
 @dataclass(frozen=True)

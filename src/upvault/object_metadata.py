@@ -20,6 +20,10 @@ REASON = "upvault-reason"
 PLACEHOLDER = "upvault-placeholder"
 #: The part size a multipart upload started with (a later settings change must not re-cut it).
 PART_SIZE = "upvault-part-size"
+#: Storage's id of the multipart upload, so signing parts needs one HEAD, not a lookup.
+MULTIPART_ID = "upvault-multipart-id"
+#: "s3": the client creates and completes the multipart upload with presigned S3 requests.
+PRESIGN = "upvault-presign"
 CLIENT_PREFIX = "c-"
 #: Storage's bound on an object's user metadata. MinIO refuses a request whose ``x-amz-meta-*``
 #: header names and values add up to more than 2 KiB (``MetadataTooLarge``); S3 counts the same

@@ -149,7 +149,10 @@ class _QuerySigner:
         )
         signer = S3SigV4QueryAuth(credentials.get_frozen_credentials(), "s3", self._region, expires=expires)
         signer.add_auth(request)
-        return PresignedRequest(method, str(request.prepare().url), expires_at, dict(headers or {}))
+        # Content-Length stays signed but is not listed: browsers refuse to set it (they send
+        # the body's real length, which is what was signed).
+        to_send = {name: value for name, value in (headers or {}).items() if name.lower() != "content-length"}
+        return PresignedRequest(method, str(request.prepare().url), expires_at, to_send)
 
 
 class StorageRejected(Exception):
@@ -237,6 +240,14 @@ class ObjectStore:
             headers=headers,
             expires=self.settings.put_url_expiry,
             params={"uploadId": multipart_id, "partNumber": str(part_number)},
+        )
+
+    def presign_request(
+        self, method: str, key: str, *, params: dict[str, str], headers: dict[str, str] | None = None
+    ) -> PresignedRequest:
+        """Presign any S3 request on ``key`` (multipart create, list, complete, abort)."""
+        return self._query_signer.sign(
+            method, key, headers=headers, params=params, expires=self.settings.put_url_expiry
         )
 
     def presign_get(self, key: str, *, disposition: str, content_type: str) -> PresignedRequest:

@@ -15,6 +15,8 @@ multipart upload (``multipart_id``) never leaves this module and :mod:`upvault.s
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
@@ -23,10 +25,14 @@ from upvault import object_metadata
 from upvault.errors import BadPartList, ChecksumMismatch, Conflict, UploadNotFound, field_error
 from upvault.filenames import clean_display_name, safe_key_name
 from upvault.keys import LOOKUP_ORDER, ObjectKey, file_prefix, new_file_id
+from upvault.limits import choose_plan, default_part_size
 from upvault.models import (
     Checksums,
     MultipartPlan,
+    PartToSign,
     PartUrl,
+    PresignedRequest,
+    S3Request,
     Status,
     StoredObject,
     StoredPart,
@@ -34,7 +40,7 @@ from upvault.models import (
     UploadRequest,
     UploadTicket,
 )
-from upvault.settings import MAX_PARTS, MAX_SINGLE_PUT, MIB, Settings
+from upvault.settings import MAX_SINGLE_PUT, Settings
 from upvault.storage import ObjectStore, StorageRejected
 from upvault.validation import (
     check_checksums,
@@ -44,13 +50,71 @@ from upvault.validation import (
     normalise_content_type,
 )
 
+#: Part URLs a multipart plan carries at most (the rest are signed on request, in batches).
+FIRST_PART_URLS = 100
+#: Running uploads this process remembers, so signing their parts needs no storage call.
+RECENT_UPLOADS = 4096
+#: Placeholder metadata that describes the upload itself, not the file: never copied to the object.
+_PLACEHOLDER_ONLY = frozenset(
+    {
+        object_metadata.PLACEHOLDER,
+        object_metadata.PART_SIZE,
+        object_metadata.MULTIPART_ID,
+        object_metadata.PRESIGN,
+    }
+)
+
 
 def plan_parts(size: int, part_size: int) -> MultipartPlan:
     """Cut ``size`` bytes into at most 10,000 parts, growing the part size (in MiB) if needed."""
-    needed = math.ceil(size / MAX_PARTS)
-    if needed > part_size:
-        part_size = math.ceil(needed / MIB) * MIB
+    part_size = default_part_size(size, part_size)
     return MultipartPlan(part_size=part_size, part_count=max(1, math.ceil(size / part_size)), size=size)
+
+
+@dataclass(frozen=True)
+class KnownUpload:
+    """A running multipart upload: enough to sign its parts without asking storage."""
+
+    user: str
+    key: str
+    multipart_id: str
+    plan: MultipartPlan
+    crc64nvme: str | None = None
+
+
+class RecentUploads:
+    """Uploads this process started or looked up lately (bounded, least recently used out).
+
+    A warm API process signs the parts of an upload it planned with no storage call at all;
+    any other process falls back to one HEAD (or a lookup), so the cache is only a shortcut.
+    """
+
+    def __init__(self, size: int = RECENT_UPLOADS) -> None:
+        self._size = size
+        self._items: OrderedDict[str, KnownUpload] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, file_id: str, user: str) -> KnownUpload | None:
+        """The upload if known and the caller's own."""
+        with self._lock:
+            found = self._items.get(file_id)
+            if found is None or found.user != user:
+                return None
+            self._items.move_to_end(file_id)
+            return found
+
+    def put(self, file_id: str, upload: KnownUpload) -> None:
+        """Remember an upload."""
+        with self._lock:
+            self._items[file_id] = upload
+            self._items.move_to_end(file_id)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def forget(self, file_id: str) -> None:
+        """Drop a finished or aborted upload."""
+        with self._lock:
+            self._items.pop(file_id, None)
 
 
 class UploadService:
@@ -59,14 +123,17 @@ class UploadService:
     def __init__(self, settings: Settings, store: ObjectStore) -> None:
         self.settings = settings
         self.store = store
+        self.recent = RecentUploads()
 
     @property
     def multipart_threshold(self) -> int:
         """Files above this many bytes are uploaded in parts (the setting, at most 5 GiB)."""
         return min(self.settings.multipart_threshold, MAX_SINGLE_PUT)
 
-    def is_multipart(self, size: int) -> bool:
-        """Whether a file of ``size`` bytes is uploaded in parts."""
+    def is_multipart(self, size: int, choice: bool | None = None) -> bool:
+        """Whether a file of ``size`` bytes is uploaded in parts (the client's choice, else by size)."""
+        if choice is not None:
+            return choice
         return size > self.multipart_threshold
 
     def _expiry(self) -> datetime:
@@ -80,16 +147,21 @@ class UploadService:
         check_upload(
             self.settings, category=request.category, content_type=content_type, size=request.size, display_name=name
         )
-        multipart = self.is_multipart(request.size)
+        part_size = choose_plan(self.settings, request.size, multipart=request.multipart, part_size=request.part_size)
+        multipart = part_size is not None
         check_checksums(request.checksums, multipart=multipart, threshold=self.multipart_threshold)
         check_metadata(self.settings, request.metadata)
+        if request.presign is not None and not multipart:
+            raise field_error("presign", "only multipart uploads are signed request by request")
+        if request.first_parts and not multipart:
+            raise field_error("parts", "only a multipart upload has parts")
 
         file_id = new_file_id(request.category)
         key = ObjectKey(Status.PENDING, user, request.category, file_id, safe_key_name(name))
         metadata = object_metadata.build(
             display_name=name, size=request.size, checksums=request.checksums, client=request.metadata
         )
-        plan = plan_parts(request.size, self.settings.part_size) if multipart else None
+        plan = plan_parts(request.size, part_size) if part_size is not None else None
         stored = (
             {**metadata, object_metadata.PLACEHOLDER: "1", object_metadata.PART_SIZE: str(plan.part_size)}
             if plan
@@ -106,11 +178,41 @@ class UploadService:
                 sha256=request.checksums.sha256,
                 md5=request.checksums.md5,
             )
-            return UploadTicket(file_id=file_id, expires_at=single.expires_at, single=single)
+            return UploadTicket(file_id=file_id, expires_at=single.expires_at, single=single, key=str(key))
 
-        self.store.put_empty(str(key), content_type=content_type, metadata=stored)
-        self.store.create_multipart(str(key), content_type=content_type, metadata=metadata)
-        return UploadTicket(file_id=file_id, expires_at=self._expiry(), multipart=plan)
+        if request.presign == "s3":
+            # The client creates the upload itself (see presign_s3_request): hand it the signed
+            # create request now, which saves it a round trip.
+            declaration = {**stored, object_metadata.PRESIGN: "s3"}
+            self.store.put_empty(str(key), content_type=content_type, metadata=declaration)
+            create = self._s3_create(str(key), content_type, declaration)
+            return UploadTicket(
+                file_id=file_id, expires_at=create.expires_at, multipart=plan, key=str(key), create=create
+            )
+        multipart_id = self.store.create_multipart(str(key), content_type=content_type, metadata=metadata)
+        # The placeholder names storage's id: signing parts then needs one HEAD, not a lookup.
+        declaration = {**stored, object_metadata.MULTIPART_ID: multipart_id}
+        self.store.put_empty(str(key), content_type=content_type, metadata=declaration)
+        known = KnownUpload(user, str(key), multipart_id, plan, request.checksums.crc64nvme)
+        self.recent.put(file_id, known)
+        first = [self._part_url(known, part) for part in self._first_parts(request, plan)]
+        expires_at = min((part.request.expires_at for part in first), default=self._expiry())
+        return UploadTicket(file_id=file_id, expires_at=expires_at, multipart=plan, key=str(key), first_parts=first)
+
+    @staticmethod
+    def _first_parts(request: UploadRequest, plan: MultipartPlan) -> list[PartToSign]:
+        """The parts the plan signs: those the client gave checksums for (storage refuses a part
+        of a CRC64NVME upload without its own CRC64NVME, so none are signed bare)."""
+        for part in request.first_parts:
+            if not 1 <= part.part_number <= plan.part_count:
+                raise BadPartList(f"part number {part.part_number} is outside 1..{plan.part_count}")
+        check_part_checksums({part.part_number: part.checksums for part in request.first_parts})
+        return list(request.first_parts[:FIRST_PART_URLS])
+
+    def _part_url(self, upload: KnownUpload, part: PartToSign) -> PartUrl:
+        length = upload.plan.part_length(part.part_number)
+        request = self.store.presign_part(upload.key, upload.multipart_id, part.part_number, length, part.checksums)
+        return PartUrl(part.part_number, length, request)
 
     def _open(self, user: str, file_id: str) -> _OpenUpload:
         """A running multipart upload with its plan and the parts storage holds (or 404/409)."""
@@ -179,8 +281,9 @@ class UploadService:
         expires_at = min((part.request.expires_at for part in missing), default=self._expiry())
         return UploadProgress(file_id=file_id, plan=plan, stored=upload.stored, missing=missing, expires_at=expires_at)
 
-    def complete(self, user: str, file_id: str, parts: list[tuple[int, str]]) -> None:
-        """Assemble the parts after checking them against the plan and what storage holds.
+    def complete(self, user: str, file_id: str, parts: list[tuple[int, str]]) -> str:
+        """Assemble the parts after checking them against the plan and what storage holds;
+        returns the key the file was assembled at.
 
         Storage gets the parts as it listed them (its own ETags and part checksums), the whole
         file's declared CRC64NVME and the placeholder's ETag as a precondition: it verifies the
@@ -207,6 +310,8 @@ class UploadService:
                     "upload the parts of the declared file again, or abort"
                 ) from None
             raise BadPartList(f"storage refused the part list: {exc.code}") from None
+        self.recent.forget(file_id)
+        return upload.key
 
     def abort(self, user: str, file_id: str) -> None:
         """Abort a running multipart upload and remove its placeholder.
@@ -220,8 +325,107 @@ class UploadService:
         current = self.store.head(upload.key)
         if current is not None and not object_metadata.is_placeholder(current.metadata):
             raise Conflict(f"upload {file_id} was completed meanwhile")
+        self.recent.forget(file_id)
         if not aborted:
             self._raise_finished_or_missing(user, file_id)
+
+    def sign_parts(self, user: str, file_id: str, parts: list[PartToSign], *, key: str | None = None) -> UploadProgress:
+        """URLs for the given parts, each binding its MD5 and CRC64NVME when given.
+
+        No storage listing: an upload this process planned costs no storage call, one whose
+        ``key`` the client passes back (from the plan) costs one HEAD, others a lookup.
+        """
+        for part in parts:
+            check_part_checksums({part.part_number: part.checksums})
+        known = self._known(user, file_id, key)
+        plan = known.plan
+        for part in parts:
+            if not 1 <= part.part_number <= plan.part_count:
+                raise BadPartList(f"part number {part.part_number} is outside 1..{plan.part_count}")
+        missing = [self._part_url(known, part) for part in parts]
+        expires_at = min((part.request.expires_at for part in missing), default=self._expiry())
+        return UploadProgress(file_id=file_id, plan=plan, stored=[], missing=missing, expires_at=expires_at)
+
+    def _known(self, user: str, file_id: str, key: str | None) -> KnownUpload:
+        cached = self.recent.get(file_id, user)
+        if cached is not None:
+            return cached
+        if key is not None and _names_pending_file(key, user, file_id):
+            placeholder = self.store.head(key)
+            multipart_id = placeholder.metadata.get(object_metadata.MULTIPART_ID) if placeholder else None
+            if placeholder is not None and object_metadata.is_placeholder(placeholder.metadata) and multipart_id:
+                crc = object_metadata.declared_checksums(placeholder.metadata).crc64nvme
+                known = KnownUpload(user, key, multipart_id, self._plan_of(placeholder), crc)
+                self.recent.put(file_id, known)
+                return known
+        upload = self._open(user, file_id)
+        known = KnownUpload(
+            user,
+            upload.key,
+            upload.multipart_id,
+            upload.plan,
+            object_metadata.declared_checksums(upload.placeholder.metadata).crc64nvme,
+        )
+        self.recent.put(file_id, known)
+        return known
+
+    def presign_s3_request(self, user: str, request: S3Request) -> PresignedRequest:
+        """Presign one raw S3 request on the caller's own upload declared with ``presign: "s3"``.
+
+        Only the requests of a multipart upload are signed, each for the declared key and with
+        what the declaration fixed: the create carries the file's type, metadata and the
+        full-object CRC64NVME algorithm; a part its exact length (and CRC64NVME); completion
+        the declared whole-object CRC64NVME, so storage refuses other bytes. The completed
+        object lands in staging like any other and goes through the processor's validation.
+        """
+        try:
+            parsed = ObjectKey.parse(request.key)
+        except ValueError:
+            raise field_error("key", "is not the key of a declared upload") from None
+        if parsed.status is not Status.PENDING or parsed.user != user:
+            raise UploadNotFound(parsed.file_id)  # another user's key: 404, as for any unknown id
+        placeholder = self.store.head(request.key)
+        if placeholder is None:
+            self._raise_finished_or_missing(user, parsed.file_id)
+        metadata = placeholder.metadata
+        if not object_metadata.is_placeholder(metadata):
+            raise Conflict(f"upload {parsed.file_id} is already complete")
+        if metadata.get(object_metadata.PRESIGN) != "s3":
+            raise Conflict(f"upload {parsed.file_id} was not declared with presign 's3'")
+        check_part_checksums({request.part_number or 0: Checksums(crc64nvme=request.crc64nvme)})
+        return self._s3_request(request, placeholder)
+
+    def _s3_create(self, key: str, content_type: str, declaration: dict[str, str]) -> PresignedRequest:
+        """CreateMultipartUpload binding the declared type, metadata and full-object CRC64NVME."""
+        headers = {
+            "Content-Type": content_type,
+            **{f"x-amz-meta-{name}": value for name, value in declaration.items() if name not in _PLACEHOLDER_ONLY},
+        }
+        if object_metadata.declared_checksums(declaration).crc64nvme:
+            headers.update({"x-amz-checksum-algorithm": "CRC64NVME", "x-amz-checksum-type": "FULL_OBJECT"})
+        return self.store.presign_request("POST", key, params={"uploads": ""}, headers=headers)
+
+    def _s3_request(self, request: S3Request, placeholder: StoredObject) -> PresignedRequest:
+        method, key, multipart_id = request.method.upper(), request.key, request.storage_upload_id
+        metadata = placeholder.metadata
+        crc = object_metadata.declared_checksums(metadata).crc64nvme
+        if method == "POST" and not multipart_id:
+            return self._s3_create(key, placeholder.content_type, metadata)
+        if not multipart_id:
+            raise field_error("storage_upload_id", f"is required for {method} on a multipart upload")
+        if method == "PUT":
+            plan = self._plan_of(placeholder)
+            number = request.part_number
+            if number is None or not 1 <= number <= plan.part_count:
+                raise BadPartList(f"part_number must be within 1..{plan.part_count}")
+            checksums = Checksums(crc64nvme=request.crc64nvme)
+            return self.store.presign_part(key, multipart_id, number, plan.part_length(number), checksums)
+        if method == "POST":
+            headers = {"x-amz-checksum-crc64nvme": crc, "x-amz-checksum-type": "FULL_OBJECT"} if crc else {}
+            return self.store.presign_request("POST", key, params={"uploadId": multipart_id}, headers=headers)
+        if method in ("GET", "DELETE"):
+            return self.store.presign_request(method, key, params={"uploadId": multipart_id})
+        raise field_error("method", f"{method} is not a request of a multipart upload")
 
 
 @dataclass(frozen=True)
@@ -248,6 +452,15 @@ def _check_stored_size(metadata: dict[str, str], encoded_name: str) -> None:
             f"and at most {max(budget, 0)} fit beside the rest of the file's metadata "
             f"({object_metadata.STORAGE_LIMIT} bytes in all)",
         )
+
+
+def _names_pending_file(key: str, user: str, file_id: str) -> bool:
+    """Whether ``key`` is a pending object of this user's file (a client passes it back)."""
+    try:
+        parsed = ObjectKey.parse(key)
+    except ValueError:
+        return False
+    return parsed.status is Status.PENDING and parsed.user == user and parsed.file_id == file_id
 
 
 def _normalise_etag(etag: str) -> str:

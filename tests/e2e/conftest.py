@@ -2,7 +2,9 @@
 
 Per test module, on 127.0.0.1 and free ports:
 
-- ``web``: a static server for ``web/`` (the page's origin);
+- ``web``: a static server for ``web/`` (the page's origin), after ``scripts/tools/web.sh``
+  built the browser package (``web/dist``: the client module, its hashing Worker, the Uppy
+  example bundles, from the pinned npm lockfile);
 - ``minio``: a real MinIO whose global CORS allows exactly that origin (MinIO has no per-bucket
   CORS; see docs/minio.md), with a versioned bucket;
 - ``api``: the Lambda API app behind the local JWT authorizer, with Starlette's CORS middleware
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import subprocess
 import threading
 import time
 import uuid
@@ -51,7 +54,10 @@ from upvault.storage import ObjectStore, make_clients
 
 log = logging.getLogger("e2e")
 
-WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+ROOT = Path(__file__).resolve().parents[2]
+WEB_DIR = ROOT / "web"
+#: Screenshots and other files a person may want to look at after a run (gitignored).
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -84,9 +90,19 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         super().end_headers()
 
 
+def build_web_package() -> None:
+    """Build ``web/dist`` (idempotent, seconds when cached); a failure fails the tier."""
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts/tools/web.sh")], capture_output=True, text=True, timeout=600, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(f"building the browser package failed (run make tools):\n{result.stderr[-4000:]}", pytrace=False)
+
+
 @pytest.fixture(scope="module")
 def web() -> Iterator[str]:
-    """Origin of a static server for ``web/`` (demo.html, upvault.js)."""
+    """Origin of a static server for ``web/`` (demo.html, uppy.html, dist/)."""
+    build_web_package()
     handler = functools.partial(_QuietHandler, directory=str(WEB_DIR))
     server = ThreadingHTTPServer((LOOPBACK, 0), handler)
     thread = threading.Thread(target=server.serve_forever, name="e2e-web", daemon=True)
@@ -99,9 +115,18 @@ def web() -> Iterator[str]:
 
 # -- storage ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def minio(tmp_path_factory: pytest.TempPathFactory, web: str) -> Iterator[MinioServer]:
-    """A real MinIO whose CORS allows the page's origin only."""
-    with new_minio(tmp_path_factory.mktemp("minio"), user="e2e", env={"MINIO_API_CORS_ALLOW_ORIGIN": web}) as server:
+def api_port() -> int:
+    """The API's port, chosen first: the demo page is served at the API's origin too."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def minio(tmp_path_factory: pytest.TempPathFactory, web: str, api_port: int) -> Iterator[MinioServer]:
+    """A real MinIO whose CORS allows the page's origins only (the static server's, the API's)."""
+    origins = f"{web},http://{LOOPBACK}:{api_port}"
+    with new_minio(
+        tmp_path_factory.mktemp("minio"), user="e2e", env={"MINIO_API_CORS_ALLOW_ORIGIN": origins}
+    ) as server:
         yield server
 
 
@@ -175,17 +200,15 @@ class StagingPoller:
 # -- the API ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def stack(
-    tmp_path_factory: pytest.TempPathFactory, settings: Settings, s3: Any, minio: MinioServer, web: str
+    tmp_path_factory: pytest.TempPathFactory, settings: Settings, s3: Any, minio: MinioServer, web: str, api_port: int
 ) -> Iterator[Stack]:
-    """API (uvicorn thread) and processor for the module; both stopped at its end."""
+    """API (uvicorn thread, serving the demo at its origin as make dev does) and processor for
+    the module; both stopped at its end."""
     issuer = DevIssuer(tmp_path_factory.mktemp("issuer"))
     issuer.ensure_keys()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            build_api(settings, issuer.verifier(), [web]), host=LOOPBACK, port=port, log_level="warning", lifespan="off"
-        )
-    )
+    port = api_port
+    app = build_api(settings, issuer.verifier(), [web], web_dir=WEB_DIR)
+    server = uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, name="e2e-api", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

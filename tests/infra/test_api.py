@@ -9,7 +9,7 @@ from infra.config import environment_config
 from tests.infra.conftest import EXTERNAL_AUDIENCE, EXTERNAL_ISSUER, session_config
 from tests.infra.support import Template, env_of, logical_id, only, props, ref_name, resources
 
-PUBLIC = {"GET /v1/health", "GET /v1/openapi.json", "GET /v1/docs"}
+PUBLIC = {"GET /v1/health", "GET /v1/openapi.json", "GET /v1/docs", "GET /v1/limits"}
 
 
 def _routes(template: Template) -> dict[str, dict[str, Any]]:
@@ -28,7 +28,7 @@ def test_every_route_but_health_and_openapi_requires_a_jwt(dev: Template, stagin
         assert set(routes) == PUBLIC | {"ANY /v1/{proxy+}"}
         for key, route in routes.items():
             if key in PUBLIC:
-                # And only health and the OpenAPI document (and its docs page) are public
+                # And only health, the OpenAPI document (and its docs page) and the limits are public
                 assert route["AuthorizationType"] == "NONE", key
                 assert "AuthorizerId" not in route
             else:

@@ -116,11 +116,12 @@ def _cors_from_rules(name: str) -> list[dict[str, Any]]:
 def test_cors_is_exactly_the_shared_bucket_rules(dev: Template, prod: Template) -> None:
     # Given the bucket rules the local MinIO bootstrap applies too
     # When we read each environment's synthesized CORS
-    # Then they are identical: PUT/GET/HEAD from configured origins, ETag exposed, max-age set
+    # Then they are identical: PUT/GET/HEAD (and POST/DELETE for Uppy 6's presigned multipart
+    # create, list and abort) from configured origins, ETag exposed, max-age set
     for name, template in (("dev", dev), ("prod", prod)):
         assert _uploads(template)["CorsConfiguration"]["CorsRules"] == _cors_from_rules(name)
     cors = _uploads(dev)["CorsConfiguration"]["CorsRules"][0]
-    assert sorted(cors["AllowedMethods"]) == ["GET", "HEAD", "PUT"]
+    assert sorted(cors["AllowedMethods"]) == ["DELETE", "GET", "HEAD", "POST", "PUT"]
     assert "ETag" in cors["ExposedHeaders"]
     assert "*" not in cors["AllowedOrigins"]
 

@@ -95,6 +95,9 @@ BIG_AUDIO = {
 }
 PARTS = {"parts": [{"part_number": 1, "etag": "x"}]}
 SIGN = {"parts": [{"part_number": 1}]}
+UNKNOWN_KEY = f"staging/alice/documents/{UNKNOWN}/a.pdf"
+S3_CREATE = {"method": "POST", "key": UNKNOWN_KEY}
+S3_COMPLETE = "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>x</ETag></Part></CompleteMultipartUpload>"
 
 
 class World:
@@ -108,9 +111,16 @@ class World:
         return str(self._ready_file(SAMPLES["application/pdf"]))
 
     def multipart(self) -> str:
+        return str(self.multipart_declared()["file_id"])
+
+    def multipart_key(self) -> str:
+        """The key of a multipart upload the API runs itself (not one for presigned S3 requests)."""
+        return str(self.multipart_declared()["key"])
+
+    def multipart_declared(self) -> Any:
         response = self.api.call("POST", "/v1/uploads", body=BIG_AUDIO)
         assert response.status == 201, response.body
-        return str(response.body["file_id"])
+        return response.body
 
     def staged(self) -> str:
         """A single-PUT upload whose bytes are stored, not yet processed (pending)."""
@@ -139,6 +149,33 @@ CASES: list[Case] = [
     ("POST", "/v1/uploads/{upload_id}/complete", 404, lambda w: (f"/v1/uploads/{UNKNOWN}/complete", PARTS, "")),
     ("POST", "/v1/uploads/{upload_id}/complete", 409, lambda w: (f"/v1/uploads/{w.ready()}/complete", PARTS, "")),
     ("POST", "/v1/uploads/{upload_id}/complete", 422, lambda w: (f"/v1/uploads/{UNKNOWN}/complete", {}, "")),
+    ("POST", "/v1/uploads/s3-requests", 400, lambda w: ("/v1/uploads/s3-requests", b"{", "")),
+    ("POST", "/v1/uploads/s3-requests", 404, lambda w: ("/v1/uploads/s3-requests", S3_CREATE, "")),
+    (
+        "POST",
+        "/v1/uploads/s3-requests",
+        409,
+        lambda w: ("/v1/uploads/s3-requests", {"method": "POST", "key": w.multipart_key()}, ""),
+    ),
+    (
+        "POST",
+        "/v1/uploads/s3-requests",
+        422,
+        lambda w: ("/v1/uploads/s3-requests", {**S3_CREATE, "method": "HEAD"}, ""),
+    ),
+    ("POST", "/v1/uploads/{upload_id}/s3-complete", 400, lambda w: (f"/v1/uploads/{UNKNOWN}/s3-complete", "<x/>", "")),
+    (
+        "POST",
+        "/v1/uploads/{upload_id}/s3-complete",
+        404,
+        lambda w: (f"/v1/uploads/{UNKNOWN}/s3-complete", S3_COMPLETE, ""),
+    ),
+    (
+        "POST",
+        "/v1/uploads/{upload_id}/s3-complete",
+        409,
+        lambda w: (f"/v1/uploads/{w.ready()}/s3-complete", S3_COMPLETE, ""),
+    ),
     ("DELETE", "/v1/uploads/{upload_id}", 404, lambda w: (f"/v1/uploads/{UNKNOWN}", None, "")),
     ("DELETE", "/v1/uploads/{upload_id}", 409, lambda w: (f"/v1/uploads/{w.ready()}", None, "")),
     ("GET", "/v1/files", 422, lambda w: ("/v1/files", None, "limit=0")),
@@ -150,12 +187,16 @@ CASES: list[Case] = [
     ("POST", "/v1/files/{file_id}/restore", 409, lambda w: (f"/v1/files/{w.ready()}/restore", None, "")),
 ]
 ROUTES = [(method.upper(), path) for path, item in _OPENAPI["paths"].items() for method in item]
-PUBLIC = {("GET", "/v1/health")}
-#: Every route calls storage; a multipart declaration does (a single PUT is only signed).
-STORAGE_DOWN = {
+PUBLIC = {("GET", "/v1/health"), ("GET", "/v1/limits")}
+#: Routes that never call storage: they publish settings.
+NO_STORAGE = {("GET", "/v1/limits")}
+#: Every other route calls storage; a multipart declaration does (a single PUT is only signed).
+STORAGE_DOWN: dict[str, Any] = {
     "POST /v1/uploads": BIG_AUDIO,
     "POST /v1/uploads/{upload_id}/parts": SIGN,
     "POST /v1/uploads/{upload_id}/complete": PARTS,
+    "POST /v1/uploads/s3-requests": S3_CREATE,
+    "POST /v1/uploads/{upload_id}/s3-complete": S3_COMPLETE,
 }
 
 
@@ -167,7 +208,9 @@ def documented(method: str, template: str) -> set[int]:
 
 def reachable(method: str, template: str) -> set[int]:
     """The problem statuses this module shows the route answering."""
-    statuses = {status for m, t, status, _ in CASES if (m, t) == (method, template)} | {503}
+    statuses = {status for m, t, status, _ in CASES if (m, t) == (method, template)}
+    if (method, template) not in NO_STORAGE:
+        statuses.add(503)
     return statuses if (method, template) in PUBLIC else statuses | {401}
 
 
@@ -204,7 +247,10 @@ def test_every_route_answers_401_without_a_token_unless_public(api: Api, method:
     assert (response.status == 401) is ((method, template) not in PUBLIC), response.body
 
 
-@pytest.mark.parametrize(("method", "template"), ROUTES, ids=[f"{m} {t}" for m, t in ROUTES])
+STORAGE_ROUTES = [route for route in ROUTES if route not in NO_STORAGE]
+
+
+@pytest.mark.parametrize(("method", "template"), STORAGE_ROUTES, ids=[f"{m} {t}" for m, t in STORAGE_ROUTES])
 def test_every_route_answers_503_when_storage_is_down(down_api: Api, method: str, template: str) -> None:
     # Given storage nothing answers for, When the route is called with valid input
     path = template.format(upload_id=UNKNOWN, file_id=UNKNOWN)

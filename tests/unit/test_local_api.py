@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from local.dev_issuer import DevIssuer
-from local.devstack import StackError, build_api, stack_processor, token_verifier
+from local.devstack import StackError, build_api, local_origins, stack_processor, token_verifier
 from local.ports import free_port
 from local.settings import DevSettings
 from local.state import load_secrets
@@ -60,3 +60,80 @@ def test_redrive_says_what_to_start_when_no_stack_is_up(tmp_path: Path) -> None:
     # Then it names the storage it could not reach, before any event is touched
     with pytest.raises(StackError, match=r"storage at http://127\.0\.0\.1:\d+ is not reachable"):
         stack_processor(DevSettings(state_dir=tmp_path, minio_port=free_port()))
+
+
+def local_client(tmp_path: Path, *, web_dir: Path | None = None, origins: tuple[str, ...] | None = None) -> TestClient:
+    """The local API (dev issuer in ``tmp_path``), optionally serving a demo dir, allowing ``origins``."""
+    issuer = DevIssuer(tmp_path)
+    issuer.ensure_keys()
+    return TestClient(build_api(Settings(bucket="upvault-test"), issuer.verifier(), origins, web_dir=web_dir))
+
+
+def test_the_demo_is_served_at_the_api_origin_next_to_the_api(tmp_path: Path) -> None:
+    # Given the local API with a built browser package beside it
+    web = tmp_path / "web"
+    (web / "dist").mkdir(parents=True)
+    (web / "demo.html").write_text("<!doctype html><title>Upvault demo</title>")
+    (web / "demo.js").write_text("// demo")
+    (web / "dist" / "upvault.js").write_text("export {};")
+    (web / "secret.txt").write_text("not served")
+    client = local_client(tmp_path, web_dir=web)
+
+    # When a browser opens the API's origin
+    page = client.get("/")
+
+    # Then it gets the demo page, its script and the package, and the API is still the API
+    assert page.status_code == 200
+    assert "Upvault demo" in page.text
+    assert client.get("/demo.js").status_code == 200
+    assert client.get("/dist/upvault.js").text == "export {};"
+    assert client.get("/v1/limits").json()["max_parts"] == 10_000
+    assert client.get("/v1/files").status_code == 401
+    # And nothing else of web/ is served
+    assert client.get("/secret.txt").status_code == 404
+    assert client.get("/dist/../secret.txt").status_code == 404
+
+
+def test_an_unbuilt_demo_says_how_to_build_it(tmp_path: Path) -> None:
+    # Given web/ without dist/ (npm could not run)
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "demo.html").write_text("<!doctype html>")
+    client = local_client(tmp_path, web_dir=web)
+
+    # When the page is opened, Then the answer says what to run
+    response = client.get("/")
+    assert response.status_code == 503
+    assert "scripts/tools/web.sh" in response.text
+
+
+def test_upvault_cors_origins_adds_origins_and_the_api_origin_is_always_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given UPVAULT_CORS_ORIGINS in the environment of `make dev`
+    monkeypatch.setenv("UPVAULT_CORS_ORIGINS", "https://app.test:8443, http://10.0.0.5:3000")
+    dev = DevSettings(state_dir=tmp_path)
+
+    # When the local stack computes what it allows
+    origins = local_origins(dev, 8000)
+
+    # Then the API's own origin (the demo's), the dev environment's and the listed ones are allowed
+    assert origins[:2] == ("http://127.0.0.1:8000", "http://localhost:8000")
+    assert "http://localhost:5173" in origins
+    assert {"https://app.test:8443", "http://10.0.0.5:3000"} <= set(origins)
+    # And the API answers preflights from them
+    client = local_client(tmp_path, origins=origins)
+    headers = {"Access-Control-Request-Method": "POST", "Origin": "https://app.test:8443"}
+    assert (
+        client.options("/v1/uploads", headers=headers).headers["access-control-allow-origin"] == "https://app.test:8443"
+    )
+
+
+@pytest.mark.parametrize("value", ["https://app.test/path", "app.test", "https://app.test:8443/", "*"])
+def test_upvault_cors_origins_refuses_what_is_not_an_origin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    # Given a value that is not an origin, When the local stack reads it, Then it fails naming the variable
+    monkeypatch.setenv("UPVAULT_CORS_ORIGINS", value)
+    with pytest.raises(ValueError, match="cors_origins"):
+        DevSettings(state_dir=tmp_path)

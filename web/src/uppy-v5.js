@@ -1,0 +1,155 @@
+// Upvault behind Uppy 5's @uppy/aws-s3 (its six custom-signer options).
+//
+//   import AwsS3 from "@uppy/aws-s3";                       // 5.x
+//   import { createClient } from "@upvault/client";
+//   import { awsS3V5Options } from "@upvault/client/uppy-v5";
+//   uppy.use(AwsS3, await awsS3V5Options(createClient({ apiUrl, getToken }), { category: "documents" }));
+//
+// Uppy decides single PUT vs multipart and cuts the parts itself, before it calls us; the
+// options below make that decision with the API's published limits (GET /v1/limits) and tell
+// the API the part size Uppy uses, so the signed part lengths always match.
+import { partChecksums } from "./checksums.js";
+import { choosePlan } from "./client.js";
+
+const EXPIRY_MARGIN_MS = 60_000;
+
+/**
+ * @typedef {Object} UppyFileLike The parts of an Uppy file the adapter reads
+ * @property {string} id
+ * @property {string} [name]
+ * @property {string} [type]
+ * @property {number|null} [size]
+ * @property {Blob} data
+ * @property {Record<string, unknown>} [meta]
+ */
+
+/**
+ * @typedef {Object} AdapterOptions
+ * @property {string | ((file: UppyFileLike) => string)} category where files go (documents, audio, images)
+ * @property {(file: UppyFileLike) => Record<string, string>} [metadata] client metadata per file
+ *   (default: none; Uppy's own `name`, `type`, `relativePath` are not needed, the API has them)
+ * @property {number} [signBatch] part URLs signed per API call (default 100)
+ * @property {(file: UppyFileLike, fileId: string) => void} [onDeclared] called once the API
+ *   accepted a file: its Upvault `file_id` (to wait for `ready`, download, ...)
+ */
+
+/**
+ * The options of `@uppy/aws-s3` 5.x that route every upload through an Upvault API.
+ *
+ * @param {import("./client.js").UpvaultClient} upvault
+ * @param {AdapterOptions} options
+ */
+export async function awsS3V5Options(upvault, { category, metadata = () => ({}), signBatch = 100, onDeclared }) {
+  const limits = await upvault.limits();
+  const plan = (/** @type {UppyFileLike} */ file) => choosePlan(file.size ?? file.data.size, limits);
+  const categoryOf = (/** @type {UppyFileLike} */ file) => (typeof category === "function" ? category(file) : category);
+  /** Running multipart uploads by Upvault upload id: part CRCs and signed URLs. */
+  const running = new Map();
+  /** Upvault file ids by Uppy file id. */
+  const fileIds = new Map();
+
+  /**
+   * @param {UppyFileLike} file
+   * @param {boolean} multipart
+   * @param {AbortSignal} [signal]
+   */
+  const declare = async (file, multipart, signal) => {
+    const declared = await upvault.declare(file.data, {
+      category: categoryOf(file), filename: file.name || "file", contentType: file.type || "application/octet-stream",
+      metadata: metadata(file), multipart, partSize: plan(file).partSize, signal,
+    });
+    fileIds.set(file.id, declared.file_id);
+    onDeclared?.(file, declared.file_id);
+    return declared;
+  };
+
+  const stateOf = (uploadId) => {
+    if (!running.has(uploadId)) running.set(uploadId, { crcs: new Map(), urls: new Map(), signing: null, key: undefined });
+    return running.get(uploadId);
+  };
+
+  return {
+    shouldUseMultipart: (/** @type {UppyFileLike} */ file) => plan(file).multipart,
+    getChunkSize: (/** @type {{size: number}} */ file) => choosePlan(file.size, limits).partSize,
+
+    async getUploadParameters(/** @type {UppyFileLike} */ file, /** @type {{signal?: AbortSignal}} */ options = {}) {
+      const declared = await declare(file, false, options.signal);
+      if (!declared.upload) throw new Error("Upvault planned a multipart upload for a single PUT");
+      return { method: "PUT", url: declared.upload.url, headers: withoutLength(declared.upload.headers) };
+    },
+
+    async createMultipartUpload(/** @type {UppyFileLike} */ file) {
+      const declared = await declare(file, true);
+      const state = Object.assign(stateOf(declared.upload_id), { crcs: declared.partChecksums, key: declared.key });
+      const expiresAt = Date.parse(declared.expires_at);
+      for (const part of declared.multipart?.parts ?? []) state.urls.set(part.part_number, { ...part, expiresAt });
+      return { uploadId: declared.upload_id, key: declared.key ?? declared.file_id };
+    },
+
+    async signPart(/** @type {UppyFileLike} */ file,
+                   /** @type {{uploadId: string, key: string, partNumber: number, body: Blob, signal?: AbortSignal}} */
+                   { uploadId, partNumber, body, signal }) {
+      const state = stateOf(uploadId);
+      for (;;) {
+        const known = state.urls.get(partNumber);
+        if (known && Date.now() < known.expiresAt - EXPIRY_MARGIN_MS) {
+          state.urls.delete(partNumber); // one use: a retry after a refusal gets a fresh signature
+          return { method: "PUT", url: known.url, headers: withoutLength(known.headers) };
+        }
+        if (state.signing) { await state.signing; continue; }
+        if (!state.crcs.has(partNumber)) {
+          // After a reload (Golden Retriever) the CRCs are gone: hash this part from its bytes.
+          const [crc] = (await partChecksums(body, body.size, [1], { signal })).values();
+          state.crcs.set(partNumber, crc);
+        }
+        // Sign this part and the next ones whose CRCs are known, in one call.
+        const numbers = [partNumber];
+        for (let n = partNumber + 1; numbers.length < signBatch && state.crcs.has(n); n++) {
+          if (!state.urls.has(n)) numbers.push(n);
+        }
+        state.signing = upvault.signParts(uploadId,
+          numbers.map((n) => ({ part_number: n, crc64nvme: state.crcs.get(n) })), { signal, key: state.key })
+          .then((signed) => {
+            const expiresAt = Date.parse(signed.expires_at);
+            for (const part of signed.missing) state.urls.set(part.part_number, { ...part, expiresAt });
+          })
+          .finally(() => { state.signing = null; });
+        await state.signing;
+        if (!state.urls.has(partNumber)) throw new Error(`Upvault returned no URL for part ${partNumber}`);
+      }
+    },
+
+    async listParts(/** @type {UppyFileLike} */ file, /** @type {{uploadId: string, signal?: AbortSignal}} */ { uploadId, signal }) {
+      const stored = await upvault.storedParts(uploadId, { signal });
+      return stored.parts.map((part) => ({ PartNumber: part.part_number, ETag: part.etag, Size: part.size }));
+    },
+
+    async completeMultipartUpload(/** @type {UppyFileLike} */ file,
+                                  /** @type {{uploadId: string, parts: Array<{PartNumber?: number, ETag?: string}>, signal?: AbortSignal}} */
+                                  { uploadId, parts, signal }) {
+      const ordered = parts.map((part) => ({ part_number: Number(part.PartNumber), etag: String(part.ETag) }))
+        .sort((a, b) => a.part_number - b.part_number);
+      await upvault.complete(uploadId, ordered, { signal });
+      running.delete(uploadId);
+      fileIds.set(file.id, uploadId);
+      return {};
+    },
+
+    async abortMultipartUpload(/** @type {UppyFileLike} */ file, /** @type {{uploadId: string, signal?: AbortSignal}} */ { uploadId, signal }) {
+      running.delete(uploadId);
+      await upvault.abortUpload(uploadId, { signal });
+    },
+
+    /**
+     * The Upvault file id of an Uppy file, once declared (not an @uppy/aws-s3 option).
+     * @param {{id: string}} file
+     * @returns {string|undefined}
+     */
+    fileIdOf: (file) => fileIds.get(file.id),
+  };
+}
+
+/** Headers to send: all the API signed, except `Content-Length` (the browser sets it). */
+export function withoutLength(headers = {}) {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => name.toLowerCase() !== "content-length"));
+}
