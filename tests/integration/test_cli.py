@@ -26,6 +26,7 @@ from local.ports import free_port
 from tests.integration.cli_support import UPVAULT, ForwardProxy, cli_env, run_cli, start_cli
 from tests.integration.live import unique_user
 from tests.support import SAMPLES, pdf, sha256_b64
+from upvault_client import Client
 
 MIB = 1024 * 1024
 PART = 5 * MIB
@@ -224,7 +225,7 @@ def test_a_disguised_file_fails_with_the_reason(env: dict[str, str], tmp_path: P
     assert again.returncode == 1 and record["status"] == "rejected" and "application/pdf" in str(record["reason"])
 
 
-def test_no_wait_ls_info_rm_restore(env: dict[str, str], tmp_path: Path) -> None:
+def test_no_wait_then_ls_and_info(env: dict[str, str], tmp_path: Path) -> None:
     # Given a document and an image uploaded without waiting for validation
     doc = tmp_path / "notes.txt"
     doc.write_bytes(SAMPLES["text/plain"])
@@ -240,15 +241,22 @@ def test_no_wait_ls_info_rm_restore(env: dict[str, str], tmp_path: Path) -> None
     # Then only the image is listed, and the details name the file
     assert listed.returncode == 0 and [i["file_id"] for i in records(listed)] == [image_record["file_id"]]
     assert info.returncode == 0 and "notes.txt" in info.stdout and "text/plain" in info.stdout
+
+
+def test_rm_then_restore(env: dict[str, str]) -> None:
+    # Given two ready files (uploaded with the client library: the commands under test come after)
+    with Client(env["UPVAULT_API_URL"], token=env["UPVAULT_TOKEN"], resume=False) as client:
+        doc = client.upload(SAMPLES["text/plain"], filename="notes.txt")
+        client.upload(SAMPLES["image/png"], filename="cat.png")
     # When the document is deleted
-    removed = run_cli(env, "rm", str(doc_record["file_id"]))
-    gone = run_cli(env, "info", str(doc_record["file_id"]))
+    removed = run_cli(env, "rm", doc.file_id)
+    gone = run_cli(env, "info", doc.file_id)
     # Then it is gone (exit 1 with the API's 404), and restore brings it back
     assert removed.returncode == 0 and removed.stdout.startswith("deleted")
     assert gone.returncode == 1 and "404" in gone.stderr
-    restored = run_cli(env, "restore", str(doc_record["file_id"]), "--json")
+    restored = run_cli(env, "restore", doc.file_id, "--json")
     assert restored.returncode == 0, restored.stderr
-    assert json.loads(restored.stdout)["file_id"] == doc_record["file_id"]
+    assert json.loads(restored.stdout)["file_id"] == doc.file_id
     # and a plain `ls` prints one tab-separated line per file
     plain = run_cli(env, "ls")
     assert plain.returncode == 0 and len(plain.stdout.splitlines()) == 2
