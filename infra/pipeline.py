@@ -28,6 +28,8 @@ from infra.stack import UpvaultStage
 #: The CDK CLI the pipeline synthesizes with; the same pin as scripts/tools/node.sh.
 CDK_CLI_VERSION = "2.1148.1"
 CDK_CLI = f"npx --yes aws-cdk@{CDK_CLI_VERSION}"
+#: cdk-assets the asset jobs install (CDK Pipelines' default is ``cdk-assets@latest``: unpinned).
+CDK_ASSETS_VERSION = "4.7.3"
 TEST_COMMAND = "make test"
 GO_TOOLCHAIN = "go1.26.8"
 STAGES = (("Dev", "dev"), ("Staging", "staging"), ("Prod", "prod"))
@@ -97,6 +99,7 @@ class PipelineStack(Stack):
                 ),
             ),
             cli_version=CDK_CLI_VERSION,
+            cdk_assets_cli_version=CDK_ASSETS_VERSION,
             # Key rotation on the artifact bucket's key; the bucket holds templates and code.
             enable_key_rotation=True,
             cross_account_keys=True,

@@ -9,7 +9,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from infra.pipeline import CDK_CLI, CDK_CLI_VERSION
+from infra.pipeline import CDK_ASSETS_VERSION, CDK_CLI, CDK_CLI_VERSION
 from tests.infra.conftest import CONNECTION_ARN, ENVIRONMENT_BLOCKS, ROOT, run_at_root
 from tests.infra.support import Template, props, resources
 
@@ -86,6 +86,20 @@ def test_pipeline_cli_version_matches_the_tools_script() -> None:
     pinned = re.search(r"^CDK_CLI_VERSION=(\S+)$", (ROOT / "scripts" / "tools" / "node.sh").read_text(), re.M)
     # Then the pipeline synthesizes with the same CLI the tests use
     assert pinned and pinned.group(1) == CDK_CLI_VERSION
+
+
+def test_asset_jobs_install_a_pinned_cdk_assets(pipeline: Template) -> None:
+    # Given every command of the pipeline's CodeBuild projects (asset jobs install their tool)
+    installs = [
+        command
+        for res in resources(pipeline, "AWS::CodeBuild::Project").values()
+        for phase in json.loads(res["Properties"]["Source"]["BuildSpec"])["phases"].values()
+        for command in phase.get("commands", [])
+        if "cdk-assets@" in command
+    ]
+    # Then each installs the pinned version: CDK Pipelines' default, @latest, changes under us
+    assert installs
+    assert all(f"cdk-assets@{CDK_ASSETS_VERSION}" in command and "@latest" not in command for command in installs)
 
 
 def test_synth_exactly_as_the_pipeline_does_holds_the_pipeline_and_every_asset_it_publishes(
