@@ -53,8 +53,11 @@ def test_local_lifecycle_is_the_cloud_lifecycle_minus_what_minio_cannot_take(min
     assert minio_stack.minio is not None
     env = minio_stack.minio.environment()
     assert env["MINIO_API_STALE_UPLOADS_EXPIRY"] == f"{abort.abort_incomplete_multipart_days * 24}h"
-    # And CORS is MinIO's server-wide setting with exactly the cloud rule's origins
-    assert env["MINIO_API_CORS_ALLOW_ORIGIN"].split(",") == list(rules.cors.allowed_origins)
+    # And CORS is MinIO's server-wide setting: the cloud rule's origins, plus the local API's
+    # own origin (the demo page is served there) and UPVAULT_CORS_ORIGINS, nothing else
+    api = (f"http://127.0.0.1:{minio_stack.api_port}", f"http://localhost:{minio_stack.api_port}")
+    expected = dict.fromkeys((*api, *rules.cors.allowed_origins, *minio_stack.dev.cors_origins))
+    assert env["MINIO_API_CORS_ALLOW_ORIGIN"].split(",") == list(expected)
 
 
 def test_prod_transitions_are_left_out_locally() -> None:
