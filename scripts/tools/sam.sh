@@ -23,7 +23,7 @@ fi
 if [ ! -f "$venv/.installed" ]; then
   echo "== installing aws-sam-cli $SAM_CLI_VERSION into $venv (first time only, about a minute)" >&2
   "$PYTHON" -m venv --clear "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "aws-sam-cli==$SAM_CLI_VERSION"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-compile "aws-sam-cli==$SAM_CLI_VERSION"
   touch "$venv/.installed"
 fi
 [ "$("$venv/bin/sam" --version | awk '{print $NF}')" = "$SAM_CLI_VERSION" ] || {
