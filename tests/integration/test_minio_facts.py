@@ -875,8 +875,13 @@ def test_webhook_without_queue_dir_loses_failed_deliveries(tmp_path: Path) -> No
         with webhook_minio(tmp_path, receiver.port, queue=False) as server:
             s3 = make_s3_client(server)
             notify_all_created(s3, "unqueued")
-            # When an object is written and its delivery fails, then another is written
+            # When an object is written and its delivery fails, then another is written (only
+            # once the first was refused: MinIO delivers concurrently, so two quick writes may
+            # reach the receiver in either order)
             s3.put_object(Bucket="unqueued", Key="lost", Body=b"1")
+            deadline = time.monotonic() + 10
+            while not receiver.refused and time.monotonic() < deadline:
+                time.sleep(0.05)
             s3.put_object(Bucket="unqueued", Key="kept", Body=b"2")
             time.sleep(4)  # longer than the queue store's 3 s retry interval
     finally:
