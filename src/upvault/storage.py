@@ -35,8 +35,10 @@ from botocore.exceptions import (
 )
 
 from upvault.errors import StorageUnavailable
+from upvault.keys import ObjectKey
 from upvault.models import Checksums, ListedObject, ObjectVersion, PresignedRequest, StoredObject, StoredPart
 from upvault.settings import Settings
+from upvault.signing import ScopedCredentials
 
 _UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchUpload", "NoSuchVersion"})
@@ -50,8 +52,11 @@ class S3Clients:
     api: Any
     presign: Any
     health: Any = None
-    #: Credentials the presigner signs with (refreshed by botocore when they rotate).
+    #: Credentials the presigner signs with (refreshed by botocore when they rotate), unless
+    #: a signing role is set: then they only call STS for each user's scoped credentials.
     credentials: Credentials | None = None
+    #: STS client for the per-user signing credentials (only with ``signing_role_arn``).
+    sts: Any = None
 
 
 def _client_config(settings: Settings, *, connect_timeout: float, read_timeout: float) -> Config:
@@ -95,7 +100,12 @@ def make_clients(settings: Settings, session: boto3.session.Session | None = Non
         if credentials and settings.access_key_id and settings.secret_access_key
         else session.get_credentials()
     )
-    return S3Clients(api=api, presign=presign, health=health, credentials=signing_credentials)
+    sts = (
+        session.client("sts", endpoint_url=endpoint, config=config, **credentials)
+        if settings.signing_role_arn
+        else None
+    )
+    return S3Clients(api=api, presign=presign, health=health, credentials=signing_credentials, sts=sts)
 
 
 class _QuerySigner:
@@ -136,12 +146,14 @@ class _QuerySigner:
         expires: int,
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
+        credentials: Credentials | None = None,
     ) -> PresignedRequest:
-        """A presigned request for ``method`` on ``key`` whose signature covers ``headers``."""
+        """A presigned request for ``method`` on ``key`` whose signature covers ``headers``,
+        signed with ``credentials`` (by default the client's own)."""
         # Taken before signing and truncated like X-Amz-Date: never later than the real expiry.
         expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=expires)
         prefix = self._key_url_prefix()
-        credentials = self._credentials
+        credentials = credentials or self._credentials
         if credentials is None:
             raise NoCredentialsError()
         request = AWSRequest(
@@ -191,11 +203,42 @@ class ObjectStore:
         self._s3 = clients.api
         self._health = clients.health or clients.api
         self._query_signer = _QuerySigner(clients.presign, settings.bucket, settings.region, clients.credentials)
+        self._scoped: ScopedCredentials | None = None
+        if settings.signing_role_arn:
+            if clients.sts is None:
+                raise ValueError("a signing role is set but no STS client was given (make_clients makes one)")
+            self._scoped = ScopedCredentials(
+                clients.sts,
+                settings.signing_role_arn,
+                bucket=settings.bucket,
+                longest_url_seconds=max(settings.put_url_expiry, settings.get_url_expiry),
+                # On AWS (no endpoint) uploads are SSE-KMS; MinIO refuses kms actions in a policy.
+                kms=settings.endpoint_url is None,
+            )
         # The transfer manager does multipart copies above 5 GiB (S3's single-copy limit), so every
         # single-PUT object (at most 5 GiB) is copied whole and keeps a full-object checksum.
         self._transfer = TransferConfig(multipart_threshold=5 * 1024**3, multipart_chunksize=512 * 1024**2)
 
-    # -- presigning (no network) ------------------------------------------------------------
+    # -- presigning (no network, but one STS call per user and hour with a signing role) ------
+    def _sign(
+        self,
+        method: str,
+        key: str,
+        *,
+        expires: int,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> PresignedRequest:
+        """Sign with the credentials of the key's owner when a signing role is set."""
+        credentials = None
+        if self._scoped is not None:
+            # Every presigned key is one of a user's (staging/<user>/..., files/<user>/...).
+            with _storage_call():
+                credentials = self._scoped.for_user(ObjectKey.parse(key).user)
+        return self._query_signer.sign(
+            method, key, expires=expires, headers=headers, params=params, credentials=credentials
+        )
+
     def presign_put(
         self,
         key: str,
@@ -223,7 +266,7 @@ class ObjectStore:
         if md5:
             headers["Content-MD5"] = md5
         headers.update({f"x-amz-meta-{name}": value for name, value in metadata.items()})
-        return self._query_signer.sign("PUT", key, headers=headers, expires=self.settings.put_url_expiry)
+        return self._sign("PUT", key, headers=headers, expires=self.settings.put_url_expiry)
 
     def presign_part(
         self, key: str, multipart_id: str, part_number: int, content_length: int, checksums: Checksums | None = None
@@ -234,7 +277,7 @@ class ObjectStore:
             headers["x-amz-checksum-crc64nvme"] = checksums.crc64nvme
         if checksums and checksums.md5:
             headers["Content-MD5"] = checksums.md5
-        return self._query_signer.sign(
+        return self._sign(
             "PUT",
             key,
             headers=headers,
@@ -246,13 +289,11 @@ class ObjectStore:
         self, method: str, key: str, *, params: dict[str, str], headers: dict[str, str] | None = None
     ) -> PresignedRequest:
         """Presign any S3 request on ``key`` (multipart create, list, complete, abort)."""
-        return self._query_signer.sign(
-            method, key, headers=headers, params=params, expires=self.settings.put_url_expiry
-        )
+        return self._sign(method, key, headers=headers, params=params, expires=self.settings.put_url_expiry)
 
     def presign_get(self, key: str, *, disposition: str, content_type: str) -> PresignedRequest:
         """Presign a download that the browser saves under the given name."""
-        return self._query_signer.sign(
+        return self._sign(
             "GET",
             key,
             expires=self.settings.get_url_expiry,
