@@ -25,8 +25,10 @@ from infra.config import EnvironmentConfig
 from infra.functions import LOG_ENCRYPTION_REASON, log_retention, upvault_function
 from infra.identity import Identity
 from infra.nag import acknowledge
+from infra.signing import SigningRole
 from infra.storage import AREAS, Storage, StorageAccess
 from upvault.keys import FILES_PREFIX, STAGING_PREFIX
+from upvault.settings import ENV_PREFIX
 
 #: Routes anyone may call: load balancers and client generators must reach them without a token.
 PROTECTED_ROUTE = f"{surface.API_PREFIX}/{{proxy+}}"
@@ -114,6 +116,11 @@ class Api(Construct):
             # No issuer or audience: API Gateway verifies the token, the function only reads claims.
             access=API_ACCESS,
         )
+        # Presigned URLs are signed per user as this role (made once the function's role exists:
+        # it is the only principal the signing role trusts).
+        assert self.function.role is not None  # upvault_function always gives it its own role
+        self.signing = SigningRole(self, "Signing", storage=storage, signer=self.function.role)
+        self.function.add_environment(f"{ENV_PREFIX}SIGNING_ROLE_ARN", self.signing.role.role_arn)
         synchronous = (
             "Never invoked asynchronously: API Gateway calls the API function synchronously and "
             "returns its answer (or a 5xx) to the client, which retries."
