@@ -146,7 +146,8 @@ def test_a_server_side_copy_is_never_promoted_and_its_bytes_are_not_kept(core: C
         UploadRequest("mine.pdf", "application/pdf", len(PDF), Category.DOCUMENTS, Checksums(sha256=sha256_b64(PDF))),
     )
     assert ticket.single is not None
-    # When Alice sends her signed headers plus an unsigned copy of Bob's object (MinIO accepts it)
+    # When Alice sends her signed headers plus an unsigned copy of Bob's object (MinIO accepts it:
+    # this core signs with its own keys, no signing role, so the processor's rule stands alone)
     headers = {k: v for k, v in ticket.single.headers.items() if k != "Content-Length"}
     headers.update(
         {"x-amz-copy-source": f"/{core.bucket}/{bob.moved_to(Status.READY)}", "x-amz-metadata-directive": "REPLACE"}
