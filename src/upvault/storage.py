@@ -116,15 +116,33 @@ class _QuerySigner:
     The URL of a key only depends on the bucket and endpoint, so it is resolved once here,
     through the client's own endpoint rules, and each URL is then one ``S3SigV4QueryAuth``
     signature: the same signer ``generate_presigned_url`` ends in (a unit test checks that
-    both give byte-identical URLs).
+    both give byte-identical URLs). With ``scoped`` credentials (a signing role), each URL is
+    signed with the session of the user whose key it names (:mod:`upvault.signing`).
     """
 
-    def __init__(self, client: Any, bucket: str, region: str, credentials: Credentials | None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        region: str,
+        credentials: Credentials | None,
+        scoped: ScopedCredentials | None = None,
+    ) -> None:
         self._client = client
         self._bucket = bucket
         self._region = region
         self._credentials = credentials
+        self._scoped = scoped
         self._base: str | None = None
+
+    def _credentials_for(self, key: str) -> Credentials | None:
+        """The key owner's scoped credentials with a signing role, else the client's own."""
+        if self._scoped is None:
+            return self._credentials
+        # Every presigned key is one of a user's (staging/<user>/..., files/<user>/...). The first
+        # URL for a user in this process calls STS: unreachable is a 503 like any storage call.
+        with _storage_call():
+            return self._scoped.for_user(ObjectKey.parse(key).user)
 
     def _key_url_prefix(self) -> str:
         # Resolved on first use, not at cold start: building the app must need no credentials.
@@ -146,14 +164,12 @@ class _QuerySigner:
         expires: int,
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
-        credentials: Credentials | None = None,
     ) -> PresignedRequest:
-        """A presigned request for ``method`` on ``key`` whose signature covers ``headers``,
-        signed with ``credentials`` (by default the client's own)."""
+        """A presigned request for ``method`` on ``key`` whose signature covers ``headers``."""
         # Taken before signing and truncated like X-Amz-Date: never later than the real expiry.
         expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=expires)
         prefix = self._key_url_prefix()
-        credentials = credentials or self._credentials
+        credentials = self._credentials_for(key)
         if credentials is None:
             raise NoCredentialsError()
         request = AWSRequest(
@@ -202,12 +218,11 @@ class ObjectStore:
         self.bucket = settings.bucket
         self._s3 = clients.api
         self._health = clients.health or clients.api
-        self._query_signer = _QuerySigner(clients.presign, settings.bucket, settings.region, clients.credentials)
-        self._scoped: ScopedCredentials | None = None
+        scoped = None
         if settings.signing_role_arn:
             if clients.sts is None:
                 raise ValueError("a signing role is set but no STS client was given (make_clients makes one)")
-            self._scoped = ScopedCredentials(
+            scoped = ScopedCredentials(
                 clients.sts,
                 settings.signing_role_arn,
                 bucket=settings.bucket,
@@ -215,30 +230,14 @@ class ObjectStore:
                 # On AWS (no endpoint) uploads are SSE-KMS; MinIO refuses kms actions in a policy.
                 kms=settings.endpoint_url is None,
             )
+        self._query_signer = _QuerySigner(
+            clients.presign, settings.bucket, settings.region, clients.credentials, scoped
+        )
         # The transfer manager does multipart copies above 5 GiB (S3's single-copy limit), so every
         # single-PUT object (at most 5 GiB) is copied whole and keeps a full-object checksum.
         self._transfer = TransferConfig(multipart_threshold=5 * 1024**3, multipart_chunksize=512 * 1024**2)
 
     # -- presigning (no network, but one STS call per user and hour with a signing role) ------
-    def _sign(
-        self,
-        method: str,
-        key: str,
-        *,
-        expires: int,
-        headers: dict[str, str] | None = None,
-        params: dict[str, str] | None = None,
-    ) -> PresignedRequest:
-        """Sign with the credentials of the key's owner when a signing role is set."""
-        credentials = None
-        if self._scoped is not None:
-            # Every presigned key is one of a user's (staging/<user>/..., files/<user>/...).
-            with _storage_call():
-                credentials = self._scoped.for_user(ObjectKey.parse(key).user)
-        return self._query_signer.sign(
-            method, key, expires=expires, headers=headers, params=params, credentials=credentials
-        )
-
     def presign_put(
         self,
         key: str,
@@ -266,7 +265,7 @@ class ObjectStore:
         if md5:
             headers["Content-MD5"] = md5
         headers.update({f"x-amz-meta-{name}": value for name, value in metadata.items()})
-        return self._sign("PUT", key, headers=headers, expires=self.settings.put_url_expiry)
+        return self._query_signer.sign("PUT", key, headers=headers, expires=self.settings.put_url_expiry)
 
     def presign_part(
         self, key: str, multipart_id: str, part_number: int, content_length: int, checksums: Checksums | None = None
@@ -277,7 +276,7 @@ class ObjectStore:
             headers["x-amz-checksum-crc64nvme"] = checksums.crc64nvme
         if checksums and checksums.md5:
             headers["Content-MD5"] = checksums.md5
-        return self._sign(
+        return self._query_signer.sign(
             "PUT",
             key,
             headers=headers,
@@ -289,11 +288,13 @@ class ObjectStore:
         self, method: str, key: str, *, params: dict[str, str], headers: dict[str, str] | None = None
     ) -> PresignedRequest:
         """Presign any S3 request on ``key`` (multipart create, list, complete, abort)."""
-        return self._sign(method, key, headers=headers, params=params, expires=self.settings.put_url_expiry)
+        return self._query_signer.sign(
+            method, key, headers=headers, params=params, expires=self.settings.put_url_expiry
+        )
 
     def presign_get(self, key: str, *, disposition: str, content_type: str) -> PresignedRequest:
         """Presign a download that the browser saves under the given name."""
-        return self._sign(
+        return self._query_signer.sign(
             "GET",
             key,
             expires=self.settings.get_url_expiry,

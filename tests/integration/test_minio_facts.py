@@ -587,6 +587,17 @@ def crc(data: bytes) -> str:
 # --- STS: the per-user signing credentials (upvault.signing) -------------------------------------
 
 
+def root_sts(minio: MinioServer) -> Any:
+    """MinIO's STS, called with the root user's keys (as the local stack's API calls it)."""
+    return boto3.client(
+        "sts",
+        endpoint_url=minio.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=minio.root_user,
+        aws_secret_access_key=minio.root_password,
+    )
+
+
 def test_assume_role_scopes_the_callers_rights_by_a_session_policy(
     minio: MinioServer, minio_s3: Any, bucket: str
 ) -> None:
@@ -594,13 +605,7 @@ def test_assume_role_scopes_the_callers_rights_by_a_session_policy(
     # any role ARN: the session is the caller's rights narrowed by the session policy)
     for user in ("alice", "bob"):
         minio_s3.put_object(Bucket=bucket, Key=f"files/{user}/d/1/a.pdf", Body=user.encode(), ContentType=PDF)
-    sts = boto3.client(
-        "sts",
-        endpoint_url=minio.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id=minio.root_user,
-        aws_secret_access_key=minio.root_password,
-    )
+    sts = root_sts(minio)
     scoped = ScopedCredentials(sts, MINIO_SIGNING_ROLE, bucket=bucket, longest_url_seconds=900, kms=False)
     # When Alice's signing credentials are used for her keys and for Bob's
     frozen = scoped.for_user("alice").get_frozen_credentials()
@@ -636,13 +641,7 @@ def test_assume_role_scopes_the_callers_rights_by_a_session_policy(
 
 def test_a_session_policy_with_kms_actions_is_refused(minio: MinioServer) -> None:
     # Given STS on MinIO, When a session policy names kms actions (what SSE-KMS needs on AWS)
-    sts = boto3.client(
-        "sts",
-        endpoint_url=minio.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id=minio.root_user,
-        aws_secret_access_key=minio.root_password,
-    )
+    sts = root_sts(minio)
     with pytest.raises(ClientError) as exc:
         sts.assume_role(
             RoleArn=MINIO_SIGNING_ROLE,
