@@ -100,11 +100,16 @@ def make_clients(settings: Settings, session: boto3.session.Session | None = Non
         if credentials and settings.access_key_id and settings.secret_access_key
         else session.get_credentials()
     )
-    sts = (
-        session.client("sts", endpoint_url=endpoint, config=config, **credentials)
-        if settings.signing_role_arn
-        else None
-    )
+    sts = None
+    if settings.signing_role_arn:
+        # STS's own signer and the regional endpoint (on MinIO its S3 endpoint serves STS too).
+        sts_config = Config(
+            region_name=settings.region,
+            retries={"mode": "standard", "max_attempts": settings.storage_max_attempts},
+            connect_timeout=settings.storage_connect_timeout,
+            read_timeout=settings.storage_read_timeout,
+        )
+        sts = session.client("sts", endpoint_url=endpoint, config=sts_config, **credentials)
     return S3Clients(api=api, presign=presign, health=health, credentials=signing_credentials, sts=sts)
 
 

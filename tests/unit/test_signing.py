@@ -160,3 +160,14 @@ def test_url_expiries_must_fit_in_a_signing_session() -> None:
         load_settings(bucket="upvault-test", signing_role_arn=ROLE, get_url_expiry=3600)
     # and without a role (the service's own credentials) it is allowed
     assert load_settings(bucket="upvault-test", get_url_expiry=3600).get_url_expiry == 3600
+
+
+def test_the_sts_client_is_stss_own_and_only_made_with_a_signing_role() -> None:
+    # Given a deployment on AWS with a signing role, and one without
+    with_role = make_clients(Settings(bucket="upvault-test", region="eu-central-1", signing_role_arn=ROLE))
+    without = make_clients(Settings(bucket="upvault-test", region="eu-central-1"))
+    # Then STS is called at its regional endpoint with its own SigV4 signer (not S3's), and only
+    # when URLs are signed per user
+    assert with_role.sts.meta.endpoint_url == "https://sts.eu-central-1.amazonaws.com"
+    assert with_role.sts.meta.config.signature_version != "s3v4"
+    assert without.sts is None
