@@ -36,13 +36,14 @@ PROTECTED_ROUTE = f"{surface.API_PREFIX}/{{proxy+}}"
 #: What the API function may do in the bucket (see the issue's permission table).
 API_ACCESS = StorageAccess(
     objects=(
-        # Presigned PUT and every multipart step are s3:PutObject; Abort/ListParts have their own.
+        # Its own multipart create/complete and placeholders are s3:PutObject; Abort/ListParts
+        # have their own (presigned requests act as the signing role, infra/signing.py).
         # An abort removes exactly its placeholder's version (never a file completed meanwhile).
         (
             ("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:DeleteObjectVersion"),
             (STAGING_PREFIX,),
         ),
-        # HEAD and presigned GET in every area; DELETE /v1/files/{id} in any state (pending,
+        # HEAD in every area; DELETE /v1/files/{id} in any state (pending,
         # ready, rejected) and an aborted upload's placeholder; a delete only adds a marker.
         (("s3:GetObject", "s3:DeleteObject"), AREAS),
         # Restore copies the last version back as a new one (a multipart copy aborts on failure).
@@ -50,8 +51,8 @@ API_ACCESS = StorageAccess(
     ),
     listing=("s3:ListBucket", "s3:ListBucketVersions"),
     bucket=("s3:ListBucketMultipartUploads",),
-    # Presigned requests act as this role: writes need a data key (GenerateDataKey), reads,
-    # multipart uploads and copies Decrypt. S3 never calls kms:Encrypt for SSE-KMS objects.
+    # Its own writes need a data key (GenerateDataKey), reads, multipart uploads and copies
+    # Decrypt. S3 never calls kms:Encrypt for SSE-KMS objects.
     key=("kms:Decrypt", "kms:GenerateDataKey"),
 )
 
