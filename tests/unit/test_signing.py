@@ -19,6 +19,7 @@ import botocore.auth
 import pytest
 from botocore.auth import S3SigV4QueryAuth
 
+from upvault.errors import StorageUnavailable
 from upvault.settings import Settings, SettingsError, load_settings
 from upvault.signing import MAX_CACHED_USERS, SESSION_SECONDS, ScopedCredentials, session_name, session_policy
 from upvault.storage import ObjectStore, make_clients
@@ -171,3 +172,21 @@ def test_the_sts_client_is_stss_own_and_only_made_with_a_signing_role() -> None:
     assert with_role.sts.meta.endpoint_url == "https://sts.eu-central-1.amazonaws.com"
     assert with_role.sts.meta.config.signature_version != "s3v4"
     assert without.sts is None
+
+
+def test_an_unreachable_sts_is_storage_unavailable() -> None:
+    # Given a signing role on a store whose endpoint (and so its STS) does not answer
+    settings = Settings(
+        bucket="upvault-test",
+        endpoint_url="http://127.0.0.1:9",
+        access_key_id="k",
+        secret_access_key="s",
+        signing_role_arn=ROLE,
+        storage_connect_timeout=0.2,
+        storage_max_attempts=1,
+    )
+    store = ObjectStore(settings, make_clients(settings))
+    # When a URL is signed for a user whose session is not cached yet
+    # Then it is the domain's "storage unavailable" (a 503 problem), never a bare botocore error
+    with pytest.raises(StorageUnavailable):
+        store.presign_get(KEY.replace("staging/", "files/"), disposition="attachment", content_type="text/plain")
