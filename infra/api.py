@@ -25,8 +25,10 @@ from infra.config import EnvironmentConfig
 from infra.functions import LOG_ENCRYPTION_REASON, log_retention, upvault_function
 from infra.identity import Identity
 from infra.nag import acknowledge
+from infra.signing import SigningRole
 from infra.storage import AREAS, Storage, StorageAccess
 from upvault.keys import FILES_PREFIX, STAGING_PREFIX
+from upvault.settings import ENV_PREFIX
 
 #: Routes anyone may call: load balancers and client generators must reach them without a token.
 PROTECTED_ROUTE = f"{surface.API_PREFIX}/{{proxy+}}"
@@ -34,13 +36,14 @@ PROTECTED_ROUTE = f"{surface.API_PREFIX}/{{proxy+}}"
 #: What the API function may do in the bucket (see the issue's permission table).
 API_ACCESS = StorageAccess(
     objects=(
-        # Presigned PUT and every multipart step are s3:PutObject; Abort/ListParts have their own.
+        # Its own multipart create/complete and placeholders are s3:PutObject; Abort/ListParts
+        # have their own (presigned requests act as the signing role, infra/signing.py).
         # An abort removes exactly its placeholder's version (never a file completed meanwhile).
         (
             ("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:DeleteObjectVersion"),
             (STAGING_PREFIX,),
         ),
-        # HEAD and presigned GET in every area; DELETE /v1/files/{id} in any state (pending,
+        # HEAD in every area; DELETE /v1/files/{id} in any state (pending,
         # ready, rejected) and an aborted upload's placeholder; a delete only adds a marker.
         (("s3:GetObject", "s3:DeleteObject"), AREAS),
         # Restore copies the last version back as a new one (a multipart copy aborts on failure).
@@ -48,8 +51,8 @@ API_ACCESS = StorageAccess(
     ),
     listing=("s3:ListBucket", "s3:ListBucketVersions"),
     bucket=("s3:ListBucketMultipartUploads",),
-    # Presigned requests act as this role: writes need a data key (GenerateDataKey), reads,
-    # multipart uploads and copies Decrypt. S3 never calls kms:Encrypt for SSE-KMS objects.
+    # Its own writes need a data key (GenerateDataKey), reads, multipart uploads and copies
+    # Decrypt. S3 never calls kms:Encrypt for SSE-KMS objects.
     key=("kms:Decrypt", "kms:GenerateDataKey"),
 )
 
@@ -114,6 +117,11 @@ class Api(Construct):
             # No issuer or audience: API Gateway verifies the token, the function only reads claims.
             access=API_ACCESS,
         )
+        # Presigned URLs are signed per user as this role (made once the function's role exists:
+        # it is the only principal the signing role trusts).
+        assert self.function.role is not None  # upvault_function always gives it its own role
+        self.signing = SigningRole(self, "Signing", storage=storage, signer=self.function.role)
+        self.function.add_environment(f"{ENV_PREFIX}SIGNING_ROLE_ARN", self.signing.role.role_arn)
         synchronous = (
             "Never invoked asynchronously: API Gateway calls the API function synchronously and "
             "returns its answer (or a 5xx) to the client, which retries."

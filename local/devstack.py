@@ -49,6 +49,9 @@ log = logging.getLogger("local-stack")
 
 #: Credentials of the local fake store only; they never reach code paths that talk to AWS.
 MOTO_CREDENTIALS = ("upvault-local", "upvault-local-secret")
+#: The signing role on MinIO: its STS takes any role ARN and narrows the caller's (here the root
+#: user's) rights by the per-user session policy, which is what scopes each presigned URL.
+MINIO_SIGNING_ROLE = "arn:minio:iam:::role/upvault-signing"
 DEAD_LETTERS_DIR = "dead-letters"
 
 
@@ -64,6 +67,8 @@ class Storage:
     endpoint_url: str
     access_key_id: str
     secret_access_key: str
+    #: Presigned URLs are signed as this role, per user (``UPVAULT_SIGNING_ROLE_ARN``).
+    signing_role_arn: str | None = None
 
 
 def service_settings(dev: DevSettings, storage: Storage, overrides: Mapping[str, Any] | None = None) -> Settings:
@@ -80,6 +85,7 @@ def service_settings(dev: DevSettings, storage: Storage, overrides: Mapping[str,
             "endpoint_url": storage.endpoint_url,
             "access_key_id": storage.access_key_id,
             "secret_access_key": storage.secret_access_key,
+            **({"signing_role_arn": storage.signing_role_arn} if storage.signing_role_arn else {}),
             **(overrides or {}),
         }
     )
@@ -93,8 +99,11 @@ def minio_storage(dev: DevSettings, secrets: LocalSecrets) -> Storage:
             str(dev.minio_url).rstrip("/"),
             dev.minio_root_user or secrets.root_user,
             dev.minio_root_password or secrets.root_password,
+            MINIO_SIGNING_ROLE,
         )
-    return Storage("minio", f"http://127.0.0.1:{dev.minio_port}", secrets.root_user, secrets.root_password)
+    return Storage(
+        "minio", f"http://127.0.0.1:{dev.minio_port}", secrets.root_user, secrets.root_password, MINIO_SIGNING_ROLE
+    )
 
 
 def processor_handler(settings: Settings) -> Handler:

@@ -30,6 +30,8 @@ MAX_PAGE = 1000
 _CURSOR = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
 # Where a file shows up in two areas (mid-move), the later state wins.
 _PRECEDENCE = {Status.READY: 3, Status.REJECTED: 2, Status.PENDING: 1}
+#: Where a staged file moves to and a lookup by id has looked before ``staging/``.
+_MOVE_ENDS = (Status.READY,)
 
 
 def encode_cursor(position: str) -> str:
@@ -95,15 +97,24 @@ class FileService:
         self.store = store
 
     def _locate(self, user: str, file_id: str, statuses: tuple[Status, ...] = LOOKUP_ORDER) -> ObjectKey:
+        """Where a file is now; :class:`FileNotFound` only when it is in no area.
+
+        A file moves from ``staging/`` to ``files/`` or ``quarantine/`` while we look (the
+        processor copies, then purges the staged key): looking at ``files/`` just before the
+        copy and at ``staging/`` just after the purge finds nothing. A file that was not
+        found is therefore looked for once more in ``files/``, after ``staging/`` was seen
+        empty (``quarantine/`` is looked at after it anyway): a file in flight is found there,
+        an unknown id costs one LIST more.
+        """
         category_of(file_id)  # 404 for ids we never issue, before any request
-        for status in statuses:
+        for status in (*statuses, *_MOVE_ENDS):
             key = self.store.first_key(file_prefix(status, user, file_id))
             if key is not None:
                 return ObjectKey.parse(key)
         raise FileNotFound(file_id)
 
     def get(self, user: str, file_id: str) -> FileInfo:
-        """One file's details, in whatever state it is (at most 3 LISTs and 1 HEAD)."""
+        """One file's details, in whatever state it is (at most 4 LISTs and 1 HEAD)."""
         key = self._locate(user, file_id)
         obj = self.store.head(str(key))
         if obj is None:  # moved between our LIST and HEAD: look once more

@@ -15,6 +15,7 @@ from pydantic import AnyHttpUrl, BaseModel, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from upvault.models import Category
+from upvault.signing import RENEW_MARGIN_SECONDS, SESSION_SECONDS
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -127,6 +128,14 @@ class Settings(BaseSettings):
     access_key_id: str | None = None
     secret_access_key: str | None = None
 
+    #: The role presigned URLs are signed as, through STS ``AssumeRole`` with a per-user session
+    #: policy (:mod:`upvault.signing`): a URL can then only touch its own user's keys. Unset, URLs
+    #: are signed with the service's own credentials, which can read every user's objects (the
+    #: weaker model: see README "Security"). MinIO accepts any role ARN and scopes the caller.
+    signing_role_arn: str | None = Field(
+        default=None, pattern=r"^arn:[a-z0-9-]+:iam::[0-9]{0,12}:role/[A-Za-z0-9_+=,.@/-]+$"
+    )
+
     put_url_expiry: int = Field(default=900, ge=1)
     get_url_expiry: int = Field(default=300, ge=1)
 
@@ -153,6 +162,18 @@ class Settings(BaseSettings):
         if value > MAX_PRESIGN_EXPIRY:
             raise ValueError(f"must be at most {MAX_PRESIGN_EXPIRY} seconds (7 days), SigV4's limit")
         return value
+
+    @model_validator(mode="after")
+    def _urls_outlive_no_session(self) -> Settings:
+        # A URL signed with temporary credentials stops working when their session ends.
+        longest = max(self.put_url_expiry, self.get_url_expiry)
+        if self.signing_role_arn and longest + RENEW_MARGIN_SECONDS > SESSION_SECONDS:
+            raise ValueError(
+                f"{ENV_PREFIX}PUT_URL_EXPIRY and {ENV_PREFIX}GET_URL_EXPIRY must be at most "
+                f"{SESSION_SECONDS - RENEW_MARGIN_SECONDS} seconds with {ENV_PREFIX}SIGNING_ROLE_ARN: "
+                f"URLs are signed with sessions of at most {SESSION_SECONDS} seconds"
+            )
+        return self
 
     @model_validator(mode="after")
     def _limits_are_consistent(self) -> Settings:

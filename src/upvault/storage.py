@@ -35,8 +35,10 @@ from botocore.exceptions import (
 )
 
 from upvault.errors import StorageUnavailable
+from upvault.keys import ObjectKey
 from upvault.models import Checksums, ListedObject, ObjectVersion, PresignedRequest, StoredObject, StoredPart
 from upvault.settings import Settings
+from upvault.signing import ScopedCredentials
 
 _UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchUpload", "NoSuchVersion"})
@@ -50,8 +52,11 @@ class S3Clients:
     api: Any
     presign: Any
     health: Any = None
-    #: Credentials the presigner signs with (refreshed by botocore when they rotate).
+    #: Credentials the presigner signs with (refreshed by botocore when they rotate), unless
+    #: a signing role is set: then they only call STS for each user's scoped credentials.
     credentials: Credentials | None = None
+    #: STS client for the per-user signing credentials (only with ``signing_role_arn``).
+    sts: Any = None
 
 
 def _client_config(settings: Settings, *, connect_timeout: float, read_timeout: float) -> Config:
@@ -95,7 +100,17 @@ def make_clients(settings: Settings, session: boto3.session.Session | None = Non
         if credentials and settings.access_key_id and settings.secret_access_key
         else session.get_credentials()
     )
-    return S3Clients(api=api, presign=presign, health=health, credentials=signing_credentials)
+    sts = None
+    if settings.signing_role_arn:
+        # STS's own signer and the regional endpoint (on MinIO its S3 endpoint serves STS too).
+        sts_config = Config(
+            region_name=settings.region,
+            retries={"mode": "standard", "max_attempts": settings.storage_max_attempts},
+            connect_timeout=settings.storage_connect_timeout,
+            read_timeout=settings.storage_read_timeout,
+        )
+        sts = session.client("sts", endpoint_url=endpoint, config=sts_config, **credentials)
+    return S3Clients(api=api, presign=presign, health=health, credentials=signing_credentials, sts=sts)
 
 
 class _QuerySigner:
@@ -106,15 +121,33 @@ class _QuerySigner:
     The URL of a key only depends on the bucket and endpoint, so it is resolved once here,
     through the client's own endpoint rules, and each URL is then one ``S3SigV4QueryAuth``
     signature: the same signer ``generate_presigned_url`` ends in (a unit test checks that
-    both give byte-identical URLs).
+    both give byte-identical URLs). With ``scoped`` credentials (a signing role), each URL is
+    signed with the session of the user whose key it names (:mod:`upvault.signing`).
     """
 
-    def __init__(self, client: Any, bucket: str, region: str, credentials: Credentials | None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        region: str,
+        credentials: Credentials | None,
+        scoped: ScopedCredentials | None = None,
+    ) -> None:
         self._client = client
         self._bucket = bucket
         self._region = region
         self._credentials = credentials
+        self._scoped = scoped
         self._base: str | None = None
+
+    def _credentials_for(self, key: str) -> Credentials | None:
+        """The key owner's scoped credentials with a signing role, else the client's own."""
+        if self._scoped is None:
+            return self._credentials
+        # Every presigned key is one of a user's (staging/<user>/..., files/<user>/...). The first
+        # URL for a user in this process calls STS: unreachable is a 503 like any storage call.
+        with _storage_call():
+            return self._scoped.for_user(ObjectKey.parse(key).user)
 
     def _key_url_prefix(self) -> str:
         # Resolved on first use, not at cold start: building the app must need no credentials.
@@ -141,7 +174,7 @@ class _QuerySigner:
         # Taken before signing and truncated like X-Amz-Date: never later than the real expiry.
         expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=expires)
         prefix = self._key_url_prefix()
-        credentials = self._credentials
+        credentials = self._credentials_for(key)
         if credentials is None:
             raise NoCredentialsError()
         request = AWSRequest(
@@ -190,12 +223,26 @@ class ObjectStore:
         self.bucket = settings.bucket
         self._s3 = clients.api
         self._health = clients.health or clients.api
-        self._query_signer = _QuerySigner(clients.presign, settings.bucket, settings.region, clients.credentials)
+        scoped = None
+        if settings.signing_role_arn:
+            if clients.sts is None:
+                raise ValueError("a signing role is set but no STS client was given (make_clients makes one)")
+            scoped = ScopedCredentials(
+                clients.sts,
+                settings.signing_role_arn,
+                bucket=settings.bucket,
+                longest_url_seconds=max(settings.put_url_expiry, settings.get_url_expiry),
+                # On AWS (no endpoint) uploads are SSE-KMS; MinIO refuses kms actions in a policy.
+                kms=settings.endpoint_url is None,
+            )
+        self._query_signer = _QuerySigner(
+            clients.presign, settings.bucket, settings.region, clients.credentials, scoped
+        )
         # The transfer manager does multipart copies above 5 GiB (S3's single-copy limit), so every
         # single-PUT object (at most 5 GiB) is copied whole and keeps a full-object checksum.
         self._transfer = TransferConfig(multipart_threshold=5 * 1024**3, multipart_chunksize=512 * 1024**2)
 
-    # -- presigning (no network) ------------------------------------------------------------
+    # -- presigning (no network, but one STS call per user and hour with a signing role) ------
     def presign_put(
         self,
         key: str,

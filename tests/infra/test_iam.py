@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.support import Template, allowed, logical_id, props, resources, statements
+from tests.infra.support import Template, allowed, env_of, logical_id, only, props, ref_name, resources, statements
 
 AREA_CONDITION = {"StringLike": {"s3:prefix": ["staging/*", "files/*", "quarantine/*"]}}
 XRAY = {("xray:PutTelemetryRecords", "*"), ("xray:PutTraceSegments", "*")}
@@ -60,6 +60,8 @@ def test_api_role_has_exactly_the_actions_it_uses(name: str, request: pytest.Fix
         listing={"s3:ListBucket", "s3:ListBucketVersions"},
         kms={"kms:Decrypt", "kms:GenerateDataKey"},
     )
+    # and assume the signing role (presigned URLs are signed per user as that role)
+    expected[("sts:AssumeRole", f"<{logical_id(template, 'AWS::IAM::Role', 'ApiSigningRole')}.Arn>")] = None
     assert actual == expected
 
 
@@ -122,7 +124,7 @@ def test_processor_role_has_exactly_the_actions_it_uses(name: str, request: pyte
 
 def test_no_wildcard_actions_and_no_star_resource_except_xray(dev: Template, staging: Template, prod: Template) -> None:
     for template in (dev, staging, prod):
-        for role in ("ApiFunctionRole", "ProcessingFunctionRole"):
+        for role in ("ApiFunctionRole", "ProcessingFunctionRole", "ApiSigningRole"):
             # Given every allowed (action, resource) pair of our functions
             for action, resource in allowed(template, role):
                 # Then no action has a wildcard and only X-Ray (which supports no resource ARNs) gets '*'
@@ -144,9 +146,12 @@ def test_functions_use_our_roles_without_managed_policies(dev: Template) -> None
 def test_every_policy_in_the_service_stack_is_accounted_for(dev: Template) -> None:
     # Given every IAM policy of the dev stack
     policies = set(resources(dev, "AWS::IAM::Policy"))
-    # Then there are exactly three: our two functions' and CDK's bucket-notification helper's
-    assert len(policies) == 3
-    assert sum(name.startswith(("ApiFunctionRole", "ProcessingFunctionRole")) for name in policies) == 2
+    # Then there are exactly four: our two functions', the signing role's and CDK's
+    # bucket-notification helper's
+    assert len(policies) == 4
+    assert (
+        sum(name.startswith(("ApiFunctionRole", "ProcessingFunctionRole", "ApiSigningRole")) for name in policies) == 3
+    )
     # And the helper may only read and write the notification configuration of our bucket
     uploads = f"<{logical_id(dev, 'AWS::S3::Bucket', 'StorageUploads')}.Arn>"
     assert allowed(dev, "NotificationsHandler") == {
@@ -158,3 +163,37 @@ def test_every_policy_in_the_service_stack_is_accounted_for(dev: Template) -> No
         name for name, role in resources(dev, "AWS::IAM::Role").items() if role["Properties"].get("ManagedPolicyArns")
     ]
     assert [name.startswith("BucketNotificationsHandler") for name in managed] == [True]
+
+
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_signing_role_may_do_exactly_what_presigned_requests_do(name: str, request: pytest.FixtureRequest) -> None:
+    # Given the policy of the role presigned URLs are signed as
+    template: Template = request.getfixturevalue(name)
+    uploads = f"<{logical_id(template, 'AWS::S3::Bucket', 'StorageUploads')}.Arn>"
+    key = f"<{logical_id(template, 'AWS::KMS::Key', 'StorageKey')}.Arn>"
+    # Then it may upload and run multipart steps in staging/, download from files/ and use the
+    # bucket key: no listing, no delete, no other area, no logs (it runs no code)
+    assert allowed(template, "ApiSigningRole") == {
+        ("s3:PutObject", f"{uploads}/staging/*"): None,
+        ("s3:AbortMultipartUpload", f"{uploads}/staging/*"): None,
+        ("s3:ListMultipartUploadParts", f"{uploads}/staging/*"): None,
+        ("s3:GetObject", f"{uploads}/files/*"): None,
+        ("kms:Decrypt", key): None,
+        ("kms:GenerateDataKey", key): None,
+    }
+
+
+def test_only_the_api_function_may_assume_the_signing_role(dev: Template) -> None:
+    # Given the signing role
+    name, role = only(dev, "AWS::IAM::Role", "ApiSigningRole")
+    # Then its trust policy names the API function's role alone, for sts:AssumeRole only
+    trust = list(statements(role["Properties"]["AssumeRolePolicyDocument"]))
+    api_role = logical_id(dev, "AWS::IAM::Role", "ApiFunctionRole")
+    assert [(s["Effect"], s["Action"], ref_name(s["Principal"]["AWS"])) for s in trust] == [
+        ("Allow", "sts:AssumeRole", f"<{api_role}.Arn>")
+    ]
+    assert "ManagedPolicyArns" not in role["Properties"]
+    assert role["Properties"]["MaxSessionDuration"] == 3600
+    # and the API function is told to sign as that role; the processor (which signs nothing) is not
+    assert ref_name(env_of(dev, "ApiFunction")["UPVAULT_SIGNING_ROLE_ARN"]) == f"<{name}.Arn>"
+    assert "UPVAULT_SIGNING_ROLE_ARN" not in env_of(dev, "ProcessingFunction")

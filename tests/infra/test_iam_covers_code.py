@@ -4,12 +4,14 @@ moto and MinIO run with root credentials, so a missing grant never fails locally
 first show on AWS as AccessDenied (an upload retried into the DLQ). This test records every
 S3 operation and presigned URL the core issues while real API-side and processor-side flows
 run on moto, maps each to the IAM action S3 authorizes it with, and checks it against the
-policy of the function that makes it.
+policy of the function that makes it. A presigned request acts as the signing role with the
+session policy of the user it was signed for: each is checked against both.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,9 +26,11 @@ from tests.infra.support import Template, allowed, logical_id
 from tests.support import SAMPLES, crc64nvme_b64, sha256_b64
 from upvault import storage as storage_module
 from upvault.files import FileService
-from upvault.models import Category, Checksums, Status, UploadRequest
+from upvault.keys import ObjectKey
+from upvault.models import Category, Checksums, S3Request, Status, UploadRequest
 from upvault.processing import Processor
 from upvault.settings import MIB, Settings
+from upvault.signing import session_policy
 from upvault.storage import ObjectStore, make_clients
 from upvault.uploads import UploadService
 
@@ -72,12 +76,22 @@ ACTIONS = {
 }
 
 
+def _presigned_action(method: str, params: dict[str, str]) -> str:
+    """The IAM action S3 authorizes a presigned request with (its operation, by method and query)."""
+    if "uploadId" in params and method == "GET":
+        return "s3:ListMultipartUploadParts"
+    if "uploadId" in params and method == "DELETE":
+        return "s3:AbortMultipartUpload"
+    # PUT object, upload part, create (POST ?uploads) and complete (POST ?uploadId) a multipart upload
+    return {"GET": "s3:GetObject", "PUT": "s3:PutObject", "POST": "s3:PutObject"}[method]
+
+
 class Recorder:
     """Collects the IAM actions of every S3 call, attributed to the function running now."""
 
     def __init__(self) -> None:
         self.role = "setup"
-        self.calls: dict[str, set[Call]] = {"api": set(), "processor": set()}
+        self.calls: dict[str, set[Call]] = {"api": set(), "processor": set(), "signing": set()}
 
     def on_call(self, params: dict[str, Any], model: Any, context: dict[str, Any] | None = None, **_: Any) -> None:
         # Presigning sends nothing (its URLs are recorded in on_presign, when they are made).
@@ -89,7 +103,7 @@ class Recorder:
     def on_presign(self, method: str, key: str, params: dict[str, str] | None) -> None:
         if self.role != "setup":
             # A presigned request is authorized as the signing role's own request.
-            self.calls[self.role].add(("s3:PutObject" if method == "PUT" else "s3:GetObject", key, None))
+            self.calls["signing"].add((_presigned_action(method, params or {}), key, None))
 
     @contextmanager
     def acting_as(self, role: str) -> Iterator[None]:
@@ -129,7 +143,12 @@ def recorded() -> dict[str, set[Call]]:
         setup = boto3.client("s3", region_name="us-east-1")
         setup.create_bucket(Bucket=BUCKET)
         setup.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        settings = Settings(bucket=BUCKET, multipart_threshold=5 * MIB, part_size=5 * MIB)
+        settings = Settings(
+            bucket=BUCKET,
+            multipart_threshold=5 * MIB,
+            part_size=5 * MIB,
+            signing_role_arn="arn:aws:iam::123456789012:role/upvault-signing",
+        )
         clients = make_clients(settings)
         for client in (clients.api, clients.health):
             client.meta.events.register("before-parameter-build.s3", recorder.on_call)
@@ -181,6 +200,7 @@ def _flows(
         deleted = uploads.start_upload("alice", UploadRequest("c.mp3", "audio/mpeg", len(big), Category.AUDIO, crc))
         files.delete("alice", deleted.file_id)  # a pending multipart file: its upload is aborted
         files.list("alice", status=Status.PENDING)
+        _uppy_requests(uploads, big, crc)
     with recorder.acting_as("processor"):
         for key in sorted(o.key for o in store.list_objects("staging/")):
             processor.process(key)
@@ -198,6 +218,23 @@ def _flows(
         store.ping()
 
 
+def _uppy_requests(uploads: UploadService, data: bytes, crc: Checksums) -> None:
+    """Sign every raw S3 request of a multipart upload declared with ``presign: "s3"`` (Uppy 6)."""
+    declared = uploads.start_upload(
+        "alice", UploadRequest("d.mp3", "audio/mpeg", len(data), Category.AUDIO, crc, presign="s3")
+    )
+    key = declared.key
+    part = crc64nvme_b64(data[: 5 * MIB])
+    for request in (
+        S3Request("POST", key),
+        S3Request("PUT", key, "s3-upload-id", 1, part),
+        S3Request("GET", key, "s3-upload-id"),
+        S3Request("POST", key, "s3-upload-id"),
+        S3Request("DELETE", key, "s3-upload-id"),
+    ):
+        uploads.presign_s3_request("alice", request)
+
+
 @pytest.mark.parametrize("function", ["api", "processor"])
 def test_every_s3_call_is_granted(function: str, recorded: dict[str, set[Call]], dev: Template) -> None:
     # Given the S3 calls the function's code made in real flows, and its synthesized policy
@@ -208,3 +245,32 @@ def test_every_s3_call_is_granted(function: str, recorded: dict[str, set[Call]],
     # Then every one of them is allowed by that policy
     missing = sorted(call for call in calls if not _covered(call, policy, bucket_arn))
     assert missing == [], f"{function} needs grants for: {missing}"
+
+
+def test_every_presigned_request_is_granted_to_the_signing_role_and_its_session(
+    recorded: dict[str, set[Call]], dev: Template
+) -> None:
+    # Given the presigned requests of the real flows (single PUT, parts, Uppy's raw S3 requests,
+    # downloads), the signing role's synthesized policy and each user's session policy
+    calls = recorded["signing"]
+    actions = {action for action, _, _ in calls}
+    assert actions == {"s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"}
+    role = allowed(dev, "ApiSigningRole")
+    bucket_arn = f"<{logical_id(dev, 'AWS::S3::Bucket', 'StorageUploads')}.Arn>"
+    # Then the role allows every one of them
+    missing = sorted(call for call in calls if not _covered(call, role, bucket_arn))
+    assert missing == [], f"the signing role needs grants for: {missing}"
+    # and so does the session policy of the user each was signed for (and nobody else's)
+    for action, key, _ in calls:
+        user = ObjectKey.parse(key).user
+        assert _in_session(action, key, user), (action, key)
+        assert not _in_session(action, key, "mallory"), (action, key)
+
+
+def _in_session(action: str, key: str, user: str) -> bool:
+    statements = json.loads(session_policy(BUCKET, user, kms=True))["Statement"]
+    return any(
+        action in statement["Action"] and fnmatch.fnmatchcase(f"arn:aws:s3:::{BUCKET}/{key}", resource)
+        for statement in statements
+        for resource in statement["Resource"]
+    )

@@ -30,11 +30,13 @@ HTML = (b"<html><script>alert(document.cookie)</script>" + b" " * len(PDF))[: le
 
 
 class HookedStore(ObjectStore):
-    """The real store; ``before_read``/``before_copy``/``before_purge`` run at those steps."""
+    """The real store; ``before_read``/``before_copy``/``before_purge`` run at those steps,
+    ``after_first_key`` after each one-key LIST (a lookup by id) with the prefix it listed."""
 
     before_read: Callable[[], None] = staticmethod(lambda: None)
     before_copy: Callable[[], None] = staticmethod(lambda: None)
     before_purge: Callable[[], None] = staticmethod(lambda: None)
+    after_first_key: Callable[[str], None] = staticmethod(lambda prefix: None)
 
     def read_leading_bytes(self, key: str, length: int, *, version_id: str | None = None) -> bytes:
         self.before_read()
@@ -44,6 +46,11 @@ class HookedStore(ObjectStore):
         if kwargs.get("metadata") is not None:  # the processor's copy (restore copies too)
             self.before_copy()
         super().copy(source_key, dest_key, **kwargs)
+
+    def first_key(self, prefix: str) -> str | None:
+        found = super().first_key(prefix)
+        self.after_first_key(prefix)
+        return found
 
     def purge_up_to(self, key: str, version_id: str | None) -> None:
         self.before_purge()  # the processor's last step: its checks are all done
@@ -139,7 +146,8 @@ def test_a_server_side_copy_is_never_promoted_and_its_bytes_are_not_kept(core: C
         UploadRequest("mine.pdf", "application/pdf", len(PDF), Category.DOCUMENTS, Checksums(sha256=sha256_b64(PDF))),
     )
     assert ticket.single is not None
-    # When Alice sends her signed headers plus an unsigned copy of Bob's object (MinIO accepts it)
+    # When Alice sends her signed headers plus an unsigned copy of Bob's object (MinIO accepts it:
+    # this core signs with its own keys, no signing role, so the processor's rule stands alone)
     headers = {k: v for k, v in ticket.single.headers.items() if k != "Content-Length"}
     headers.update(
         {"x-amz-copy-source": f"/{core.bucket}/{bob.moved_to(Status.READY)}", "x-amz-metadata-directive": "REPLACE"}
@@ -193,5 +201,26 @@ def test_a_delete_during_promotion_wins(core: Core, when: str) -> None:
     assert answered == ["204"]
     assert outcome.action in (Action.DELETED, Action.PROMOTED)
     assert core.body(key.moved_to(Status.READY)) is None
+    with pytest.raises(Exception, match="no file"):
+        core.files.get("alice", key.file_id)
+
+
+def test_a_delete_looking_up_a_file_while_it_is_promoted_still_finds_it(core: Core) -> None:
+    # Given a staged upload, and a delete whose lookup by id has just found nothing under files/
+    # (the processor had not copied yet) when the processor promotes the file in one go
+    key = core.stage(PDF)
+    outcomes = []
+
+    def processor_promotes(prefix: str) -> None:
+        if prefix.startswith("files/") and not outcomes:
+            outcomes.append(core.processor.process(str(key)))
+
+    core.store.after_first_key = processor_promotes
+    # When its owner's delete goes on looking (staging/: already purged by the processor)
+    core.files.delete("alice", key.file_id)
+    # Then the delete found the file where it moved to, and a 204 is final: nothing is visible
+    assert [outcome.action for outcome in outcomes] == [Action.PROMOTED]
+    assert core.body(key.moved_to(Status.READY)) is None
+    assert core.body(key) is None
     with pytest.raises(Exception, match="no file"):
         core.files.get("alice", key.file_id)

@@ -82,7 +82,10 @@ def test_a_delete_racing_the_processor_is_final(client: Client, minio_stack: Loc
     # When its owner deletes it a few milliseconds later, while the processor may be mid-flight
     time.sleep(delay)
     deleted = client.http.delete(f"/files/{file_id}")
-    # Then a 204 is final: once the processor is done, the file is in no area and unknown
+    # Then a 204 is final: once the processor is done, the file is in no area and unknown. (A
+    # delete whose lookup ran while the file moved from staging/ to files/ used to find it in
+    # neither and answer 404, leaving it ready: made deterministic in test_hostile_processor.py,
+    # test_a_delete_looking_up_a_file_while_it_is_promoted_still_finds_it.)
     assert deleted.status_code == 204, deleted.text
     final = _settle(lambda: client.file(file_id))
     assert final.status_code == 404, final.text

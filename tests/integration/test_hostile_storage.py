@@ -2,7 +2,9 @@
 
 Plain httpx against MinIO, the real webhook → event bridge → processor path, the real API. MinIO
 accepts unsigned ``x-amz-*`` headers on presigned requests (S3 does not; see docs/minio.md), so
-these are the attacks a self-hosted deployment must survive.
+these are the attacks a self-hosted deployment must survive. The stack signs each URL with its
+user's scoped credentials (``UPVAULT_SIGNING_ROLE_ARN``), so storage refuses a copy of another
+user's object; the processor's own refusal is shown without them in test_hostile_processor.py.
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ import httpx
 import pytest
 
 from local.devstack import LocalStack
-from tests.integration.live import Client, put_presigned, settled_areas, storage_keys, unique_user
+from tests.integration.live import (
+    Client,
+    areas_of,
+    error_code,
+    put_presigned,
+    settled_areas,
+    storage_keys,
+    unique_user,
+)
 from tests.support import SAMPLES, crc64nvme_b64
 
 MIB = 1024 * 1024
@@ -43,40 +53,33 @@ def ready_key(stack: LocalStack, client: Client, file_id: str) -> str:
     return next(key for key in storage_keys(stack, "files/") if f"/{file_id}/" in key)
 
 
-def never_serves(client: Client, file_id: str, forbidden: bytes) -> None:
-    """Assert the file is not ready with ``forbidden`` bytes, and no download returns them."""
-    final = client.wait_final(file_id)
-    assert final["status"] != "ready", final
-    download = client.http.get(f"/files/{file_id}/download")
-    assert download.status_code == 409, download.text
-    assert forbidden not in download.text.encode()
-
-
-def test_copy_source_on_a_put_url_never_publishes_another_users_bytes(
-    alice: Client, bob: Client, minio_stack: LocalStack
-) -> None:
+def test_copy_source_on_a_put_url_is_refused_by_storage(alice: Client, bob: Client, minio_stack: LocalStack) -> None:
     # Given Bob's ready document
     source = ready_key(minio_stack, bob, bob.upload(BOB_SECRET, "application/pdf", filename="salary.pdf"))
     # When Alice PUTs her own URL with its headers plus an unsigned copy of Bob's object
     created = alice.declare(PDF, "application/pdf", filename="mine.pdf").json()
-    bucket = minio_stack.settings.bucket if minio_stack.settings else ""
     response = put_presigned(
         created["upload"],
         PDF,
-        **{"x-amz-copy-source": f"/{bucket}/{source}", "x-amz-metadata-directive": "REPLACE"},
+        **{"x-amz-copy-source": f"/{bucket_of(minio_stack)}/{source}", "x-amz-metadata-directive": "REPLACE"},
     )
-    # Then MinIO performs the copy (the fact we defend against) ...
-    assert response.status_code == 200, response.text
-    assert "CopyObjectResult" in response.text
-    # ... but the file is rejected, never downloadable, and Alice's areas hold none of Bob's bytes
-    never_serves(alice, created["file_id"], BOB_SECRET)
-    assert settled_areas(minio_stack, created["file_id"]) == ["quarantine"]
-    assert "server-side copy" in alice.file(created["file_id"]).json()["reason"]
+    # Then storage itself refuses it: her URL's credentials cannot read Bob's keys (MinIO would
+    # otherwise execute the copy: the processor's refusal to promote it is the second line)
+    assert response.status_code == 403, response.text
+    assert error_code(response) == "AccessDenied"
+    assert "X-Amz-Security-Token=" in created["upload"]["url"]  # signed by a (scoped) session
+    # and nothing was written: no object of her file anywhere (a single PUT stages nothing before)
+    assert areas_of(minio_stack, created["file_id"]) == []
+    assert alice.file(created["file_id"]).status_code == 404
+    # and her URL still does what it was made for: her own bytes, ready, downloadable
+    assert put_presigned(created["upload"], PDF).status_code == 200
+    assert alice.wait_final(created["file_id"])["status"] == "ready"
+    download = alice.http.get(f"/files/{created['file_id']}/download")
+    assert download.status_code == 200, download.text
+    assert httpx.get(download.json()["url"]).content == PDF
 
 
-def test_copy_source_on_a_part_url_never_publishes_another_users_bytes(
-    alice: Client, bob: Client, minio_stack: LocalStack
-) -> None:
+def test_copy_source_on_a_part_url_is_refused_by_storage(alice: Client, bob: Client, minio_stack: LocalStack) -> None:
     # Given Bob's ready document, and Alice's multipart upload whose last part is as long as it
     source = ready_key(minio_stack, bob, bob.upload(BOB_SECRET, "application/pdf", filename="salary.pdf"))
     mine = SAMPLES["audio/mpeg"] + b"\x01" * (5 * MIB - len(SAMPLES["audio/mpeg"])) + b"\x02" * len(BOB_SECRET)
@@ -85,23 +88,30 @@ def test_copy_source_on_a_part_url_never_publishes_another_users_bytes(
     urls = alice.sign_parts(created["file_id"], mine, size, [1, 2])
     etags = {1: put_presigned(urls[1], mine[:size]).headers["etag"]}
     # When Alice's part 2 URL is used with an unsigned copy of Bob's bytes (a ranged part copy)
-    bucket = minio_stack.settings.bucket if minio_stack.settings else ""
     copied = put_presigned(
         urls[2],
         mine[size:],
-        **{"x-amz-copy-source": f"/{bucket}/{source}", "x-amz-copy-source-range": f"bytes=0-{len(BOB_SECRET) - 1}"},
+        **{
+            "x-amz-copy-source": f"/{bucket_of(minio_stack)}/{source}",
+            "x-amz-copy-source-range": f"bytes=0-{len(BOB_SECRET) - 1}",
+        },
     )
-    if copied.status_code == 200 and "<ETag>" in copied.text:
-        etags[2] = copied.text.split("<ETag>", 1)[1].split("</ETag>", 1)[0].replace("&#34;", '"')
-    else:
-        etags[2] = '"refused"'
-    # and the upload is completed
+    # Then storage refuses it (403 AccessDenied) and stores no part 2
+    assert copied.status_code == 403, copied.text
+    assert error_code(copied) == "AccessDenied"
+    parts = alice.http.post(f"/uploads/{created['file_id']}/parts", json={"parts": []})
+    assert [part["part_number"] for part in parts.json().get("uploaded", [])] in ([1], []), parts.text
+    # and her own part 2 through the same URL completes her upload into her file
+    etags[2] = put_presigned(urls[2], mine[size:]).headers["etag"]
     done = alice.complete(created["file_id"], etags)
-    # Then storage's full-object CRC64NVME check refuses it (a 4xx problem, never a 500), and
-    # Bob's bytes are never served as Alice's file
-    assert 400 <= done.status_code < 500, done.text
-    assert alice.file(created["file_id"]).json()["status"] == "pending"
-    assert alice.http.get(f"/files/{created['file_id']}/download").status_code == 409
+    assert done.status_code == 200, done.text
+    assert alice.wait_final(created["file_id"])["status"] == "ready"
+
+
+def bucket_of(stack: LocalStack) -> str:
+    """The stack's bucket name."""
+    assert stack.settings is not None
+    return stack.settings.bucket
 
 
 def test_replaying_a_put_url_after_delete_does_not_bring_the_file_back(alice: Client, minio_stack: LocalStack) -> None:

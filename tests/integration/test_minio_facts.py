@@ -23,14 +23,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import boto3
 import httpx
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from local.devstack import MINIO_SIGNING_ROLE
 from local.minio import LIVE_PATH, MinioServer, generate_kms_secret_key
 from local.ports import free_port
 from tests.integration.conftest import KMS_KEY_NAME
 from tests.live_minio import make_s3_client, minio_binary
+from upvault.signing import ScopedCredentials, session_policy
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 BODY = b"%PDF-1.7\n" + b"upvault test document\n" * 40
@@ -578,6 +582,74 @@ def crc(data: bytes) -> str:
     from awscrt.checksums import crc64nvme
 
     return b64(crc64nvme(data).to_bytes(8, "big"))
+
+
+# --- STS: the per-user signing credentials (upvault.signing) -------------------------------------
+
+
+def root_sts(minio: MinioServer) -> Any:
+    """MinIO's STS, called with the root user's keys (as the local stack's API calls it)."""
+    return boto3.client(
+        "sts",
+        endpoint_url=minio.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=minio.root_user,
+        aws_secret_access_key=minio.root_password,
+    )
+
+
+def test_assume_role_scopes_the_callers_rights_by_a_session_policy(
+    minio: MinioServer, minio_s3: Any, bucket: str
+) -> None:
+    # Given Alice's and Bob's files, and STS called with the root user's credentials (MinIO takes
+    # any role ARN: the session is the caller's rights narrowed by the session policy)
+    for user in ("alice", "bob"):
+        minio_s3.put_object(Bucket=bucket, Key=f"files/{user}/d/1/a.pdf", Body=user.encode(), ContentType=PDF)
+    sts = root_sts(minio)
+    scoped = ScopedCredentials(sts, MINIO_SIGNING_ROLE, bucket=bucket, longest_url_seconds=900, kms=False)
+    # When Alice's signing credentials are used for her keys and for Bob's
+    frozen = scoped.for_user("alice").get_frozen_credentials()
+    alice = boto3.client(
+        "s3",
+        endpoint_url=minio.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=frozen.access_key,
+        aws_secret_access_key=frozen.secret_key,
+        aws_session_token=frozen.token,
+        config=Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required"),
+    )
+    # Then her own keys work: write her staging area, read her files
+    alice.put_object(Bucket=bucket, Key="staging/alice/d/2/b.pdf", Body=BODY, ContentType=PDF)
+    assert alice.get_object(Bucket=bucket, Key="files/alice/d/1/a.pdf")["Body"].read() == b"alice"
+    # and everything else is refused by storage (403 AccessDenied): Bob's files, Bob's staging
+    # area, a server-side copy of Bob's file into hers, her own staged bytes, any listing
+    refused = [
+        lambda: alice.get_object(Bucket=bucket, Key="files/bob/d/1/a.pdf"),
+        lambda: alice.put_object(Bucket=bucket, Key="staging/bob/d/2/b.pdf", Body=BODY),
+        lambda: alice.copy_object(
+            Bucket=bucket, Key="staging/alice/d/3/c.pdf", CopySource={"Bucket": bucket, "Key": "files/bob/d/1/a.pdf"}
+        ),
+        lambda: alice.get_object(Bucket=bucket, Key="staging/alice/d/2/b.pdf"),
+        lambda: alice.list_objects_v2(Bucket=bucket, Prefix="files/alice/"),
+    ]
+    for call in refused:
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert client_error(exc) == (403, "AccessDenied")
+    assert_absent(minio_s3, bucket, "staging/alice/d/3/c.pdf")
+
+
+def test_a_session_policy_with_kms_actions_is_refused(minio: MinioServer) -> None:
+    # Given STS on MinIO, When a session policy names kms actions (what SSE-KMS needs on AWS)
+    sts = root_sts(minio)
+    with pytest.raises(ClientError) as exc:
+        sts.assume_role(
+            RoleArn=MINIO_SIGNING_ROLE,
+            RoleSessionName="upvault-alice",
+            Policy=session_policy("any-bucket", "alice", kms=True),
+        )
+    # Then MinIO refuses the policy (its KMS is internal): upvault.signing leaves kms out there
+    assert client_error(exc) == (400, "InvalidParameterValue")
 
 
 def test_crc64nvme_full_object_multipart_rules(minio_s3: Any, bucket: str) -> None:

@@ -45,6 +45,8 @@ def test_upload_through_the_api_then_the_processor_promotes_it(
     created: dict[str, Any] = json.loads(result["body"])
     upload = created["upload"]
     assert upload["url"].startswith(f"{storage.server.endpoint_url}/{storage.bucket}/staging/sam-local-user/documents/")
+    # signed with the user's scoped STS session (events/sam-env.json sets the signing role)
+    assert "X-Amz-Security-Token=" in upload["url"]
 
     # When a plain HTTP client PUTs the bytes there with the returned headers
     put = httpx.put(upload["url"], content=data, headers=upload["headers"], timeout=30)
