@@ -1,12 +1,16 @@
 """Uploading one file: declare it, send its bytes straight to storage, complete it.
 
-* The declaration carries the checksum storage will verify: SHA-256 for a single PUT, the
-  whole-file CRC64NVME for multipart. Which one the API plans depends on its threshold, so
-  the client predicts it (:class:`PlanHint`) and learns from every answer.
+* A single PUT declares the file's SHA-256 (signed into its URL), so it is hashed first. A
+  multipart upload declares no whole-file checksum: each worker hashes its part (CRC64NVME)
+  as it reads it for sending, and completion gives the whole file's CRC64NVME, combined from
+  the parts' (no pass over the file before the first byte goes out). Which kind the API plans
+  depends on its threshold, so the client predicts it (:class:`PlanHint`) and learns from
+  every answer.
 * Parts go in parallel on a shared pool of workers; each worker reads its part into a buffer
   it owns, so memory is bounded by parts in flight x part size, never the file.
-* Part URLs are signed in batches ahead of the workers (each binding the part's CRC64NVME),
-  re-signed when they expire; each part is retried with backoff on its own.
+* A part's URL binds its CRC64NVME, so it is signed once the part is read; workers that wait
+  for a URL at the same time share one signing call (:class:`PartSigner`). Each part is
+  retried with backoff on its own.
 * A multipart upload of a file on disk is written to the journal before its first part, so
   an interrupted upload (Ctrl-C, a crash, a kill) resumes from the parts storage holds.
 """
@@ -14,20 +18,32 @@
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import json
 import os
 import threading
-import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from upvault_client.api import Declaration, MultipartPlan, PartRequest, PresignedRequest, UploadTicket, UpvaultApi
-from upvault_client.checksums import FileDigests, crc64nvme_b64, digest, part_crcs_by_reading
+from upvault_client.api import (
+    Declaration,
+    MultipartPlan,
+    PartRequest,
+    PresignedRequest,
+    StoredPart,
+    UploadTicket,
+    UpvaultApi,
+)
+from upvault_client.checksums import (
+    FileDigests,
+    combine_crc64nvme,
+    crc64nvme,
+    crc64nvme_b64,
+    digest,
+    part_crcs_by_reading,
+)
 from upvault_client.errors import Cancelled, Conflict, InvalidInput, NotFound, UpvaultError
 from upvault_client.journal import Journal, JournalEntry
 from upvault_client.models import FileInfo, Progress
@@ -39,8 +55,8 @@ MIB = 1024 * 1024
 #: The service's default multipart threshold, and the lowest one it accepts.
 DEFAULT_THRESHOLD = 100 * MIB
 LOWEST_THRESHOLD = 5 * MIB
-#: Re-sign a batch of part URLs when less than this is left of their lifetime.
-EXPIRY_MARGIN = 60.0
+#: Parts one signing call covers at most.
+SIGN_BATCH = 100
 
 T = TypeVar("T")
 ProgressCallback = Callable[[Progress], None]
@@ -150,94 +166,55 @@ class ByteCounter:
 
 
 class PartSigner:
-    """Part URLs signed in batches ahead of the workers, each binding its part's CRC64NVME.
+    """Part URLs, each binding its part's CRC64NVME, signed as the parts are read.
 
-    The first worker to need a URL signs a batch (``window`` parts); when fewer than ``ahead``
-    signed URLs are left, the next batch is signed in the background, so workers rarely wait
-    for the API. A URL close to expiry is signed again.
+    A part's checksum is known only once a worker has read it, so URLs cannot be signed ahead.
+    Workers asking while a signing call is in flight wait and are then signed together in the
+    next call (up to :data:`SIGN_BATCH` parts): at most one API call per part, fewer when
+    workers arrive together. A URL is used as soon as it is signed, so it cannot expire unused.
     """
 
-    def __init__(
-        self, api: UpvaultApi, upload_id: str, crcs: dict[int, str], order: list[int], window: int, ahead: int
-    ) -> None:
+    def __init__(self, api: UpvaultApi, upload_id: str) -> None:
         self.api = api
         self.upload_id = upload_id
-        self.crcs = crcs
-        self.window = window
-        self.ahead = ahead
-        self._unsigned = deque(order)
-        self._signed: dict[int, tuple[PresignedRequest, float]] = {}
+        self._waiting: dict[int, str] = {}
+        self._in_flight: set[int] = set()
+        self._signed: dict[int, PresignedRequest] = {}
         self._signing = False
         self._changed = threading.Condition()
 
-    def url_for(self, number: int) -> PresignedRequest:
-        """A fresh URL for part ``number`` (signing it and the next ones when needed)."""
+    def url_for(self, number: int, crc: str) -> PresignedRequest:
+        """A fresh URL for part ``number`` whose CRC64NVME is ``crc`` (base64)."""
         with self._changed:
-            while self._signing and number not in self._signed:
+            while True:
+                signed = self._signed.pop(number, None)
+                if signed is not None:
+                    return signed
+                if number not in self._waiting and number not in self._in_flight:
+                    self._waiting[number] = crc  # first ask, or the batch it was in failed
+                if not self._signing:
+                    batch = sorted(self._waiting.items())[:SIGN_BATCH]
+                    for part, _ in batch:
+                        del self._waiting[part]
+                    self._in_flight.update(part for part, _ in batch)
+                    self._signing = True
+                    break
                 self._changed.wait()
-            signed = self._signed.pop(number, None)
-            if signed is not None and signed[1] - time.time() > EXPIRY_MARGIN:
-                if len(self._signed) < self.ahead and self._unsigned and not self._signing:
-                    batch = self._next_batch(None)
-                    context = contextvars.copy_context()  # the caller's token_provider context
-                    threading.Thread(target=context.run, args=(self._sign_ahead, batch), daemon=True).start()
-                return signed[0]
-            batch = self._next_batch(number)
         self._sign(batch)
-        with self._changed:
-            return self._signed.pop(number)[0]
+        return self.url_for(number, crc)
 
-    def resign(self, number: int) -> PresignedRequest:
-        """A new URL for a part whose URL expired in flight."""
-        with self._changed:
-            while self._signing:
-                self._changed.wait()
-            self._signing = True
-        self._sign([number])
-        with self._changed:
-            return self._signed.pop(number)[0]
-
-    def _next_batch(self, first: int | None) -> list[int]:
-        """Take up to ``window`` unsigned parts (``first`` among them) and mark signing as begun."""
-        batch = []
-        if first is not None:
-            batch.append(first)
-            with contextlib.suppress(ValueError):
-                self._unsigned.remove(first)
-        while self._unsigned and len(batch) < self.window:
-            candidate = self._unsigned.popleft()
-            if candidate not in self._signed:
-                batch.append(candidate)
-        self._signing = True
-        return sorted(batch)
-
-    def _sign(self, numbers: list[int]) -> None:
-        """Sign ``numbers`` (outside the lock); a failed background batch is signed again on demand."""
-        # Lifetimes are the API's (its clock); the margin absorbs ordinary clock skew, and an
-        # expired URL is re-signed on storage's 403 anyway.
-        requested = time.time()
+    def _sign(self, batch: list[tuple[int, str]]) -> None:
+        """Sign ``batch`` outside the lock; on failure its waiters ask again (and fail themselves)."""
         signed: list[PartRequest] = []
         try:
-            signed = self.api.sign_parts(self.upload_id, [(n, self.crcs[n]) for n in numbers])
+            signed = self.api.sign_parts(self.upload_id, batch)
         finally:
             with self._changed:
                 for request in signed:
-                    self._signed[request.part_number] = (request, requested + self._lifetime(request))
+                    self._signed[request.part_number] = request
+                self._in_flight.difference_update(part for part, _ in batch)
                 self._signing = False
                 self._changed.notify_all()
-
-    def _sign_ahead(self, numbers: list[int]) -> None:
-        """Background signing: a failure only means the workers sign these parts when they get there."""
-        with contextlib.suppress(UpvaultError):
-            self._sign(numbers)
-
-    @staticmethod
-    def _lifetime(request: PresignedRequest) -> float:
-        for pair in request.url.split("?", 1)[-1].split("&"):
-            name, _, value = pair.partition("=")
-            if name == "X-Amz-Expires" and value.isdigit():
-                return float(value)
-        return 300.0
 
 
 class Uploader:
@@ -259,7 +236,6 @@ class Uploader:
         self.parallel = parallel
         self.journal = journal
         self.hint = hint
-        self.sign_window = max(16, 4 * parallel)
         self._buffers = threading.local()
         #: Set by :meth:`cancel_all`: every transfer stops, and no new one starts.
         self.stopped = threading.Event()
@@ -298,15 +274,12 @@ class Uploader:
             resumed = self._resume(source, spec, key, on_progress)
             if resumed is not None:
                 return resumed
-        ticket, digests = self._declare(source, spec, on_progress)
+        ticket = self._declare(source, spec, on_progress)
         if ticket.multipart is None:
             assert ticket.upload is not None
             self._put_single(source, ticket.upload, on_progress)
             return ticket.file_id, None
         plan = ticket.multipart
-        crcs = digests.part_crcs(plan.part_size, plan.part_count) or part_crcs_by_reading(
-            source, plan.part_size, plan.part_count
-        )
         entry = JournalEntry(
             upload_id=ticket.upload_id,
             file_id=ticket.file_id,
@@ -316,8 +289,6 @@ class Uploader:
             size=source.size,
             part_size=plan.part_size,
             part_count=plan.part_count,
-            crc64nvme=digests.crc64nvme or "",
-            part_crcs=crcs,
             metadata=dict(spec.metadata),
         )
         if key is not None and self.journal is not None:
@@ -328,14 +299,16 @@ class Uploader:
         return info.file_id, info
 
     # -- declaring ---------------------------------------------------------------------------
-    def _declare(
-        self, source: Source, spec: FileSpec, on_progress: ProgressCallback | None
-    ) -> tuple[UploadTicket, FileDigests]:
-        """Declare with the checksum the predicted plan needs; correct a wrong prediction once."""
+    def _declare(self, source: Source, spec: FileSpec, on_progress: ProgressCallback | None) -> UploadTicket:
+        """Declare as the predicted plan needs (a single PUT's SHA-256, nothing for multipart);
+        correct a wrong prediction once."""
         multipart = self.hint.multipart(source.size)
+        digests: FileDigests | None = None
         for attempt in (1, 2):
-            digests = self._digest(source, multipart, on_progress)
-            checksums = {"crc64nvme": digests.crc64nvme or ""} if multipart else {"sha256": digests.sha256 or ""}
+            checksums: dict[str, str] = {}
+            if not multipart:
+                digests = digests or self._digest(source, on_progress)
+                checksums = {"sha256": digests.sha256 or ""}
             declaration = Declaration(
                 spec.filename, spec.content_type, source.size, spec.category, checksums, spec.metadata
             )
@@ -357,12 +330,12 @@ class Uploader:
             self.hint.learn(source.size, planned)
             if planned != multipart:  # the checksum contract makes the API refuse this (422)
                 raise UpvaultError(f"the API planned {spec.filename} otherwise than its checksum declares")
-            return ticket, digests
+            return ticket
         raise UpvaultError(f"the API's threshold for {spec.filename} changed between two declarations")
 
-    def _digest(self, source: Source, multipart: bool, on_progress: ProgressCallback | None) -> FileDigests:
+    def _digest(self, source: Source, on_progress: ProgressCallback | None) -> FileDigests:
         counter = ByteCounter("checksum", source.size, on_progress)
-        return digest(source, sha256=not multipart, crc=multipart, on_bytes=counter.add, cancelled=self.stopped)
+        return digest(source, on_bytes=counter.add, cancelled=self.stopped)
 
     # -- sending -----------------------------------------------------------------------------
     def _put_single(self, source: Source, request: PresignedRequest, on_progress: ProgressCallback | None) -> None:
@@ -381,22 +354,32 @@ class Uploader:
             self._run([put], cancel)
 
     def _send_parts(
-        self, source: Source, entry: JournalEntry, stored: dict[int, str], on_progress: ProgressCallback | None
+        self,
+        source: Source,
+        entry: JournalEntry,
+        stored: dict[int, tuple[str, int]],
+        on_progress: ProgressCallback | None,
     ) -> FileInfo:
-        """Upload the parts storage does not hold yet, in parallel, then complete."""
+        """Upload the parts storage does not hold yet (``stored``: ETag and CRC by part), in
+        parallel, then complete with the whole file's CRC64NVME combined from the parts'."""
         plan = MultipartPlan(part_size=entry.part_size, part_count=entry.part_count)
         missing = [number for number in range(1, plan.part_count + 1) if number not in stored]
         resumed = sum(plan.part_length(number, entry.size) for number in stored)
         counter = ByteCounter("upload", entry.size, on_progress, resumed=resumed)
-        crcs = {number: crc64nvme_b64(entry.part_crcs[number - 1]) for number in missing}
-        signer = PartSigner(self.api, entry.upload_id, crcs, missing, self.sign_window, ahead=2 * self.parallel)
+        signer = PartSigner(self.api, entry.upload_id)
         with self._cancellation() as cancel:
 
-            def send(number: int) -> Callable[[], str]:
+            def send(number: int) -> Callable[[], tuple[str, int]]:
                 return lambda: self._send_part(source, plan, entry.size, number, signer, counter, cancel)
 
-            etags = dict(zip(missing, self._run([send(number) for number in missing], cancel), strict=True))
-        return self.api.complete(entry.upload_id, sorted({**stored, **etags}.items()))
+            sent = dict(zip(missing, self._run([send(number) for number in missing], cancel), strict=True))
+        parts = {**stored, **sent}
+        whole = 0
+        for number in range(1, plan.part_count + 1):
+            crc = parts[number][1]
+            whole = crc if number == 1 else combine_crc64nvme(whole, crc, plan.part_length(number, entry.size))
+        etags = [(number, parts[number][0]) for number in range(1, plan.part_count + 1)]
+        return self.api.complete(entry.upload_id, etags, crc64nvme_b64(whole))
 
     def _send_part(
         self,
@@ -407,26 +390,30 @@ class Uploader:
         signer: PartSigner,
         counter: ByteCounter,
         cancel: threading.Event,
-    ) -> str:
+    ) -> tuple[str, int]:
+        """Read part ``number``, hash it while it is in memory, send it; its ETag and CRC64NVME."""
         if cancel.is_set():
             raise Cancelled
         length = plan.part_length(number, size)
         view = self._buffer(plan.part_size)[:length]
         if source.read_into((number - 1) * plan.part_size, view) != length:
             raise OSError(f"file shrank while uploading: part {number} is short")
+        crc = crc64nvme(view)
+        encoded = crc64nvme_b64(crc)
 
         def body() -> Iterator[memoryview]:
             for offset in range(0, length, CHUNK):
                 yield view[offset : offset + CHUNK]
 
-        return self.storage.put(
-            signer.url_for(number),
+        etag = self.storage.put(
+            signer.url_for(number, encoded),
             body,
             length,
             on_bytes=counter.add,
-            resign=lambda: signer.resign(number),
+            resign=lambda: signer.url_for(number, encoded),
             cancelled=cancel,
         )
+        return etag, crc
 
     def _buffer(self, size: int) -> memoryview:
         """This worker's part buffer, reused from part to part (the memory bound)."""
@@ -483,17 +470,29 @@ class Uploader:
         if (state.size, state.part_size, state.part_count) != (entry.size, entry.part_size, entry.part_count):
             self._discard(key, entry)
             return None
-        plan = MultipartPlan(part_size=entry.part_size, part_count=entry.part_count)
-        stored = {
-            part.part_number: part.etag
-            for part in state.parts
-            if part.size == plan.part_length(part.part_number, entry.size)
-            # A part stored with other bytes than the file's now is sent again.
-            and part.crc64nvme in (None, crc64nvme_b64(entry.part_crcs[part.part_number - 1]))
-        }
+        stored = self._stored_parts(source, entry, state.parts)
         info = self._send_parts(source, entry, stored, on_progress)
         self.journal.forget(key)
         return info.file_id, info
+
+    def _stored_parts(self, source: Source, entry: JournalEntry, parts: list[StoredPart]) -> dict[int, tuple[str, int]]:
+        """The stored parts that hold the file's bytes now: ETag and CRC64NVME by part number.
+
+        Each is read back from the file and hashed (no upload: reading is far cheaper than
+        sending), so a part stored with other bytes is sent again, and the whole file's
+        CRC64NVME can be combined at completion.
+        """
+        plan = MultipartPlan(part_size=entry.part_size, part_count=entry.part_count)
+        candidates = {
+            part.part_number: part for part in parts if part.size == plan.part_length(part.part_number, entry.size)
+        }
+        numbers = sorted(candidates)
+        crcs = part_crcs_by_reading(source, plan.part_size, plan.part_count, numbers)
+        return {
+            number: (candidates[number].etag, crc)
+            for number, crc in zip(numbers, crcs, strict=True)
+            if candidates[number].crc64nvme in (None, crc64nvme_b64(crc))
+        }
 
     def _discard(self, key: str, entry: JournalEntry) -> None:
         """Drop an entry that no longer fits the file, aborting its upload (best effort)."""
