@@ -19,14 +19,21 @@ from pydantic import ValidationError
 
 from tests.support import SAMPLES
 from upvault.settings import Settings
-from upvault_client.api import PartRequest
-from upvault_client.checksums import BLOCK, StreamVerifier, combine_crc64nvme, digest, part_crcs_by_reading
+from upvault_client.api import MultipartPlan, PartRequest
+from upvault_client.checksums import (
+    BLOCK,
+    StreamVerifier,
+    combine_crc64nvme,
+    crc64nvme_b64,
+    digest,
+    part_crcs_by_reading,
+)
 from upvault_client.config import ClientSettings, config_file, save_config
 from upvault_client.content_types import guess_category, guess_content_type
-from upvault_client.errors import IntegrityError
+from upvault_client.errors import Cancelled, IntegrityError
 from upvault_client.journal import Journal, JournalEntry
 from upvault_client.sources import Identity, open_source
-from upvault_client.transfer import PartSigner, PlanHint
+from upvault_client.transfer import PartHasher, PartSigner, PlanHint
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
@@ -292,24 +299,32 @@ class _SigningApi:
 
     def __init__(self) -> None:
         self.batches: list[list[int]] = []
+        self.crcs: dict[int, str] = {}
         self.lock = threading.Lock()
 
     def sign_parts(self, upload_id: str, parts: list[tuple[int, str]]) -> list[PartRequest]:
         time.sleep(0.02)  # an API round trip
         with self.lock:
             self.batches.append([number for number, _ in parts])
+            self.crcs.update(parts)
         return [
             PartRequest(part_number=n, size=1, method="PUT", url=f"http://s/{n}?X-Amz-Expires=900", headers={})
             for n, _ in parts
         ]
 
 
-def test_part_urls_are_signed_once_each_and_waiting_workers_share_a_call() -> None:
-    # Given 40 parts and four workers, each asking for its part's URL once it has its CRC
+def test_part_urls_are_signed_once_each_in_batches_of_hashed_parts_ahead_of_the_workers() -> None:
+    # Given 40 one-byte parts hashed by the hashing thread, batches of 16, and a refill when
+    # fewer than 4 signed URLs are left
     api = _SigningApi()
-    signer = PartSigner(api, "upload")  # type: ignore[arg-type]
     numbers = list(range(1, 41))
+    data = os.urandom(40)
+    hasher = PartHasher(open_source(data), MultipartPlan(part_size=1, part_count=40), 40, numbers)
+    for number in numbers:
+        hasher.crc(number)  # all hashed: batches are full
+    signer = PartSigner(api, "upload", hasher, numbers, window=16, ahead=4)  # type: ignore[arg-type]
     handed: list[int] = []
+    # When four workers take the parts in order
     pending = iter(numbers)
     lock = threading.Lock()
 
@@ -319,17 +334,28 @@ def test_part_urls_are_signed_once_each_and_waiting_workers_share_a_call() -> No
                 number = next(pending, None)
             if number is None:
                 return
-            handed.append(signer.url_for(number, "AAAAAAAAAAA=").part_number)
+            handed.append(signer.url_for(number).part_number)
 
-    # When they run together
     workers = [threading.Thread(target=work) for _ in range(4)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(10)
-    # Then every part got its own URL and was signed exactly once, at most one call per part,
-    # and workers that waited during a call were signed together in the next one
+    # Then every part got its own URL, each part was signed exactly once, in three batches, each
+    # part with its own CRC64NVME
     assert sorted(handed) == numbers
     assert sorted(n for batch in api.batches for n in batch) == numbers
-    assert len(api.batches) < len(numbers)
-    assert max(len(batch) for batch in api.batches) > 1
+    assert len(api.batches) == 3 and api.batches[0] == list(range(1, 17))
+    assert api.crcs == {n: crc64nvme_b64(crc64nvme(data[n - 1 : n])) for n in numbers}
+
+
+def test_the_hashing_thread_gives_each_parts_crc_and_stops_waiters_when_stopped() -> None:
+    # Given a 11 MiB file cut in 5 MiB parts, hashed by the thread
+    data = os.urandom(11 * MIB)
+    hasher = PartHasher(open_source(data), MultipartPlan(part_size=5 * MIB, part_count=3), len(data), [1, 3])
+    # Then the parts asked for get their CRCs, and a part it will never hash fails once it stops
+    assert hasher.crc(3) == crc64nvme(data[10 * MIB :])
+    assert hasher.crc(1) == crc64nvme(data[: 5 * MIB])
+    hasher.stop()
+    with pytest.raises(Cancelled):
+        hasher.crc(2)

@@ -1,16 +1,16 @@
 """Uploading one file: declare it, send its bytes straight to storage, complete it.
 
 * A single PUT declares the file's SHA-256 (signed into its URL), so it is hashed first. A
-  multipart upload declares no whole-file checksum: each worker hashes its part (CRC64NVME)
-  as it reads it for sending, and completion gives the whole file's CRC64NVME, combined from
-  the parts' (no pass over the file before the first byte goes out). Which kind the API plans
-  depends on its threshold, so the client predicts it (:class:`PlanHint`) and learns from
-  every answer.
+  multipart upload declares no whole-file checksum: one thread hashes the parts (CRC64NVME)
+  in order while the workers send them (:class:`PartHasher`), and completion gives the whole
+  file's CRC64NVME, combined from the parts' (no pass over the file before the first byte goes
+  out). Which kind the API plans depends on its threshold, so the client predicts it
+  (:class:`PlanHint`) and learns from every answer.
 * Parts go in parallel on a shared pool of workers; each worker reads its part into a buffer
   it owns, so memory is bounded by parts in flight x part size, never the file.
-* A part's URL binds its CRC64NVME, so it is signed once the part is read; workers that wait
-  for a URL at the same time share one signing call (:class:`PartSigner`). Each part is
-  retried with backoff on its own.
+* Part URLs (each binding its part's CRC64NVME) are signed in batches ahead of the workers,
+  from the parts already hashed (:class:`PartSigner`), re-signed when they expire; each part
+  is retried with backoff on its own.
 * A multipart upload of a file on disk is written to the journal before its first part, so
   an interrupted upload (Ctrl-C, a crash, a kill) resumes from the parts storage holds.
 """
@@ -18,9 +18,12 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import os
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, as_completed
 from dataclasses import dataclass, field
@@ -55,8 +58,10 @@ MIB = 1024 * 1024
 #: The service's default multipart threshold, and the lowest one it accepts.
 DEFAULT_THRESHOLD = 100 * MIB
 LOWEST_THRESHOLD = 5 * MIB
-#: Parts one signing call covers at most.
-SIGN_BATCH = 100
+#: Re-sign a part URL when less than this is left of its lifetime.
+EXPIRY_MARGIN = 60.0
+#: Bytes the hashing thread reads at a time.
+HASH_BLOCK = 1024 * 1024
 
 T = TypeVar("T")
 ProgressCallback = Callable[[Progress], None]
@@ -165,56 +170,164 @@ class ByteCounter:
         self._callback(progress)
 
 
-class PartSigner:
-    """Part URLs, each binding its part's CRC64NVME, signed as the parts are read.
+class PartHasher:
+    """The CRC64NVME of each part, computed by one thread reading the file in order.
 
-    A part's checksum is known only once a worker has read it, so URLs cannot be signed ahead.
-    Workers asking while a signing call is in flight wait and are then signed together in the
-    next call (up to :data:`SIGN_BATCH` parts): at most one API call per part, fewer when
-    workers arrive together. A URL is used as soon as it is signed, so it cannot expire unused.
+    Hashing (awscrt, ≈ 18 GB/s) and reading from the page cache run far ahead of the upload, so
+    CRCs are known before the workers need them and part URLs can be signed in batches ahead
+    (measured faster than hashing each part in its worker and signing it then: docs/benchmarks.md).
+    Memory: one 1 MiB block.
     """
 
-    def __init__(self, api: UpvaultApi, upload_id: str) -> None:
+    def __init__(self, source: Source, plan: MultipartPlan, size: int, numbers: list[int]) -> None:
+        self._crcs: dict[int, int] = {}
+        self._error: BaseException | None = None
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(source, plan, size, numbers), daemon=True)
+        self._thread.start()
+
+    def _run(self, source: Source, plan: MultipartPlan, size: int, numbers: list[int]) -> None:
+        view = memoryview(bytearray(HASH_BLOCK))
+        try:
+            for number in numbers:
+                offset = (number - 1) * plan.part_size
+                end = offset + plan.part_length(number, size)
+                crc = 0
+                while offset < end:
+                    if self._stop.is_set():
+                        return
+                    read = source.read_into(offset, view[: min(HASH_BLOCK, end - offset)])
+                    if read == 0:
+                        raise OSError(f"file shrank while uploading: part {number} is short")
+                    crc = crc64nvme(view[:read], crc)
+                    offset += read
+                with self._changed:
+                    self._crcs[number] = crc
+                    self._changed.notify_all()
+        except Exception as exc:  # handed to the worker that needs the CRC
+            with self._changed:
+                self._error = exc
+                self._changed.notify_all()
+
+    def known(self, number: int) -> bool:
+        """Whether part ``number``'s CRC is ready (never waits)."""
+        with self._changed:
+            return number in self._crcs
+
+    def crc(self, number: int) -> int:
+        """Part ``number``'s CRC64NVME, waiting for the thread to get there."""
+        with self._changed:
+            while number not in self._crcs:
+                if self._error is not None:
+                    raise self._error
+                self._changed.wait()
+            return self._crcs[number]
+
+    def stop(self) -> None:
+        """Stop hashing (the upload ended); anyone still waiting for a CRC gets :class:`Cancelled`."""
+        self._stop.set()
+        with self._changed:
+            if self._error is None:
+                self._error = Cancelled("the upload stopped before this part was hashed")
+            self._changed.notify_all()
+
+
+class PartSigner:
+    """Part URLs signed in batches ahead of the workers, each binding its part's CRC64NVME.
+
+    The first worker to need a URL signs a batch: its part and the next ones already hashed,
+    ``window`` at most; when fewer than ``ahead`` signed URLs are left, the next batch is
+    signed in the background, so workers rarely wait for the API. A URL close to expiry is
+    signed again.
+    """
+
+    def __init__(
+        self, api: UpvaultApi, upload_id: str, hasher: PartHasher, order: list[int], window: int, ahead: int
+    ) -> None:
         self.api = api
         self.upload_id = upload_id
-        self._waiting: dict[int, str] = {}
-        self._in_flight: set[int] = set()
-        self._signed: dict[int, PresignedRequest] = {}
+        self.hasher = hasher
+        self.window = window
+        self.ahead = ahead
+        self._unsigned = deque(order)
+        self._signed: dict[int, tuple[PresignedRequest, float]] = {}
         self._signing = False
         self._changed = threading.Condition()
 
-    def url_for(self, number: int, crc: str) -> PresignedRequest:
-        """A fresh URL for part ``number`` whose CRC64NVME is ``crc`` (base64)."""
+    def url_for(self, number: int) -> PresignedRequest:
+        """A fresh URL for part ``number`` (signing it and the next hashed ones when needed)."""
         with self._changed:
-            while True:
-                signed = self._signed.pop(number, None)
-                if signed is not None:
-                    return signed
-                if number not in self._waiting and number not in self._in_flight:
-                    self._waiting[number] = crc  # first ask, or the batch it was in failed
-                if not self._signing:
-                    batch = sorted(self._waiting.items())[:SIGN_BATCH]
-                    for part, _ in batch:
-                        del self._waiting[part]
-                    self._in_flight.update(part for part, _ in batch)
-                    self._signing = True
-                    break
+            while self._signing and number not in self._signed:
                 self._changed.wait()
+            signed = self._signed.pop(number, None)
+            if signed is not None and signed[1] - time.time() > EXPIRY_MARGIN:
+                ready = self._unsigned and self.hasher.known(self._unsigned[0])
+                if len(self._signed) < self.ahead and ready and not self._signing:
+                    batch = self._next_batch(None)
+                    context = contextvars.copy_context()  # the caller's token_provider context
+                    threading.Thread(target=context.run, args=(self._sign_ahead, batch), daemon=True).start()
+                return signed[0]
+            batch = self._next_batch(number)
         self._sign(batch)
-        return self.url_for(number, crc)
+        with self._changed:
+            return self._signed.pop(number)[0]
 
-    def _sign(self, batch: list[tuple[int, str]]) -> None:
-        """Sign ``batch`` outside the lock; on failure its waiters ask again (and fail themselves)."""
+    def resign(self, number: int) -> PresignedRequest:
+        """A new URL for a part whose URL expired in flight."""
+        with self._changed:
+            while self._signing:
+                self._changed.wait()
+            self._signing = True
+        self._sign([number])
+        with self._changed:
+            return self._signed.pop(number)[0]
+
+    def _next_batch(self, first: int | None) -> list[int]:
+        """Take ``first`` and up to ``window`` unsigned parts already hashed, in order, and mark
+        signing as begun."""
+        batch = []
+        if first is not None:
+            batch.append(first)
+            with contextlib.suppress(ValueError):
+                self._unsigned.remove(first)
+        while self._unsigned and len(batch) < self.window and self.hasher.known(self._unsigned[0]):
+            candidate = self._unsigned.popleft()
+            if candidate not in self._signed:
+                batch.append(candidate)
+        self._signing = True
+        return sorted(batch)
+
+    def _sign(self, numbers: list[int]) -> None:
+        """Sign ``numbers`` (outside the lock; waits for the CRC of a part not hashed yet); a
+        failed background batch is signed again on demand."""
+        # Lifetimes are the API's (its clock); the margin absorbs ordinary clock skew, and an
+        # expired URL is re-signed on storage's 403 anyway.
         signed: list[PartRequest] = []
+        requested = time.time()
         try:
-            signed = self.api.sign_parts(self.upload_id, batch)
+            parts = [(n, crc64nvme_b64(self.hasher.crc(n))) for n in numbers]
+            requested = time.time()
+            signed = self.api.sign_parts(self.upload_id, parts)
         finally:
             with self._changed:
                 for request in signed:
-                    self._signed[request.part_number] = request
-                self._in_flight.difference_update(part for part, _ in batch)
+                    self._signed[request.part_number] = (request, requested + self._lifetime(request))
                 self._signing = False
                 self._changed.notify_all()
+
+    def _sign_ahead(self, numbers: list[int]) -> None:
+        """Background signing: a failure only means the workers sign these parts when they get there."""
+        with contextlib.suppress(UpvaultError):
+            self._sign(numbers)
+
+    @staticmethod
+    def _lifetime(request: PresignedRequest) -> float:
+        for pair in request.url.split("?", 1)[-1].split("&"):
+            name, _, value = pair.partition("=")
+            if name == "X-Amz-Expires" and value.isdigit():
+                return float(value)
+        return 300.0
 
 
 class Uploader:
@@ -236,6 +349,7 @@ class Uploader:
         self.parallel = parallel
         self.journal = journal
         self.hint = hint
+        self.sign_window = max(16, 4 * parallel)
         self._buffers = threading.local()
         #: Set by :meth:`cancel_all`: every transfer stops, and no new one starts.
         self.stopped = threading.Event()
@@ -366,20 +480,25 @@ class Uploader:
         missing = [number for number in range(1, plan.part_count + 1) if number not in stored]
         resumed = sum(plan.part_length(number, entry.size) for number in stored)
         counter = ByteCounter("upload", entry.size, on_progress, resumed=resumed)
-        signer = PartSigner(self.api, entry.upload_id)
-        with self._cancellation() as cancel:
+        hasher = PartHasher(source, plan, entry.size, missing)
+        signer = PartSigner(self.api, entry.upload_id, hasher, missing, self.sign_window, ahead=2 * self.parallel)
+        try:
+            with self._cancellation() as cancel:
 
-            def send(number: int) -> Callable[[], tuple[str, int]]:
-                return lambda: self._send_part(source, plan, entry.size, number, signer, counter, cancel)
+                def send(number: int) -> Callable[[], str]:
+                    return lambda: self._send_part(source, plan, entry.size, number, signer, counter, cancel)
 
-            sent = dict(zip(missing, self._run([send(number) for number in missing], cancel), strict=True))
+                etags = self._run([send(number) for number in missing], cancel)
+        finally:
+            hasher.stop()
+        sent = {number: (etag, hasher.crc(number)) for number, etag in zip(missing, etags, strict=True)}
         parts = {**stored, **sent}
         whole = 0
         for number in range(1, plan.part_count + 1):
             crc = parts[number][1]
             whole = crc if number == 1 else combine_crc64nvme(whole, crc, plan.part_length(number, entry.size))
-        etags = [(number, parts[number][0]) for number in range(1, plan.part_count + 1)]
-        return self.api.complete(entry.upload_id, etags, crc64nvme_b64(whole))
+        ordered = [(number, parts[number][0]) for number in range(1, plan.part_count + 1)]
+        return self.api.complete(entry.upload_id, ordered, crc64nvme_b64(whole))
 
     def _send_part(
         self,
@@ -390,30 +509,27 @@ class Uploader:
         signer: PartSigner,
         counter: ByteCounter,
         cancel: threading.Event,
-    ) -> tuple[str, int]:
-        """Read part ``number``, hash it while it is in memory, send it; its ETag and CRC64NVME."""
+    ) -> str:
+        """Read part ``number`` into this worker's buffer and send it with its signed URL; its ETag."""
         if cancel.is_set():
             raise Cancelled
         length = plan.part_length(number, size)
         view = self._buffer(plan.part_size)[:length]
         if source.read_into((number - 1) * plan.part_size, view) != length:
             raise OSError(f"file shrank while uploading: part {number} is short")
-        crc = crc64nvme(view)
-        encoded = crc64nvme_b64(crc)
 
         def body() -> Iterator[memoryview]:
             for offset in range(0, length, CHUNK):
                 yield view[offset : offset + CHUNK]
 
-        etag = self.storage.put(
-            signer.url_for(number, encoded),
+        return self.storage.put(
+            signer.url_for(number),
             body,
             length,
             on_bytes=counter.add,
-            resign=lambda: signer.url_for(number, encoded),
+            resign=lambda: signer.resign(number),
             cancelled=cancel,
         )
-        return etag, crc
 
     def _buffer(self, size: int) -> memoryview:
         """This worker's part buffer, reused from part to part (the memory bound)."""
