@@ -412,11 +412,14 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
     const waiting = new Map();
     const beingSigned = new Set();
     let signing = null;
+    let rounds = 0;
     const urlFor = async (partNumber, crc, stale) => {
       if (stale) urls.delete(partNumber);
+      const asked = rounds;
       for (;;) {
         const known = urls.get(partNumber);
-        if (known && Date.now() < known.expiresAt - EXPIRY_MARGIN_MS) return known;
+        // A URL signed since this part asked is used as is (whatever the page's clock says).
+        if (known && (known.round > asked || Date.now() < known.expiresAt - EXPIRY_MARGIN_MS)) return known;
         if (!beingSigned.has(partNumber)) waiting.set(partNumber, crc);
         if (signing) { await signing; continue; }
         const batch = [...waiting.entries()].slice(0, signBatch);
@@ -424,7 +427,8 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
         signing = signParts(uploadId, batch.map(([part_number, crc64nvme]) => ({ part_number, crc64nvme })),
           { signal, key }).then((signed) => {
           const expiresAt = Date.parse(signed.expires_at);
-          for (const part of signed.missing) urls.set(part.part_number, { ...part, expiresAt });
+          const round = ++rounds;
+          for (const part of signed.missing) urls.set(part.part_number, { ...part, expiresAt, round });
         }).finally(() => {
           for (const [n] of batch) beingSigned.delete(n);
           signing = null;

@@ -69,7 +69,7 @@ export async function awsS3V5Options(upvault, { category, metadata = () => ({}),
   const stateOf = (uploadId) => {
     if (!running.has(uploadId)) {
       running.set(uploadId, { crcs: new Map(), urls: new Map(), waiting: new Map(), beingSigned: new Set(),
-                             signing: null, key: undefined });
+                             signing: null, rounds: 0, key: undefined });
     }
     return running.get(uploadId);
   };
@@ -99,9 +99,11 @@ export async function awsS3V5Options(upvault, { category, metadata = () => ({}),
         const [crc] = (await partChecksums(body, body.size, [1], { signal })).values();
         state.crcs.set(partNumber, crc);
       }
+      const asked = state.rounds;
       for (;;) {
         const known = state.urls.get(partNumber);
-        if (known && Date.now() < known.expiresAt - EXPIRY_MARGIN_MS) {
+        // A URL signed since this part asked is used as is (whatever the page's clock says).
+        if (known && (known.round > asked || Date.now() < known.expiresAt - EXPIRY_MARGIN_MS)) {
           state.urls.delete(partNumber); // one use: a retry after a refusal gets a fresh signature
           return { method: "PUT", url: known.url, headers: withoutLength(known.headers) };
         }
@@ -114,7 +116,8 @@ export async function awsS3V5Options(upvault, { category, metadata = () => ({}),
           batch.map(([part_number, crc64nvme]) => ({ part_number, crc64nvme })), { signal, key: state.key })
           .then((signed) => {
             const expiresAt = Date.parse(signed.expires_at);
-            for (const part of signed.missing) state.urls.set(part.part_number, { ...part, expiresAt });
+            const round = ++state.rounds;
+            for (const part of signed.missing) state.urls.set(part.part_number, { ...part, expiresAt, round });
           })
           .finally(() => {
             for (const [n] of batch) state.beingSigned.delete(n);
