@@ -3,7 +3,7 @@
 // - a single PUT declares the file's SHA-256 (signed into the URL as x-amz-checksum-sha256);
 // - a multipart upload signs each part's own CRC64/NVME into that part's URL and gives the whole
 //   file's CRC64/NVME (S3's FULL_OBJECT checksum, checked when the parts are assembled) at
-//   completion, combined from the parts' CRCs: each part is hashed just before it is sent, so
+//   completion, combined from the parts' CRCs: the parts are hashed while the upload runs, so
 //   no pass over the file comes before the first byte.
 //
 // Parts are hashed by a small pool of Workers (hash-wasm, bounded memory: one read chunk per

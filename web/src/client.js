@@ -8,8 +8,8 @@
 // Bytes go straight from the browser to storage (S3 or MinIO) with the presigned requests the
 // API hands out; the API never sees them. Every upload carries checksums storage verifies:
 // SHA-256 for a single PUT (hashed before it is declared); for multipart, each part's CRC64/NVME
-// (hashed in a Worker just before the part is sent) and the whole file's, combined from them
-// and given at completion.
+// (hashed in a Worker, in order, while the parts are sent) and the whole file's, combined from
+// them and given at completion.
 // See docs/browser-client.md.
 import { combinePartChecksums, partChecksums, sha256Checksum } from "./checksums.js";
 import { apiError, clientError, hostOf, networkError, storageError, UpvaultError } from "./errors.js";
@@ -390,8 +390,8 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
                                            phase: "uploading", ...extra });
     report({});
 
-    // Each part is hashed in a Worker just before it is sent (a few parts ahead, so hashing
-    // overlaps the uploads; only CRCs are kept, never bytes).
+    // The parts are hashed in a Worker, in order, from the start (only CRCs are kept, never
+    // bytes): hashing runs ahead of the uploads, so URLs are signed in batches ahead of the lanes.
     /** @type {Map<number, Promise<string>>} */
     const hashing = new Map();
     const crcOf = (n) => {
@@ -423,6 +423,13 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
         if (!beingSigned.has(partNumber)) waiting.set(partNumber, crc);
         if (signing) { await signing; continue; }
         const batch = [...waiting.entries()].slice(0, signBatch);
+        // Sign the parts already hashed along with those asked for: the lanes find their URLs ready.
+        for (const n of queue) {
+          if (batch.length >= signBatch) break;
+          if (crcs.has(n) && !waiting.has(n) && !urls.has(n) && !beingSigned.has(n) && !etags.has(n)) {
+            batch.push([n, /** @type {string} */ (crcs.get(n))]);
+          }
+        }
         for (const [n] of batch) { waiting.delete(n); beingSigned.add(n); }
         signing = signParts(uploadId, batch.map(([part_number, crc64nvme]) => ({ part_number, crc64nvme })),
           { signal, key }).then((signed) => {
@@ -471,14 +478,13 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
       }
     };
 
+    (async () => { for (const n of queue) await crcOf(n); })().catch(() => {});  // hash ahead, in order
     const pending = [...queue];
     const lanes = Math.max(1, Math.min(concurrency, pending.length));
     await Promise.all(Array.from({ length: lanes }, async () => {
       while (pending.length) {
         signal?.throwIfAborted();
-        const next = /** @type {number} */ (pending.shift());
-        if (pending.length) crcOf(pending[0]).catch(() => {});  // hash the next part while this one is sent
-        await sendPart(next);
+        await sendPart(/** @type {number} */ (pending.shift()));
       }
     }));
 
