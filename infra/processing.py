@@ -23,6 +23,7 @@ from infra.keys import rotating_key
 from infra.nag import acknowledge
 from infra.storage import Storage, StorageAccess
 from upvault.keys import FILES_PREFIX, QUARANTINE_PREFIX, STAGING_PREFIX
+from upvault.settings import PROCESSOR_STORAGE_READ_TIMEOUT
 
 #: What the processor may do in the bucket.
 PROCESSOR_ACCESS = StorageAccess(
@@ -40,7 +41,6 @@ PROCESSOR_ACCESS = StorageAccess(
     listing=("s3:ListBucket", "s3:ListBucketVersions"),
     key=("kms:Decrypt", "kms:GenerateDataKey"),
 )
-PROCESSOR_STORAGE_READ_TIMEOUT = 60
 
 
 class Processing(Construct):

@@ -110,8 +110,13 @@ def processor_handler(settings: Settings) -> Handler:
     """The processor Lambda's handler (``functions.processor.handler.make_handler``) for ``settings``."""
     from functions.processor.handler import make_handler
     from upvault.processing import Processor
+    from upvault.settings import PROCESSOR_STORAGE_READ_TIMEOUT
     from upvault.storage import ObjectStore
 
+    # As on AWS (infra/processing.py): the API's short read timeout would fail the server-side
+    # copy of a large upload on a loaded machine, and its event would end dead-lettered.
+    timeout = max(settings.storage_read_timeout, PROCESSOR_STORAGE_READ_TIMEOUT)
+    settings = settings.model_copy(update={"storage_read_timeout": timeout})
     return make_handler(Processor(ObjectStore(settings, make_clients(settings))))
 
 

@@ -170,7 +170,11 @@ async def create_upload(body: UploadCreate, user: User, service: Uploads) -> Res
     tags=["uploads"],
 )
 def list_parts(upload_id: UploadId, user: User, service: Uploads) -> UploadPartsOut:
-    """Parts already stored and fresh URLs for the missing ones (start or resume)."""
+    """Parts already stored and the numbers of the missing ones (start or resume).
+
+    No URL is signed here: storage needs each part's CRC64NVME bound to its URL, so the
+    client signs the missing parts with ``POST .../parts`` and their checksums.
+    """
     return UploadPartsOut.of(service.progress(user, upload_id))
 
 
@@ -213,8 +217,8 @@ def presign_s3_request(body: S3RequestIn, user: User, service: Uploads) -> S3Req
 def complete_upload(
     upload_id: UploadId, body: CompleteRequest, user: User, service: Uploads, file_service: Files
 ) -> FileOut:
-    """Assemble the uploaded parts; the file is then pending validation."""
-    service.complete(user, upload_id, [(part.part_number, part.etag) for part in body.parts])
+    """Assemble the uploaded parts, with the whole file's CRC64NVME; the file is then pending validation."""
+    service.complete(user, upload_id, [(part.part_number, part.etag) for part in body.parts], crc64nvme=body.crc64nvme)
     return FileOut.of(file_service.get(user, upload_id))
 
 
@@ -222,15 +226,24 @@ def complete_upload(
     "/uploads/{upload_id}/s3-complete",
     responses={
         200: {"content": {"application/xml": {}}, "description": "S3's CompleteMultipartUploadResult"},
-        **documented(UploadNotFound, Conflict, BadPartList),
+        **documented(UploadNotFound, Conflict, BadPartList, ChecksumMismatch, query=True),
     },
     tags=["uploads"],
 )
-async def complete_upload_s3(upload_id: str, request: Request, user: User, service: Uploads) -> Response:
+async def complete_upload_s3(
+    upload_id: str,
+    request: Request,
+    user: User,
+    service: Uploads,
+    crc64nvme: Annotated[
+        str | None, Query(max_length=64, description="base64 CRC-64/NVME of the whole file (as for /complete)")
+    ] = None,
+) -> Response:
     """Complete with S3's CompleteMultipartUpload XML body (what Uppy 6 sends), answering in
-    S3's format: the API adds each part's checksum storage needs, as for ``/complete``."""
+    S3's format: the API adds each part's checksum storage needs, as for ``/complete``; the
+    whole file's CRC64NVME comes in the query (Uppy sends the URL the adapter gives it)."""
     parts = s3_xml.parse_complete(await request.body())
-    key = await run_in_threadpool(service.complete, user, upload_id, parts)
+    key = await run_in_threadpool(lambda: service.complete(user, upload_id, parts, crc64nvme=crc64nvme))
     body = s3_xml.render_result(location=f"/v1/files/{upload_id}", bucket=service.settings.bucket, key=key)
     return Response(body, media_type="application/xml")
 

@@ -33,14 +33,17 @@ class ChecksumsIn(Strict):
     """Base64 digests of the whole file; storage verifies them against the bytes.
 
     A single PUT (up to the multipart threshold) requires ``sha256`` and may add ``md5``; a
-    multipart upload requires ``crc64nvme`` (full-object CRC-64/NVME) and takes nothing else.
+    multipart upload may declare ``crc64nvme`` (full-object CRC-64/NVME) here or give it at
+    completion (``POST /v1/uploads/{upload_id}/complete``), and takes nothing else.
     A 422 for a missing checksum names ``multipart_threshold``.
     """
 
     md5: str | None = Field(default=None, max_length=64, description="base64 MD5, 16 bytes (single PUT only)")
     sha256: str | None = Field(default=None, max_length=64, description="base64 SHA-256, 32 bytes (single PUT)")
     crc64nvme: str | None = Field(
-        default=None, max_length=64, description="base64 CRC-64/NVME of the whole file, 8 bytes big-endian (multipart)"
+        default=None,
+        max_length=64,
+        description="base64 CRC-64/NVME of the whole file, 8 bytes big-endian (multipart; or give it at completion)",
     )
 
 
@@ -163,7 +166,11 @@ class S3RequestIn(Strict):
     key: str = Field(max_length=1024, description="the declared upload's key")
     storage_upload_id: str | None = Field(default=None, max_length=1024, description="storage's multipart upload id")
     part_number: StrictInt | None = Field(default=None, ge=1, le=10_000)
-    crc64nvme: str | None = Field(default=None, max_length=24, description="base64 CRC64NVME of the part")
+    crc64nvme: str | None = Field(
+        default=None,
+        max_length=24,
+        description="base64 CRC64NVME of the part (PUT), or of the whole file (POST completion)",
+    )
 
 
 class S3RequestOut(BaseModel):
@@ -232,7 +239,14 @@ class UploadPartsOut(BaseModel):
     part_size: int
     part_count: int
     parts: list[StoredPartOut]
-    missing: list[PartUrlOut]
+    missing: list[PartUrlOut] = Field(
+        description="URLs for the parts asked for (POST); always empty on GET, which signs nothing"
+    )
+    missing_parts: list[int] = Field(
+        default_factory=list,
+        description="parts storage does not hold yet (GET): sign them with POST .../parts giving each "
+        "part's crc64nvme, which storage requires",
+    )
     expires_at: datetime
 
     @classmethod
@@ -249,6 +263,7 @@ class UploadPartsOut(BaseModel):
                 for p in progress.stored
             ],
             missing=[PartUrlOut.of(m) for m in progress.missing],
+            missing_parts=progress.missing_parts,
             expires_at=progress.expires_at,
         )
 
@@ -261,9 +276,16 @@ class CompletedPart(Strict):
 
 
 class CompleteRequest(Strict):
-    """All parts, in order."""
+    """All parts, in order, and the whole file's CRC64NVME."""
 
     parts: list[CompletedPart] = Field(min_length=1, max_length=10_000)
+    crc64nvme: str | None = Field(
+        default=None,
+        max_length=64,
+        description="base64 CRC-64/NVME of the whole file, 8 bytes big-endian: required unless the "
+        "declaration carried checksums.crc64nvme, and then equal to it (422 otherwise); storage "
+        "verifies it against the parts (400 checksum-mismatch)",
+    )
 
 
 class _FromInfo(BaseModel):

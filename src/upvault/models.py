@@ -198,6 +198,8 @@ class UploadProgress:
     stored: list[StoredPart]
     missing: list[PartUrl]
     expires_at: datetime
+    #: Parts storage does not hold yet (their URLs need each part's CRC64NVME: signed on request).
+    missing_parts: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

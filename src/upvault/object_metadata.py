@@ -15,6 +15,10 @@ SIZE = "upvault-size"
 #: storage to have verified. Never reported as the file's checksum: only storage's values are.
 SHA256 = "upvault-sha256"
 CRC64NVME = "upvault-crc64nvme"
+#: The whole-file checksum storage must hold for the upload to be promoted ("crc64nvme" on a
+#: multipart upload, whose value may come only at completion): set when the upload starts, so
+#: the processor knows what to require even when nothing was declared up front.
+VERIFIED_BY = "upvault-verified-by"
 REASON = "upvault-reason"
 #: Marks the zero-byte object that records a multipart upload's declaration while it runs.
 PLACEHOLDER = "upvault-placeholder"
@@ -32,9 +36,13 @@ STORAGE_LIMIT = 2048
 HEADER_PREFIX = "x-amz-meta-"
 
 
-def build(*, display_name: str, size: int, checksums: Checksums, client: dict[str, str]) -> dict[str, str]:
-    """Metadata for a new upload."""
+def build(
+    *, display_name: str, size: int, checksums: Checksums, client: dict[str, str], multipart: bool = False
+) -> dict[str, str]:
+    """Metadata for a new upload (a multipart one records that storage must verify its CRC64NVME)."""
     metadata = {NAME: encode_header_value(display_name), SIZE: str(size)}
+    if multipart:
+        metadata[VERIFIED_BY] = "crc64nvme"
     if checksums.sha256:
         metadata[SHA256] = checksums.sha256
     if checksums.crc64nvme:
@@ -68,6 +76,11 @@ def is_placeholder(metadata: dict[str, str]) -> bool:
 def declared_checksums(metadata: dict[str, str]) -> Checksums:
     """The whole file's checksums the client declared (and signed) for this upload."""
     return Checksums(sha256=metadata.get(SHA256), crc64nvme=metadata.get(CRC64NVME))
+
+
+def requires_crc64nvme(metadata: dict[str, str]) -> bool:
+    """Whether the upload must carry a full-object CRC64NVME storage verified (multipart)."""
+    return metadata.get(VERIFIED_BY) == "crc64nvme" or CRC64NVME in metadata
 
 
 def stored_size(metadata: dict[str, str]) -> int:

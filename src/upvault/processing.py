@@ -10,7 +10,8 @@ The rules, in the order they apply:
 
 * **Only uploads are promoted.** A server-side copy (``ObjectCreated:Copy``: MinIO lets an
   unsigned ``x-amz-copy-source`` turn a presigned PUT into one), or an object whose checksum
-  storage holds is not the one the client declared and signed, is rejected, and its bytes (maybe
+  storage holds is not the one the client declared and signed (for a multipart upload: no
+  full-object CRC64NVME, or another than the declared one), is rejected, and its bytes (maybe
   another user's) are not kept: the quarantine entry is empty and carries the reason.
 * **A file id has one life** (pending → ready | rejected → deleted → restored). A version that
   arrives when the file is already ready, rejected or deleted (a replayed URL, a late event) is
@@ -132,16 +133,10 @@ class Processor:
         """The rejection reason (``None`` to promote), and whether the bytes may be kept."""
         if event == COPY_EVENT:
             return "a server-side copy is not an upload", False
-        declared = object_metadata.declared_checksums(obj.metadata)
-        stored = verified_checksums(obj)
-        if not (declared.sha256 or declared.crc64nvme):
-            return "upload declared no checksum", False
-        if (declared.sha256, declared.crc64nvme) != (
-            stored.sha256 if declared.sha256 else None,
-            stored.crc64nvme if declared.crc64nvme else None,
-        ):
+        reason = _unverified(obj)
+        if reason:
             # Not the bytes the client declared and signed: a copy, or a store that let it in.
-            return "storage did not verify the declared checksum: not the declared upload", False
+            return reason, False
         declared_size = object_metadata.declared_size(obj.metadata)
         if declared_size is None:
             return "upload carries no size declaration", True
@@ -193,6 +188,28 @@ class Processor:
             metadata={object_metadata.REASON: encode_header_value(EXPIRED_REASON)},
         )
         return Outcome(Action.EXPIRED, str(parsed), reason=EXPIRED_REASON)
+
+
+def _unverified(obj: StoredObject) -> str | None:
+    """Why storage's checksums do not prove ``obj`` is the declared upload, or ``None``.
+
+    A single PUT declared (and signed) its SHA-256: storage must hold that one. A multipart
+    upload must hold a full-object CRC64NVME, which storage computed over the parts and checked
+    against the value given at completion; when the declaration carried one, the same value.
+    """
+    declared = object_metadata.declared_checksums(obj.metadata)
+    stored = verified_checksums(obj)
+    if declared.sha256:
+        if stored.sha256 != declared.sha256:
+            return "storage did not verify the declared checksum: not the declared upload"
+        return None
+    if not object_metadata.requires_crc64nvme(obj.metadata):
+        return "upload declared no checksum"
+    if not stored.crc64nvme:
+        return "storage holds no full-object CRC64NVME for this multipart upload: not the declared upload"
+    if declared.crc64nvme and stored.crc64nvme != declared.crc64nvme:
+        return "storage did not verify the declared checksum: not the declared upload"
+    return None
 
 
 def _algorithm_of(obj: StoredObject) -> str | None:

@@ -29,6 +29,9 @@ MAX_PART_SIZE = 5 * GIB
 MAX_PARTS = 10_000
 #: A single PUT cannot exceed 5 GiB on S3.
 MAX_SINGLE_PUT = 5 * GIB
+#: The processor's storage read timeout (AWS and the local stack alike): server-side copies of
+#: multi-GiB objects take far longer than the API's few seconds, more so on a loaded machine.
+PROCESSOR_STORAGE_READ_TIMEOUT = 60
 
 ENV_PREFIX = "UPVAULT_"
 

@@ -47,6 +47,7 @@ from upvault.validation import (
     check_metadata,
     check_part_checksums,
     check_upload,
+    completion_crc64nvme,
     normalise_content_type,
 )
 
@@ -159,7 +160,11 @@ class UploadService:
         file_id = new_file_id(request.category)
         key = ObjectKey(Status.PENDING, user, request.category, file_id, safe_key_name(name))
         metadata = object_metadata.build(
-            display_name=name, size=request.size, checksums=request.checksums, client=request.metadata
+            display_name=name,
+            size=request.size,
+            checksums=request.checksums,
+            client=request.metadata,
+            multipart=multipart,
         )
         plan = plan_parts(request.size, part_size) if part_size is not None else None
         stored = (
@@ -248,66 +253,53 @@ class UploadService:
         recorded = placeholder.metadata.get(object_metadata.PART_SIZE, "")
         return plan_parts(size, int(recorded) if recorded.isdigit() else self.settings.part_size)
 
-    def progress(
-        self,
-        user: str,
-        file_id: str,
-        *,
-        part_checksums: dict[int, Checksums] | None = None,
-        only: list[int] | None = None,
-    ) -> UploadProgress:
-        """Parts already stored and fresh URLs for the missing ones (to start or resume).
+    def progress(self, user: str, file_id: str) -> UploadProgress:
+        """Parts already stored and the numbers of the missing ones (to start or resume).
 
-        A part given its own ``crc64nvme`` (and ``md5``) gets a URL that signs them, so storage
-        verifies that part's bytes as they arrive.
+        Nothing is signed here: storage refuses a part of a CRC64NVME upload whose URL does not
+        bind the part's own CRC64NVME, which only the client knows; it asks
+        :meth:`sign_parts` with each missing part's checksum.
         """
-        part_checksums = part_checksums or {}
-        check_part_checksums(part_checksums)
         upload = self._open(user, file_id)
         plan = upload.plan
-        for number in [*(only or []), *part_checksums]:
-            if not 1 <= number <= plan.part_count:
-                raise BadPartList(f"part number {number} is outside 1..{plan.part_count}")
         have = {part.part_number for part in upload.stored if part.size == plan.part_length(part.part_number)}
-        wanted = only if only else [n for n in range(1, plan.part_count + 1) if n not in have]
-        missing = [
-            PartUrl(
-                n,
-                plan.part_length(n),
-                self.store.presign_part(upload.key, upload.multipart_id, n, plan.part_length(n), part_checksums.get(n)),
-            )
-            for n in wanted
-        ]
-        expires_at = min((part.request.expires_at for part in missing), default=self._expiry())
-        return UploadProgress(file_id=file_id, plan=plan, stored=upload.stored, missing=missing, expires_at=expires_at)
+        wanted = [n for n in range(1, plan.part_count + 1) if n not in have]
+        return UploadProgress(
+            file_id=file_id,
+            plan=plan,
+            stored=upload.stored,
+            missing=[],
+            expires_at=self._expiry(),
+            missing_parts=wanted,
+        )
 
-    def complete(self, user: str, file_id: str, parts: list[tuple[int, str]]) -> str:
+    def complete(self, user: str, file_id: str, parts: list[tuple[int, str]], *, crc64nvme: str | None = None) -> str:
         """Assemble the parts after checking them against the plan and what storage holds;
         returns the key the file was assembled at.
 
-        Storage gets the parts as it listed them (its own ETags and part checksums), the whole
-        file's declared CRC64NVME and the placeholder's ETag as a precondition: it verifies the
-        file end to end, and of concurrent completions exactly one succeeds; the others, like a
-        completion racing an abort, get the problem for the state they lost to (409 or 404).
+        ``crc64nvme`` is the whole file's CRC64NVME (the client hashed each part as it sent it
+        and combined them); it may be left out only when the declaration carried it, and must
+        then be the same (422 otherwise). Storage gets the parts as it listed them (its own
+        ETags and part checksums), that full-object CRC64NVME and the placeholder's ETag as a
+        precondition: it verifies the file end to end, and of concurrent completions exactly
+        one succeeds; the others, like a completion racing an abort, get the problem for the
+        state they lost to (409 or 404).
         """
         upload = self._open(user, file_id)
-        ordered = _check_part_list(upload.plan, parts, {p.part_number: p for p in upload.stored})
         declared = object_metadata.declared_checksums(upload.placeholder.metadata)
+        crc = completion_crc64nvme(declared.crc64nvme, crc64nvme)
+        ordered = _check_part_list(upload.plan, parts, {p.part_number: p for p in upload.stored})
         try:
             self.store.complete_multipart(
-                upload.key,
-                upload.multipart_id,
-                ordered,
-                crc64nvme=declared.crc64nvme,
-                if_match=upload.placeholder.etag,
+                upload.key, upload.multipart_id, ordered, crc64nvme=crc, if_match=upload.placeholder.etag
             )
         except StorageRejected as exc:
             if exc.code in _LOST_RACE_CODES:
                 self._raise_finished_or_missing(user, file_id)
             if exc.code in _CHECKSUM_CODES:
                 raise ChecksumMismatch(
-                    "the uploaded parts do not add up to the declared checksums.crc64nvme: "
-                    "upload the parts of the declared file again, or abort"
+                    "the uploaded parts do not add up to the file's crc64nvme: "
+                    "upload the parts of the file again, or abort"
                 ) from None
             raise BadPartList(f"storage refused the part list: {exc.code}") from None
         self.recent.forget(file_id)
@@ -375,7 +367,8 @@ class UploadService:
         Only the requests of a multipart upload are signed, each for the declared key and with
         what the declaration fixed: the create carries the file's type, metadata and the
         full-object CRC64NVME algorithm; a part its exact length (and CRC64NVME); completion
-        the declared whole-object CRC64NVME, so storage refuses other bytes. The completed
+        the whole file's CRC64NVME the client gives (or the declared one), so storage refuses
+        other bytes. The completed
         object lands in staging like any other and goes through the processor's validation.
         """
         try:
@@ -392,7 +385,8 @@ class UploadService:
             raise Conflict(f"upload {parsed.file_id} is already complete")
         if metadata.get(object_metadata.PRESIGN) != "s3":
             raise Conflict(f"upload {parsed.file_id} was not declared with presign 's3'")
-        check_part_checksums({request.part_number or 0: Checksums(crc64nvme=request.crc64nvme)})
+        if request.part_number is not None:
+            check_part_checksums({request.part_number: Checksums(crc64nvme=request.crc64nvme)})
         return self._s3_request(request, placeholder)
 
     def _s3_create(self, key: str, content_type: str, declaration: dict[str, str]) -> PresignedRequest:
@@ -400,15 +394,16 @@ class UploadService:
         headers = {
             "Content-Type": content_type,
             **{f"x-amz-meta-{name}": value for name, value in declaration.items() if name not in _PLACEHOLDER_ONLY},
+            # Always: storage then refuses parts without their CRC64NVME and verifies the whole
+            # file's at completion, whether it was declared now or comes then.
+            "x-amz-checksum-algorithm": "CRC64NVME",
+            "x-amz-checksum-type": "FULL_OBJECT",
         }
-        if object_metadata.declared_checksums(declaration).crc64nvme:
-            headers.update({"x-amz-checksum-algorithm": "CRC64NVME", "x-amz-checksum-type": "FULL_OBJECT"})
         return self.store.presign_request("POST", key, params={"uploads": ""}, headers=headers)
 
     def _s3_request(self, request: S3Request, placeholder: StoredObject) -> PresignedRequest:
         method, key, multipart_id = request.method.upper(), request.key, request.storage_upload_id
         metadata = placeholder.metadata
-        crc = object_metadata.declared_checksums(metadata).crc64nvme
         if method == "POST" and not multipart_id:
             return self._s3_create(key, placeholder.content_type, metadata)
         if not multipart_id:
@@ -421,7 +416,10 @@ class UploadService:
             checksums = Checksums(crc64nvme=request.crc64nvme)
             return self.store.presign_part(key, multipart_id, number, plan.part_length(number), checksums)
         if method == "POST":
-            headers = {"x-amz-checksum-crc64nvme": crc, "x-amz-checksum-type": "FULL_OBJECT"} if crc else {}
+            # Completion binds the whole file's CRC64NVME: the one the client gives now (it
+            # hashed the parts as it sent them), else the declared one.
+            crc = completion_crc64nvme(object_metadata.declared_checksums(metadata).crc64nvme, request.crc64nvme)
+            headers = {"x-amz-checksum-crc64nvme": crc, "x-amz-checksum-type": "FULL_OBJECT"}
             return self.store.presign_request("POST", key, params={"uploadId": multipart_id}, headers=headers)
         if method in ("GET", "DELETE"):
             return self.store.presign_request(method, key, params={"uploadId": multipart_id})

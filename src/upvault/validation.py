@@ -116,23 +116,21 @@ def _digest_errors(checksums: Checksums, prefix: str) -> list[dict[str, str]]:
 def check_checksums(checksums: Checksums, *, multipart: bool, threshold: int) -> None:
     """Require the checksums storage verifies for the upload kind; reject any other (422).
 
-    A single PUT needs the whole file's ``sha256`` (``md5`` may come too); a multipart upload
-    needs the whole file's ``crc64nvme``, the only full-object checksum both S3 and MinIO verify
-    across parts, and refuses ``sha256``/``md5``, which storage could not verify. The problem
-    names ``multipart_threshold`` so a client that guessed the kind wrong can declare again.
+    A single PUT needs the whole file's ``sha256`` (``md5`` may come too). A multipart upload
+    may declare the whole file's ``crc64nvme`` (the only full-object checksum both S3 and MinIO
+    verify across parts) or give it at completion, and refuses ``sha256``/``md5``, which storage
+    could not verify. The problem names ``multipart_threshold`` so a client that guessed the
+    kind wrong can declare again.
     """
     errors = _digest_errors(checksums, "checksums.")
     if multipart:
-        if checksums.crc64nvme is None:
-            errors.append(
-                {"field": "checksums.crc64nvme", "message": f"is required above {threshold} bytes (multipart)"}
-            )
         for algorithm in ("sha256", "md5"):
             if getattr(checksums, algorithm) is not None:
                 errors.append(
                     {
                         "field": f"checksums.{algorithm}",
-                        "message": "cannot be verified on a multipart upload: declare crc64nvme",
+                        "message": f"cannot be verified on a multipart upload (above {threshold} bytes): "
+                        "give crc64nvme, here or at completion",
                     }
                 )
     else:
@@ -144,6 +142,26 @@ def check_checksums(checksums: Checksums, *, multipart: bool, threshold: int) ->
             )
     if errors:
         raise InvalidInput("invalid checksums", errors, multipart_threshold=threshold)
+
+
+def completion_crc64nvme(declared: str | None, given: str | None) -> str:
+    """The whole file's CRC64NVME a multipart upload completes with: given now or declared (422).
+
+    Neither is a 422 naming ``crc64nvme``; a value that differs from the declared one is a 422
+    too (the declaration was signed into the upload: it cannot be changed at the end).
+    """
+    if given is not None:
+        message = digest_error(given, "crc64nvme")
+        if message:
+            raise field_error("crc64nvme", message)
+        if declared is not None and given != declared:
+            raise field_error("crc64nvme", "differs from the checksums.crc64nvme declared for this upload")
+        return given
+    if declared is None:
+        raise field_error(
+            "crc64nvme", "is required: the whole file's CRC64NVME (base64 of 8 big-endian bytes), none was declared"
+        )
+    return declared
 
 
 def check_part_checksums(part_checksums: dict[int, Checksums]) -> None:

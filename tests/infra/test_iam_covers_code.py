@@ -27,7 +27,7 @@ from tests.support import SAMPLES, crc64nvme_b64, sha256_b64
 from upvault import storage as storage_module
 from upvault.files import FileService
 from upvault.keys import ObjectKey
-from upvault.models import Category, Checksums, S3Request, Status, UploadRequest
+from upvault.models import Category, Checksums, PartToSign, S3Request, Status, UploadRequest
 from upvault.processing import Processor
 from upvault.settings import MIB, Settings
 from upvault.signing import session_policy
@@ -189,10 +189,10 @@ def _flows(
         crc = Checksums(crc64nvme=crc64nvme_b64(big))
         multipart = uploads.start_upload("alice", UploadRequest("a.mp3", "audio/mpeg", len(big), Category.AUDIO, crc))
         progress = uploads.progress("alice", multipart.file_id)
-    etags = [
-        (p.part_number, _put(p.request.url, big[(p.part_number - 1) * 5 * MIB :][: p.size], p.request.headers))
-        for p in progress.missing
-    ]
+        chunks = {n: big[(n - 1) * 5 * MIB : n * 5 * MIB] for n in progress.missing_parts}
+        parts = [PartToSign(n, Checksums(crc64nvme=crc64nvme_b64(chunk))) for n, chunk in chunks.items()]
+        signed = uploads.sign_parts("alice", multipart.file_id, parts)
+    etags = [(p.part_number, _put(p.request.url, chunks[p.part_number], p.request.headers)) for p in signed.missing]
     with recorder.acting_as("api"):
         uploads.complete("alice", multipart.file_id, etags)
         aborted = uploads.start_upload("alice", UploadRequest("b.mp3", "audio/mpeg", len(big), Category.AUDIO, crc))

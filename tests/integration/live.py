@@ -99,12 +99,12 @@ class Client:
             etags[number] = put.headers["etag"]
         return created["file_id"], etags
 
-    def complete(self, file_id: str, etags: dict[int, str]) -> httpx.Response:
-        """POST /v1/uploads/{id}/complete with ``etags`` by part number."""
-        return self.http.post(
-            f"/uploads/{file_id}/complete",
-            json={"parts": [{"part_number": n, "etag": etags[n]} for n in sorted(etags)]},
-        )
+    def complete(self, file_id: str, etags: dict[int, str], crc64nvme: str | None = None) -> httpx.Response:
+        """POST /v1/uploads/{id}/complete with ``etags`` by part number (and the file's CRC64NVME)."""
+        body: dict[str, Any] = {"parts": [{"part_number": n, "etag": etags[n]} for n in sorted(etags)]}
+        if crc64nvme is not None:
+            body["crc64nvme"] = crc64nvme
+        return self.http.post(f"/uploads/{file_id}/complete", json=body)
 
     def file(self, file_id: str) -> httpx.Response:
         """GET /v1/files/{id}."""

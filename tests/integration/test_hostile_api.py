@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from local.devstack import LocalStack
-from tests.integration.live import Client, put_presigned, storage_keys, unique_user
+from tests.integration.live import Client, areas_of, put_presigned, settled_areas, storage_keys, unique_user
 from tests.support import SAMPLES, crc64nvme_b64, md5_b64, sha256_b64
 
 MIB = 1024 * 1024
@@ -73,17 +73,17 @@ def test_single_put_needs_its_sha256(
 @pytest.mark.parametrize(
     ("checksums", "field"),
     [
-        ({}, "checksums.crc64nvme"),
         ({"crc64nvme": crc64nvme_b64(BIG), "sha256": sha256_b64(b"not these bytes")}, "checksums.sha256"),
+        ({"sha256": sha256_b64(BIG)}, "checksums.sha256"),
         ({"crc64nvme": crc64nvme_b64(BIG), "md5": md5_b64(BIG)}, "checksums.md5"),
     ],
-    ids=["none", "sha256 storage cannot verify", "md5 storage cannot verify"],
+    ids=["sha256 storage cannot verify", "sha256 alone", "md5 storage cannot verify"],
 )
-def test_multipart_needs_its_crc64nvme_and_nothing_unverifiable(
+def test_multipart_takes_nothing_storage_cannot_verify(
     client: Client, minio_stack: LocalStack, checksums: dict[str, str], field: str
 ) -> None:
-    # Given a file above the threshold (multipart) declared without its CRC64NVME, or with a
-    # whole-file checksum storage cannot verify across parts
+    # Given a file above the threshold (multipart) declared with a whole-file checksum storage
+    # cannot verify across parts
     # When it is declared
     response = client.declare(BIG, "audio/mpeg", category="audio", filename="a.mp3", checksums=checksums)
     # Then 422 names the field, and no upload was started
@@ -143,6 +143,77 @@ def test_a_file_reports_only_checksums_storage_verified(client: Client) -> None:
     assert final["status"] == "ready", final
     assert final["crc64nvme"] == crc64nvme_b64(BIG)
     assert final["sha256"] is None
+
+
+# -- the whole file's CRC64NVME given at completion (hashed while the parts streamed) -----------
+
+
+def test_multipart_declared_without_crc_completes_with_it_and_is_ready(client: Client, minio_stack: LocalStack) -> None:
+    # Given a multipart upload declared with no whole-file checksum, its parts sent with their own
+    file_id, etags = client.upload_multipart(BIG, "audio/mpeg", category="audio", filename="a.mp3", checksums={})
+    # When it is completed with the file's true CRC64NVME
+    response = client.complete(file_id, etags, crc64nvme=crc64nvme_b64(BIG))
+    # Then storage verified it, the processor promoted it, and the file reports storage's value
+    assert response.status_code == 200, response.text
+    final = client.wait_final(file_id)
+    assert final["status"] == "ready", final
+    assert final["crc64nvme"] == crc64nvme_b64(BIG)
+    assert settled_areas(minio_stack, file_id) == ["files"]
+
+
+def test_a_wrong_crc_at_completion_is_400_and_nothing_is_promoted(client: Client, minio_stack: LocalStack) -> None:
+    # Given a multipart upload declared with no whole-file checksum, every part stored
+    file_id, etags = client.upload_multipart(BIG, "audio/mpeg", category="audio", filename="a.mp3", checksums={})
+    # When it is completed with the CRC64NVME of other bytes
+    response = client.complete(file_id, etags, crc64nvme=crc64nvme_b64(BIG[::-1]))
+    # Then storage refuses: 400 checksum-mismatch, the upload is still running and nothing is
+    # promoted; completing with the true value afterwards works
+    problem = assert_problem(response, 400)
+    assert problem["type"].endswith("checksum-mismatch")
+    assert client.file(file_id).json()["status"] == "pending"
+    assert areas_of(minio_stack, file_id) == ["staging"]
+    assert client.complete(file_id, etags, crc64nvme=crc64nvme_b64(BIG)).status_code == 200
+    assert client.wait_final(file_id)["status"] == "ready"
+
+
+@pytest.mark.parametrize(
+    ("declared", "given"),
+    [(None, None), (crc64nvme_b64(BIG), crc64nvme_b64(BIG[::-1])), (None, "a\r\nb")],
+    ids=["neither declared nor given", "differs from the declared one", "malformed"],
+)
+def test_completion_without_a_usable_crc_is_422(
+    client: Client, minio_stack: LocalStack, declared: str | None, given: str | None
+) -> None:
+    # Given a multipart upload with every part stored (declared with or without its CRC64NVME)
+    checksums = {"crc64nvme": declared} if declared else {}
+    file_id, etags = client.upload_multipart(BIG, "audio/mpeg", category="audio", filename="a.mp3", checksums=checksums)
+    # When it is completed without the whole file's CRC64NVME, with another one than declared,
+    # or with one that is not base64 of 8 bytes
+    response = client.complete(file_id, etags, crc64nvme=given)
+    # Then 422 names crc64nvme, and storage still holds the running upload only
+    assert_problem(response, 422, "crc64nvme")
+    assert client.file(file_id).json()["status"] == "pending"
+    assert areas_of(minio_stack, file_id) == ["staging"]
+    assert client.http.get(f"/uploads/{file_id}/parts").json()["missing_parts"] == []
+
+
+def test_listing_parts_signs_no_url_storage_would_refuse(client: Client) -> None:
+    # Given a multipart upload whose first part is stored
+    created = client.declare(BIG, "audio/mpeg", category="audio", filename="b.mp3", checksums={}).json()
+    size = created["multipart"]["part_size"]
+    first = client.sign_parts(created["file_id"], BIG, size, [1])[1]
+    assert put_presigned(first, BIG[:size]).status_code == 200
+    # When its parts are listed (GET, no checksums given)
+    listed = client.http.get(f"/uploads/{created['file_id']}/parts")
+    # Then the answer names the stored part and the missing ones, and signs no URL (a URL without
+    # the part's CRC64NVME is refused by storage); POST with the checksum signs one that works
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
+    assert [part["part_number"] for part in body["parts"]] == [1]
+    assert body["missing"] == []
+    assert body["missing_parts"] == [2]
+    second = client.sign_parts(created["file_id"], BIG, size, [2])[2]
+    assert put_presigned(second, BIG[size:]).status_code == 200
 
 
 # -- names: what a downloaded file is called, and what storage can keep -------------------------

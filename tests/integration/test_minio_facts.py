@@ -712,6 +712,45 @@ def test_crc64nvme_full_object_multipart_rules(minio_s3: Any, bucket: str) -> No
     assert copied["ChecksumCRC64NVME"] == crc(data)
 
 
+def test_crc64nvme_full_object_value_comes_only_at_completion(minio_s3: Any, bucket: str) -> None:
+    # Given multipart uploads created with CRC64NVME, FULL_OBJECT (S3's create takes no value:
+    # the whole file's CRC is always given at completion), each part stored with its own CRC
+    data = os.urandom(5 * 1024 * 1024) + b"tail"
+    pieces = [data[: 5 * 1024 * 1024], data[5 * 1024 * 1024 :]]
+
+    def upload(key: str) -> tuple[str, list[dict[str, Any]]]:
+        upload_id = minio_s3.create_multipart_upload(
+            Bucket=bucket, Key=key, ChecksumAlgorithm="CRC64NVME", ChecksumType="FULL_OBJECT"
+        )["UploadId"]
+        parts = []
+        for number, piece in enumerate(pieces, start=1):
+            stored = minio_s3.upload_part(
+                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=piece, ChecksumCRC64NVME=crc(piece)
+            )
+            parts.append({"PartNumber": number, "ETag": stored["ETag"], "ChecksumCRC64NVME": crc(piece)})
+        return upload_id, parts
+
+    # When one is completed with the whole file's value and one without any
+    with_value, parts = upload("with.bin")
+    minio_s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="with.bin",
+        UploadId=with_value,
+        ChecksumCRC64NVME=crc(data),
+        ChecksumType="FULL_OBJECT",
+        MultipartUpload={"Parts": parts},
+    )
+    without, parts = upload("without.bin")
+    minio_s3.complete_multipart_upload(
+        Bucket=bucket, Key="without.bin", UploadId=without, MultipartUpload={"Parts": parts}
+    )
+    # Then both hold the file's full-object CRC64NVME: storage computes it from the parts either
+    # way, and checks it only against a value given at completion (the API always gives one)
+    for key in ("with.bin", "without.bin"):
+        head = minio_s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        assert (head.get("ChecksumCRC64NVME"), head.get("ChecksumType")) == (crc(data), "FULL_OBJECT"), key
+
+
 # --- global CORS and webhook notifications (a MinIO configured through its environment) -------
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, quote, urlparse
 
 import pytest
 
@@ -243,13 +243,15 @@ def test_s3_requests_need_an_upload_declared_for_them(api: Api) -> None:
     assert response.status == 409
 
 
-def _raw_call(api: Api, path: str, body: str) -> dict[str, Any]:
+def _raw_call(api: Api, path: str, body: str, query: str = "") -> dict[str, Any]:
     """POST an XML body through the Lambda handler; the raw API Gateway result."""
     from local.lambda_context import LocalLambdaContext
     from tests.support import apigw_event
 
     claims = {"sub": "alice", "iss": "https://issuer.example", "aud": "upvault"}
-    event = apigw_event("POST", path, claims=claims, body=body, headers={"content-type": "application/xml"})
+    event = apigw_event(
+        "POST", path, claims=claims, body=body, headers={"content-type": "application/xml"}, query=query
+    )
     result: dict[str, Any] = api.handler(event, LocalLambdaContext(function_name="upvault-api"))
     return result
 
@@ -322,3 +324,50 @@ def test_the_plan_carries_part_urls_bound_to_the_crcs_the_client_declared(api: A
     assert without.body["multipart"]["parts"] == []
     # And parts on a single PUT are a 422
     assert declare(api, 1024, parts=parts[:1]).status == 422
+
+
+def test_s3_completion_binds_the_crc_the_client_gives(api: Api) -> None:
+    # Given an upload declared for presigned S3 requests without the whole file's CRC64NVME
+    created = declare(api, 11 * MIB, presign="s3", checksums={})
+    assert created.status == 201, created.body
+    key = created.body["key"]
+    # (its create still asks storage for a full-object CRC64NVME)
+    assert created.body["multipart"]["create"]["headers"]["x-amz-checksum-type"] == "FULL_OBJECT"
+
+    def sign(**request: Any) -> Any:
+        return api.call("POST", "/v1/uploads/s3-requests", body={"key": key, "method": "POST", **request})
+
+    # When completion is signed with the CRC the client computed while sending the parts,
+    # without one, and with a malformed one
+    given = sign(storage_upload_id="up-1", crc64nvme=CRC)
+    missing = sign(storage_upload_id="up-1")
+    malformed = sign(storage_upload_id="up-1", crc64nvme="a\r\nb")
+    # Then the signed completion binds the value given; without a usable one it is a 422 naming crc64nvme
+    assert given.status == 200, given.body
+    assert given.body["headers"] == {"x-amz-checksum-crc64nvme": CRC, "x-amz-checksum-type": "FULL_OBJECT"}
+    assert "x-amz-checksum-crc64nvme" in signed_headers(given.body["url"])
+    for refused in (missing, malformed):
+        assert refused.status == 422, refused.body
+        assert [error["field"] for error in refused.body["errors"]] == ["crc64nvme"]
+
+
+def test_s3_style_completion_takes_the_whole_files_crc_in_its_query(api: Api, s3: Any) -> None:
+    # Given an upload declared for presigned S3 requests without the whole file's CRC64NVME,
+    # created by the client (Uppy 6)
+    created = declare(api, 11 * MIB, presign="s3", checksums={})
+    s3.create_multipart_upload(Bucket="upvault-test", Key=created.body["key"])
+    path = f"/v1/uploads/{created.body['upload_id']}/s3-complete"
+    xml = "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>x</ETag></Part></CompleteMultipartUpload>"
+
+    # When Uppy's completion comes without the CRC, with a malformed one, and with a well-formed one
+    without = _raw_call(api, path, xml)
+    malformed = _raw_call(api, path, xml, query="crc64nvme=abc")
+    given = _raw_call(api, path, xml, query="crc64nvme=" + quote(CRC, safe=""))
+
+    # Then the first two are 422 naming crc64nvme; the last gets past the CRC to the part list
+    # check (part 1 of 3 was never uploaded: 400)
+    for refused in (without, malformed):
+        assert refused["statusCode"] == 422, refused["body"]
+        assert '"field":"crc64nvme"' in refused["body"].replace(" ", "")
+    assert given["statusCode"] == 400, given["body"]
+    assert "bad-part-list" in given["body"]

@@ -6,11 +6,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-import requests
 
 from tests.support import SAMPLES, crc64nvme_b64, md5_b64, sha256_b64
 from tests.unit.conftest import Api, all_keys, put_presigned
 from upvault.settings import MIB
+
+#: A well-formed whole-file CRC64NVME (for requests refused before storage checks it).
+CRC_ZERO = "AAAAAAAAAAA="
 
 PDF = SAMPLES["application/pdf"]
 
@@ -100,7 +102,10 @@ def test_large_upload_gets_a_multipart_plan(api: Api, s3: Any) -> None:
 
 
 def _multipart(api: Api, data: bytes) -> tuple[str, dict[str, Any]]:
-    response = api.upload(data, content_type="audio/mpeg", category="audio", filename="call.mp3", multipart=True)
+    # Declared without the whole file's CRC64NVME: the client gives it at completion.
+    response = api.upload(
+        data, content_type="audio/mpeg", category="audio", filename="call.mp3", multipart=True, checksums={}
+    )
     assert response.status == 201, response.body
     upload_id = response.body["upload_id"]
     parts = api.call("GET", f"/v1/uploads/{upload_id}/parts")
@@ -112,28 +117,41 @@ def _audio(size: int) -> bytes:
     return SAMPLES["audio/mpeg"] + b"\x00" * (size - len(SAMPLES["audio/mpeg"]))
 
 
+def _sign(api: Api, upload_id: str, data: bytes, numbers: list[int]) -> list[dict[str, Any]]:
+    body = {
+        "parts": [
+            {"part_number": n, "crc64nvme": crc64nvme_b64(data[(n - 1) * 5 * MIB : n * 5 * MIB])} for n in numbers
+        ]
+    }
+    signed = api.call("POST", f"/v1/uploads/{upload_id}/parts", body=body)
+    assert signed.status == 200, signed.body
+    return list(signed.body["missing"])
+
+
 def test_multipart_upload_resumes_and_completes(api: Api, s3: Any, process: Any) -> None:
     # Given a multipart upload of 11 MiB with one part already uploaded
     data = _audio(11 * MIB)
     upload_id, progress = _multipart(api, data)
-    assert [p["part_number"] for p in progress["missing"]] == [1, 2, 3]
-    first = progress["missing"][0]
-    etags = {1: requests.put(first["url"], data=data[: 5 * MIB], timeout=10).headers["ETag"]}
+    assert progress["missing_parts"] == [1, 2, 3]
+    assert progress["missing"] == []  # GET signs nothing: storage needs each part's CRC64NVME
+    first = _sign(api, upload_id, data, [1])[0]
+    etags = {1: put_presigned(first, data[: 5 * MIB]).headers["ETag"]}
     # When the client comes back (page reload) and asks what is missing
     resumed = api.call("GET", f"/v1/uploads/{upload_id}/parts")
-    # Then part 1 is reported stored and fresh URLs are given for parts 2 and 3 only
+    # Then part 1 is reported stored, parts 2 and 3 missing; it signs those with their checksums
     assert [p["part_number"] for p in resumed.body["parts"]] == [1]
-    assert [p["part_number"] for p in resumed.body["missing"]] == [2, 3]
-    assert resumed.body["missing"][1]["size"] == MIB
-    for part in resumed.body["missing"]:
+    assert resumed.body["missing_parts"] == [2, 3]
+    signed = _sign(api, upload_id, data, [2, 3])
+    assert signed[1]["size"] == MIB
+    for part in signed:
         start = (part["part_number"] - 1) * 5 * MIB
-        put = requests.put(part["url"], data=data[start : start + part["size"]], timeout=10)
+        put = put_presigned(part, data[start : start + part["size"]])
         etags[part["part_number"]] = put.headers["ETag"]
-    # When it completes with the ETags
+    # When it completes with the ETags and the whole file's CRC64NVME
     done = api.call(
         "POST",
         f"/v1/uploads/{upload_id}/complete",
-        body={"parts": [{"part_number": n, "etag": etags[n]} for n in sorted(etags)]},
+        body={"parts": [{"part_number": n, "etag": etags[n]} for n in sorted(etags)], "crc64nvme": crc64nvme_b64(data)},
     )
     # Then the file is pending, and after processing it is ready with all bytes
     assert done.status == 200, done.body
@@ -149,7 +167,7 @@ def test_multipart_upload_resumes_and_completes(api: Api, s3: Any, process: Any)
     again = api.call(
         "POST",
         f"/v1/uploads/{upload_id}/complete",
-        body={"parts": [{"part_number": n, "etag": etags[n]} for n in sorted(etags)]},
+        body={"parts": [{"part_number": n, "etag": etags[n]} for n in sorted(etags)], "crc64nvme": crc64nvme_b64(data)},
     )
     assert again.status == 409
     assert again.body["type"] == "urn:upvault:problem:conflict"
@@ -197,7 +215,7 @@ def test_complete_rejects_bad_part_lists(api: Api, parts: list[dict[str, Any]], 
     # Given a multipart upload with nothing uploaded yet
     upload_id, _ = _multipart(api, _audio(11 * MIB))
     # When completing with a wrong part list
-    response = api.call("POST", f"/v1/uploads/{upload_id}/complete", body={"parts": parts})
+    response = api.call("POST", f"/v1/uploads/{upload_id}/complete", body={"parts": parts, "crc64nvme": CRC_ZERO})
     # Then 400 with a precise problem, and the upload is still resumable
     assert response.status == 400
     assert response.headers["content-type"] == "application/problem+json"
@@ -208,19 +226,17 @@ def test_complete_rejects_bad_part_lists(api: Api, parts: list[dict[str, Any]], 
 def test_complete_rejects_wrong_etags(api: Api) -> None:
     # Given all parts uploaded
     data = _audio(11 * MIB)
-    upload_id, progress = _multipart(api, data)
+    upload_id, _ = _multipart(api, data)
     etags = {}
-    for part in progress["missing"]:
+    for part in _sign(api, upload_id, data, [1, 2, 3]):
         start = (part["part_number"] - 1) * 5 * MIB
-        etags[part["part_number"]] = requests.put(
-            part["url"], data=data[start : start + part["size"]], timeout=10
-        ).headers["ETag"]
+        etags[part["part_number"]] = put_presigned(part, data[start : start + part["size"]]).headers["ETag"]
     # When the client sends a wrong ETag for part 2
     etags[2] = '"00000000000000000000000000000000"'
     response = api.call(
         "POST",
         f"/v1/uploads/{upload_id}/complete",
-        body={"parts": [{"part_number": n, "etag": etags[n]} for n in sorted(etags)]},
+        body={"parts": [{"part_number": n, "etag": etags[n]} for n in sorted(etags)], "crc64nvme": crc64nvme_b64(data)},
     )
     # Then 400 names the part
     assert response.status == 400

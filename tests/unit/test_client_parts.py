@@ -19,14 +19,21 @@ from pydantic import ValidationError
 
 from tests.support import SAMPLES
 from upvault.settings import Settings
-from upvault_client.api import PartRequest
-from upvault_client.checksums import BLOCK, StreamVerifier, digest, part_crcs_by_reading
+from upvault_client.api import MultipartPlan, PartRequest
+from upvault_client.checksums import (
+    BLOCK,
+    StreamVerifier,
+    combine_crc64nvme,
+    crc64nvme_b64,
+    digest,
+    part_crcs_by_reading,
+)
 from upvault_client.config import ClientSettings, config_file, save_config
 from upvault_client.content_types import guess_category, guess_content_type
-from upvault_client.errors import IntegrityError
+from upvault_client.errors import Cancelled, IntegrityError
 from upvault_client.journal import Journal, JournalEntry
 from upvault_client.sources import Identity, open_source
-from upvault_client.transfer import PartSigner, PlanHint
+from upvault_client.transfer import PartHasher, PartSigner, PlanHint
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
@@ -36,25 +43,25 @@ MIB = 1024 * 1024
     ("size", "part_size"),
     [(11 * MIB, 5 * MIB), (3 * BLOCK + 17, 2 * MIB), (16 * MIB, 16 * MIB), (7, 5 * MIB), (5 * MIB + 1, 5 * MIB)],
 )
-def test_part_crcs_combined_from_blocks_equal_crcs_of_the_parts(size: int, part_size: int) -> None:
-    # Given a file of random bytes
+def test_part_crcs_combine_into_the_whole_files(size: int, part_size: int) -> None:
+    # Given a file of random bytes cut in parts
     data = os.urandom(size)
     part_count = -(-size // part_size)
-    # When one pass computes its block CRCs
-    digests = digest(open_source(data), sha256=False, crc=True)
-    # Then the whole-file and per-part CRC64NVME combined from them equal direct computations
-    expected = [crc64nvme(data[i * part_size : (i + 1) * part_size]) for i in range(part_count)]
-    assert digests.part_crcs(part_size, part_count) == expected
-    assert part_crcs_by_reading(open_source(data), part_size, part_count) == expected
-    assert base64.b64decode(digests.crc64nvme or "") == crc64nvme(data).to_bytes(8, "big")
+    # When each part's CRC64NVME is read from the file (as a resumed upload does for stored parts)
+    crcs = part_crcs_by_reading(open_source(data), part_size, part_count)
+    # Then each equals a direct computation, and combined in order they give the whole file's
+    assert crcs == [crc64nvme(data[i * part_size : (i + 1) * part_size]) for i in range(part_count)]
+    whole = crcs[0]
+    for index, crc in enumerate(crcs[1:], start=1):
+        whole = combine_crc64nvme(whole, crc, len(data[index * part_size : (index + 1) * part_size]))
+    assert whole == crc64nvme(data)
+    assert part_crcs_by_reading(open_source(data), part_size, part_count, [part_count]) == crcs[-1:]
 
 
-def test_part_sizes_that_cut_blocks_are_read_again() -> None:
-    # Given parts that are not whole MiB
-    digests = digest(open_source(os.urandom(3 * MIB)), sha256=True, crc=True)
-    # Then the blocks cannot give their CRCs (the client reads the parts instead)
-    assert digests.part_crcs(MIB + 1, 3) is None
-    assert digests.sha256 is not None
+def test_a_single_puts_digest_is_its_sha256() -> None:
+    # Given a file of a few MiB, When it is digested for a single PUT, Then that is its SHA-256
+    data = os.urandom(3 * MIB + 5)
+    assert digest(open_source(data)).sha256 == base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
 def test_stream_verifier_checks_size_and_checksum() -> None:
@@ -148,8 +155,6 @@ def _entry(upload_id: str = "01M88A9NNXFE5G0HW0G2XWHCYD") -> JournalEntry:
         size=11 * MIB,
         part_size=5 * MIB,
         part_count=3,
-        crc64nvme="AAAAAAAAAAA=",
-        part_crcs=[1, 2, 3],
     )
 
 
@@ -294,23 +299,30 @@ class _SigningApi:
 
     def __init__(self) -> None:
         self.batches: list[list[int]] = []
+        self.crcs: dict[int, str] = {}
         self.lock = threading.Lock()
 
     def sign_parts(self, upload_id: str, parts: list[tuple[int, str]]) -> list[PartRequest]:
         time.sleep(0.02)  # an API round trip
         with self.lock:
             self.batches.append([number for number, _ in parts])
+            self.crcs.update(parts)
         return [
             PartRequest(part_number=n, size=1, method="PUT", url=f"http://s/{n}?X-Amz-Expires=900", headers={})
             for n, _ in parts
         ]
 
 
-def test_part_urls_are_signed_once_each_in_batches_ahead_of_the_workers() -> None:
-    # Given 40 parts, batches of 16, and a refill when fewer than 4 signed URLs are left
+def test_part_urls_are_signed_once_each_in_batches_of_hashed_parts_ahead_of_the_workers() -> None:
+    # Given 40 one-byte parts hashed by the hashing thread, batches of 16, and a refill when
+    # fewer than 4 signed URLs are left
     api = _SigningApi()
     numbers = list(range(1, 41))
-    signer = PartSigner(api, "upload", {n: "AAAAAAAAAAA=" for n in numbers}, numbers, window=16, ahead=4)  # type: ignore[arg-type]
+    data = os.urandom(40)
+    hasher = PartHasher(open_source(data), MultipartPlan(part_size=1, part_count=40), 40, numbers)
+    for number in numbers:
+        hasher.crc(number)  # all hashed: batches are full
+    signer = PartSigner(api, "upload", hasher, numbers, window=16, ahead=4)  # type: ignore[arg-type]
     handed: list[int] = []
     # When four workers take the parts in order
     pending = iter(numbers)
@@ -329,7 +341,21 @@ def test_part_urls_are_signed_once_each_in_batches_ahead_of_the_workers() -> Non
         worker.start()
     for worker in workers:
         worker.join(10)
-    # Then every part got its own URL, each part was signed exactly once, in three batches
+    # Then every part got its own URL, each part was signed exactly once, in three batches, each
+    # part with its own CRC64NVME
     assert sorted(handed) == numbers
     assert sorted(n for batch in api.batches for n in batch) == numbers
     assert len(api.batches) == 3 and api.batches[0] == list(range(1, 17))
+    assert api.crcs == {n: crc64nvme_b64(crc64nvme(data[n - 1 : n])) for n in numbers}
+
+
+def test_the_hashing_thread_gives_each_parts_crc_and_stops_waiters_when_stopped() -> None:
+    # Given a 11 MiB file cut in 5 MiB parts, hashed by the thread
+    data = os.urandom(11 * MIB)
+    hasher = PartHasher(open_source(data), MultipartPlan(part_size=5 * MIB, part_count=3), len(data), [1, 3])
+    # Then the parts asked for get their CRCs, and a part it will never hash fails once it stops
+    assert hasher.crc(3) == crc64nvme(data[10 * MIB :])
+    assert hasher.crc(1) == crc64nvme(data[: 5 * MIB])
+    hasher.stop()
+    with pytest.raises(Cancelled):
+        hasher.crc(2)

@@ -176,6 +176,12 @@ CASES: list[Case] = [
         409,
         lambda w: (f"/v1/uploads/{w.ready()}/s3-complete", S3_COMPLETE, ""),
     ),
+    (
+        "POST",
+        "/v1/uploads/{upload_id}/s3-complete",
+        422,
+        lambda w: (f"/v1/uploads/{UNKNOWN}/s3-complete", S3_COMPLETE, "crc64nvme=" + "A" * 65),
+    ),
     ("DELETE", "/v1/uploads/{upload_id}", 404, lambda w: (f"/v1/uploads/{UNKNOWN}", None, "")),
     ("DELETE", "/v1/uploads/{upload_id}", 409, lambda w: (f"/v1/uploads/{w.ready()}", None, "")),
     ("GET", "/v1/files", 422, lambda w: ("/v1/files", None, "limit=0")),

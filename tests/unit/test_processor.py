@@ -9,8 +9,10 @@ import pytest
 
 from functions.processor.handler import Notification, make_handler, notifications
 from local.lambda_context import LocalLambdaContext
-from tests.support import SAMPLES, load_event, s3_notification, sqs_event
+from tests.support import SAMPLES, crc64nvme_b64, load_event, s3_notification, sqs_event
 from tests.unit.conftest import BUCKET, Api, all_keys, put_presigned
+from upvault.keys import new_file_id
+from upvault.models import Category
 from upvault.processing import Action, Processor
 
 
@@ -318,3 +320,50 @@ def test_pending_files_are_listed_as_pending(api: Api, s3: Any) -> None:
     pending = api.call("GET", "/v1/files", query="status=pending").body["items"]
     assert [item["file_id"] for item in pending] == [key.split("/")[3]]
     assert api.call("GET", "/v1/files", query="status=ready").body["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("declared", "completed_with"),
+    [(None, None), ("AAAAAAAAAAA=", "true")],
+    ids=["no full-object CRC64NVME stored", "stored CRC64NVME differs from the declared one"],
+)
+def test_multipart_object_without_its_verified_crc64nvme_is_not_promoted(
+    s3: Any, processor: Processor, declared: str | None, completed_with: str | None
+) -> None:
+    # Given a staged object whose declaration says it is multipart (storage must hold its
+    # full-object CRC64NVME), written without one, or completed with another value than declared
+    data = SAMPLES["audio/mpeg"] + b"\x00" * (5 * 1024 * 1024)
+    key = f"staging/alice/audio/{new_file_id(Category.AUDIO)}/a.mp3"
+    metadata = {"upvault-name": "a.mp3", "upvault-size": str(len(data)), "upvault-verified-by": "crc64nvme"}
+    if declared:
+        metadata["upvault-crc64nvme"] = declared
+    if completed_with is None:
+        s3.put_object(Bucket=BUCKET, Key=key, Body=data, ContentType="audio/mpeg", Metadata=metadata)
+    else:
+        upload = s3.create_multipart_upload(
+            Bucket=BUCKET,
+            Key=key,
+            ContentType="audio/mpeg",
+            Metadata=metadata,
+            ChecksumAlgorithm="CRC64NVME",
+            ChecksumType="FULL_OBJECT",
+        )["UploadId"]
+        part = s3.upload_part(
+            Bucket=BUCKET, Key=key, UploadId=upload, PartNumber=1, Body=data, ChecksumCRC64NVME=crc64nvme_b64(data)
+        )
+        s3.complete_multipart_upload(
+            Bucket=BUCKET,
+            Key=key,
+            UploadId=upload,
+            MultipartUpload={
+                "Parts": [{"PartNumber": 1, "ETag": part["ETag"], "ChecksumCRC64NVME": crc64nvme_b64(data)}]
+            },
+        )
+    # When it is processed
+    outcome = processor.process(key, event="ObjectCreated:CompleteMultipartUpload")
+    # Then it is quarantined without its bytes: nothing proves these are the declared upload's
+    assert outcome.action is Action.QUARANTINED
+    assert "CRC64NVME" in (outcome.reason or "") or "declared checksum" in (outcome.reason or "")
+    quarantined = key.replace("staging/", "quarantine/", 1)
+    assert all_keys(s3) == [quarantined]
+    assert s3.head_object(Bucket=BUCKET, Key=quarantined)["ContentLength"] == 0

@@ -1,14 +1,15 @@
 // The checksums Upvault's API requires, computed so that storage verifies every upload:
 //
 // - a single PUT declares the file's SHA-256 (signed into the URL as x-amz-checksum-sha256);
-// - a multipart upload declares the whole file's CRC64/NVME (S3's FULL_OBJECT checksum, checked
-//   when the parts are assembled) and signs each part's own CRC64/NVME into that part's URL.
+// - a multipart upload signs each part's own CRC64/NVME into that part's URL and gives the whole
+//   file's CRC64/NVME (S3's FULL_OBJECT checksum, checked when the parts are assembled) at
+//   completion, combined from the parts' CRCs: the parts are hashed while the upload runs, so
+//   no pass over the file comes before the first byte.
 //
-// Parts are hashed in parallel by a small pool of Workers (hash-wasm, bounded memory: one read
-// chunk per Worker), and the full-object CRC is combined from the part CRCs, so each byte is
-// read and hashed once. Without Workers (Node, a worker script on another origin, a strict CSP)
-// the same code runs on the calling thread.
-import { combineAll, crcBytes, crcFromBytes, toBase64 } from "./crc64.js";
+// Parts are hashed by a small pool of Workers (hash-wasm, bounded memory: one read chunk per
+// Worker). Without Workers (Node, a worker script on another origin, a strict CSP) the same
+// code runs on the calling thread.
+import { combineAll, crcBytes, crcFromBytes, fromBase64, toBase64 } from "./crc64.js";
 import { crc64Parts, sha256Stream } from "./hashing.js";
 
 /** Files up to this size get their SHA-256 from WebCrypto (native speed, reads the file once into memory). */
@@ -46,6 +47,17 @@ export async function multipartChecksums(blob, partSize, options = {}) {
     crc64nvme: toBase64(crcBytes(full)),
     parts: new Map(ordered.map(({ partNumber, crc }) => [partNumber, toBase64(crc)])),
   };
+}
+
+/**
+ * The whole file's CRC64/NVME from its parts' (base64), given in order with their lengths.
+ *
+ * @param {Array<{crc64nvme: string, length: number}>} parts every part of the file, in order
+ * @returns {string} base64 of the whole file's CRC64/NVME
+ */
+export function combinePartChecksums(parts) {
+  return toBase64(crcBytes(combineAll(parts.map(({ crc64nvme, length }) => ({
+    crc: crcFromBytes(fromBase64(crc64nvme)), length })))));
 }
 
 /**

@@ -7,9 +7,11 @@
 //
 // Bytes go straight from the browser to storage (S3 or MinIO) with the presigned requests the
 // API hands out; the API never sees them. Every upload carries checksums storage verifies:
-// SHA-256 for a single PUT, the whole file's CRC64/NVME plus each part's for multipart.
+// SHA-256 for a single PUT (hashed before it is declared); for multipart, each part's CRC64/NVME
+// (hashed in a Worker, in order, while the parts are sent) and the whole file's, combined from
+// them and given at completion.
 // See docs/browser-client.md.
-import { multipartChecksums, partChecksums, sha256Checksum } from "./checksums.js";
+import { combinePartChecksums, partChecksums, sha256Checksum } from "./checksums.js";
 import { apiError, clientError, hostOf, networkError, storageError, UpvaultError } from "./errors.js";
 
 export { UpvaultError } from "./errors.js";
@@ -82,7 +84,7 @@ const MIB = 1024 * 1024;
  */
 
 /**
- * @typedef {Object} Declaration What `POST /v1/uploads` answered, plus the checksums the client computed
+ * @typedef {Object} Declaration What `POST /v1/uploads` answered
  * @property {string} file_id
  * @property {string} upload_id
  * @property {string} expires_at
@@ -91,7 +93,6 @@ const MIB = 1024 * 1024;
  *             parts?: Array<PresignedRequest & {part_number: number, size: number}>,
  *             create?: PresignedRequest|null}|null} multipart
  * @property {string} [key] the storage key the upload goes to
- * @property {Map<number, string>} partChecksums base64 CRC64/NVME of each part (multipart)
  */
 
 /**
@@ -103,7 +104,8 @@ const MIB = 1024 * 1024;
  *   (default `localStorage`; `null` turns resuming off)
  * @property {number} [pollInterval] milliseconds between status polls (default 500)
  * @property {number} [concurrency] parts uploaded at once (default 3)
- * @property {number} [signBatch] part URLs signed per API call (default 100)
+ * @property {number} [signBatch] part URLs signed per API call at most (default 100; parts are
+ *   signed as they are hashed, those waiting together in one call)
  * @property {number} [workers] Workers hashing in parallel (default: cores − 1, at most 4; 0: none)
  */
 
@@ -182,25 +184,18 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
     const hashOptions = { workers, signal, onProgress: onHashProgress };
     /** @type {Record<string, unknown>} */
     const body = { filename, content_type: contentType, size: file.size, category, metadata, multipart };
-    let parts = new Map();
     if (multipart) {
-      const sums = await multipartChecksums(file, partSize, hashOptions);
-      parts = sums.parts;
+      // No checksum yet: each part is hashed as it is sent, the whole file's CRC64/NVME is
+      // given at completion.
       body.part_size = partSize;
-      body.checksums = { crc64nvme: sums.crc64nvme };
-      if (!presign) {
-        // The plan then carries URLs for the first parts, each bound to its CRC: a file of up
-        // to `signBatch` parts needs no other call than this one and "complete".
-        body.parts = [...parts.entries()].slice(0, Math.min(signBatch, 100))
-          .map(([part_number, crc64nvme]) => ({ part_number, crc64nvme }));
-      }
+      body.checksums = {};
     } else {
       body.checksums = { sha256: await sha256Checksum(file, hashOptions) };
     }
     if (presign) body.presign = presign;
     signal?.throwIfAborted();
     const created = await api("POST", "/v1/uploads", { signal, expect: [201], body });
-    return { ...created, partChecksums: parts };
+    return created;
   }
 
   /**
@@ -226,14 +221,16 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
   }
 
   /**
-   * Assemble a multipart upload (`POST /v1/uploads/{id}/complete`).
+   * Assemble a multipart upload (`POST /v1/uploads/{id}/complete`) with the whole file's
+   * CRC64/NVME (see `combinePartChecksums`), which storage verifies against the parts.
    * @param {string} uploadId
    * @param {Array<{part_number: number, etag: string}>} parts all parts, in order
-   * @param {{signal?: AbortSignal}} [options]
+   * @param {{signal?: AbortSignal, crc64nvme?: string}} [options] `crc64nvme` is required unless declared
    * @returns {Promise<UpvaultFile>}
    */
-  function complete(uploadId, parts, { signal } = {}) {
-    return api("POST", `/v1/uploads/${encodeURIComponent(uploadId)}/complete`, { signal, body: { parts } });
+  function complete(uploadId, parts, { signal, crc64nvme } = {}) {
+    const body = crc64nvme ? { parts, crc64nvme } : { parts };
+    return api("POST", `/v1/uploads/${encodeURIComponent(uploadId)}/complete`, { signal, body });
   }
 
   /**
@@ -253,13 +250,16 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
    * A request that completes or aborts a multipart upload *through the API*, in S3's own
    * format (`POST /v1/uploads/{id}/s3-complete` takes S3's CompleteMultipartUpload XML and
    * answers with S3's result; `DELETE /v1/uploads/{id}`), for clients that speak S3 (Uppy 6).
-   * The API adds each part's checksum, which storage needs for a full-object CRC64/NVME.
+   * The API adds each part's checksum, which storage needs for a full-object CRC64/NVME;
+   * completion carries the whole file's CRC64/NVME in its query.
    * @param {"complete"|"abort"} action
    * @param {string} uploadId
+   * @param {{crc64nvme?: string}} [options] the whole file's CRC64/NVME (complete)
    * @returns {Promise<{url: string, headers: Record<string, string>}>}
    */
-  async function s3StyleRequest(action, uploadId) {
-    const path = `/v1/uploads/${encodeURIComponent(uploadId)}${action === "complete" ? "/s3-complete" : ""}`;
+  async function s3StyleRequest(action, uploadId, { crc64nvme } = {}) {
+    const query = action === "complete" && crc64nvme ? `?crc64nvme=${encodeURIComponent(crc64nvme)}` : "";
+    const path = `/v1/uploads/${encodeURIComponent(uploadId)}${action === "complete" ? "/s3-complete" : ""}${query}`;
     return { url: base + path, headers: { Authorization: `Bearer ${await getToken()}` } };
   }
 
@@ -304,7 +304,7 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
     }
 
     const plan = await planFor(file.size, options);
-    onProgress({ loaded: 0, total: file.size, phase: "hashing" });
+    if (!plan.multipart) onProgress({ loaded: 0, total: file.size, phase: "hashing" });
     const created = await declare(file, {
       category, filename, contentType, metadata, multipart: plan.multipart, partSize: plan.partSize, signal,
       onHashProgress: (loaded, total) => onProgress({ loaded, total, phase: "hashing" }),
@@ -322,8 +322,7 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
     writeResume(store, resumeKey, { upload_id: created.upload_id, file_id: created.file_id, key: created.key });
     return runMultipart(file, {
       uploadId: created.upload_id, fileId: created.file_id, partSize: created.multipart.part_size, key: created.key,
-      stored: [], crcs: created.partChecksums, resumeKey, onProgress, signal, resumed: false,
-      signed: { expires_at: created.expires_at, missing: created.multipart.parts ?? [] },
+      stored: [], resumeKey, onProgress, signal, resumed: false,
     });
   }
 
@@ -338,7 +337,7 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
       return await runMultipart(file, {
         ...context, uploadId: remembered.upload_id, fileId: remembered.file_id, partSize: progress.part_size,
         key: remembered.key,
-        stored: progress.parts, crcs: new Map(), resumed: true,
+        stored: progress.parts, resumed: true,
       });
     } catch (error) {
       if (error instanceof UpvaultError && error.status === 409) {
@@ -358,18 +357,29 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
   /**
    * @param {Blob} file
    * @param {{uploadId: string, fileId: string, partSize: number, key?: string,
-   *          stored: Array<{part_number: number, etag: string, size: number}>, crcs: Map<number, string>,
+   *          stored: Array<{part_number: number, etag: string, size: number, crc64nvme?: string|null}>,
    *          resumeKey: string, onProgress: (progress: UploadProgress) => void, signal?: AbortSignal,
-   *          resumed: boolean, signed?: {expires_at: string, missing: Array<PresignedRequest & {part_number: number}>}}} context
+   *          resumed: boolean}} context
    * @returns {Promise<UploadResult>}
    */
-  async function runMultipart(file, { uploadId, fileId, partSize, key, stored, crcs, resumeKey, onProgress, signal,
-                                      resumed, signed: planned }) {
+  async function runMultipart(file, { uploadId, fileId, partSize, key, stored, resumeKey, onProgress, signal,
+                                      resumed }) {
     const count = Math.max(1, Math.ceil(file.size / partSize));
     const lengthOf = (n) => Math.min(file.size, n * partSize) - (n - 1) * partSize;
     const etags = new Map();
-    for (const part of stored) {
-      if (part.size === lengthOf(part.part_number)) etags.set(part.part_number, part.etag);
+    /** Each part's CRC64/NVME (base64), for its URL and for the whole file's at completion. */
+    const crcs = new Map();
+    const held = stored.filter((part) => part.size === lengthOf(part.part_number));
+    if (held.length) {
+      // A resumed upload reads back the parts storage holds (no upload): one stored with other
+      // bytes than this file's is sent again, and their CRCs make up the whole file's.
+      const hashed = await partChecksums(file, partSize, held.map((part) => part.part_number), { workers, signal });
+      for (const part of held) {
+        const crc = hashed.get(part.part_number);
+        if (!crc || (part.crc64nvme && part.crc64nvme !== crc)) continue;
+        etags.set(part.part_number, part.etag);
+        crcs.set(part.part_number, crc);
+      }
     }
     const queue = [];
     for (let n = 1; n <= count; n++) if (!etags.has(n)) queue.push(n);
@@ -378,49 +388,68 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
     const inFlight = new Map();
     const report = (extra) => onProgress({ loaded: loaded + sum(inFlight.values()), total: file.size,
                                            phase: "uploading", ...extra });
-
-    // A resumed upload hashes only the parts it still has to send.
-    const unhashed = queue.filter((n) => !crcs.has(n));
-    if (unhashed.length) {
-      onProgress({ loaded: 0, total: file.size, phase: "hashing" });
-      for (const [n, crc] of await partChecksums(file, partSize, unhashed, { workers, signal })) crcs.set(n, crc);
-    }
     report({});
 
-    // Part URLs, each bound to its CRC, signed a batch at a time ahead of the upload (the
-    // first batch came with the plan).
-    const urls = new Map();
-    const plannedExpiry = Date.parse(planned?.expires_at ?? "");
-    for (const part of planned?.missing ?? []) urls.set(part.part_number, { ...part, expiresAt: plannedExpiry });
-    let signing = null;
-    const sign = async (first) => {
-      const start = Math.max(0, queue.indexOf(first));
-      const numbers = [first, ...queue.slice(start, start + signBatch)].filter((n, i, all) => all.indexOf(n) === i)
-        .slice(0, signBatch);
-      const signed = await signParts(uploadId, numbers.map((n) => ({ part_number: n, crc64nvme: crcs.get(n) })),
-        { signal, key });
-      const expiresAt = Date.parse(signed.expires_at);
-      for (const part of signed.missing) urls.set(part.part_number, { ...part, expiresAt });
+    // The parts are hashed in a Worker, in order, from the start (only CRCs are kept, never
+    // bytes): hashing runs ahead of the uploads, so URLs are signed in batches ahead of the lanes.
+    /** @type {Map<number, Promise<string>>} */
+    const hashing = new Map();
+    const crcOf = (n) => {
+      if (!hashing.has(n)) {
+        hashing.set(n, partChecksums(file, partSize, [n], { workers, signal }).then((found) => {
+          const crc = /** @type {string} */ (found.get(n));
+          crcs.set(n, crc);
+          return crc;
+        }));
+        hashing.get(n)?.catch(() => {});  // awaited by the part's lane; never an unhandled rejection
+      }
+      return /** @type {Promise<string>} */ (hashing.get(n));
     };
-    const urlFor = async (partNumber, stale) => {
+
+    // A part's URL binds its CRC, so it is signed once the part is hashed; parts that wait
+    // while a signing call is in flight share the next one.
+    const urls = new Map();
+    const waiting = new Map();
+    const beingSigned = new Set();
+    let signing = null;
+    let rounds = 0;
+    const urlFor = async (partNumber, crc, stale) => {
+      if (stale) urls.delete(partNumber);
+      const asked = rounds;
       for (;;) {
         const known = urls.get(partNumber);
-        if (known && !stale && Date.now() < known.expiresAt - EXPIRY_MARGIN_MS) return known;
-        if (stale) urls.delete(partNumber);
-        stale = false;
+        // A URL signed since this part asked is used as is (whatever the page's clock says).
+        if (known && (known.round > asked || Date.now() < known.expiresAt - EXPIRY_MARGIN_MS)) return known;
+        if (!beingSigned.has(partNumber)) waiting.set(partNumber, crc);
         if (signing) { await signing; continue; }
-        signing = sign(partNumber).finally(() => { signing = null; });
+        const batch = [...waiting.entries()].slice(0, signBatch);
+        // Sign the parts already hashed along with those asked for: the lanes find their URLs ready.
+        for (const n of queue) {
+          if (batch.length >= signBatch) break;
+          if (crcs.has(n) && !waiting.has(n) && !urls.has(n) && !beingSigned.has(n) && !etags.has(n)) {
+            batch.push([n, /** @type {string} */ (crcs.get(n))]);
+          }
+        }
+        for (const [n] of batch) { waiting.delete(n); beingSigned.add(n); }
+        signing = signParts(uploadId, batch.map(([part_number, crc64nvme]) => ({ part_number, crc64nvme })),
+          { signal, key }).then((signed) => {
+          const expiresAt = Date.parse(signed.expires_at);
+          const round = ++rounds;
+          for (const part of signed.missing) urls.set(part.part_number, { ...part, expiresAt, round });
+        }).finally(() => {
+          for (const [n] of batch) beingSigned.delete(n);
+          signing = null;
+        });
         await signing;
-        const fresh = urls.get(partNumber);
-        if (!fresh) throw clientError("No URL for part", `the API returned no URL for part ${partNumber}`);
-        return fresh;
+        if (!urls.has(partNumber)) throw clientError("No URL for part", `the API returned no URL for part ${partNumber}`);
       }
     };
 
     const sendPart = async (partNumber) => {
       let stale = false;
+      const crc = await crcOf(partNumber);
       for (let attempt = 1; ; attempt++) {
-        const part = await urlFor(partNumber, stale);
+        const part = await urlFor(partNumber, crc, stale);
         const start = (partNumber - 1) * partSize;
         try {
           inFlight.set(partNumber, 0);
@@ -449,6 +478,7 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
       }
     };
 
+    (async () => { for (const n of queue) await crcOf(n); })().catch(() => {});  // hash ahead, in order
     const pending = [...queue];
     const lanes = Math.max(1, Math.min(concurrency, pending.length));
     await Promise.all(Array.from({ length: lanes }, async () => {
@@ -461,7 +491,9 @@ export function createClient({ apiUrl, getToken, storage, pollInterval = 500, co
     onProgress({ loaded: file.size, total: file.size, phase: "completing" });
     const parts = [...etags.entries()].sort((a, b) => a[0] - b[0])
       .map(([part_number, etag]) => ({ part_number, etag }));
-    await complete(uploadId, parts, { signal });
+    const crc64nvme = combinePartChecksums(parts.map(({ part_number }) => ({
+      crc64nvme: /** @type {string} */ (crcs.get(part_number)), length: lengthOf(part_number) })));
+    await complete(uploadId, parts, { signal, crc64nvme });
     forgetResume(store, resumeKey);
     onProgress({ loaded: file.size, total: file.size, phase: "done" });
     return { file_id: fileId, upload_id: uploadId, multipart: true, resumed, uploadedParts };

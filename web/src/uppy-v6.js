@@ -7,14 +7,16 @@
 //
 // Uppy 6 speaks S3 itself and asks the app to presign each raw request (PUT object, create
 // multipart, upload part, list parts, complete, abort) for a key. The first request of a file
-// declares it to the API (hashing it: SHA-256 or the full-object CRC64/NVME); the API answers
-// with the real key (and, for multipart, the presigned create), and signs every later request
-// for that declared key only. Completion and abort go to the API in S3's own format: it checks
-// the part list against the plan and adds each part's checksum, which storage needs to verify
-// the full-object CRC64/NVME (Uppy's own completion body has none).
+// declares it to the API (a single PUT hashes it first for its SHA-256; multipart declares no
+// checksum); the API answers with the real key (and, for multipart, the presigned create), and
+// signs every later request for that declared key only. Each part is hashed (CRC64/NVME, in a
+// Worker, the next part ahead) when Uppy asks to sign it. Completion and abort go to the API in
+// S3's own format: it checks the part list against the plan and adds each part's checksum,
+// which storage needs to verify the full-object CRC64/NVME the adapter puts in the completion
+// URL, combined from the parts' (Uppy's own completion body has none).
 import { partChecksums } from "./checksums.js";
 import { choosePlan } from "./client.js";
-import { withoutLength } from "./uppy-v5.js";
+import { wholeFileChecksum, withoutLength } from "./uppy-v5.js";
 
 /** Keys handed to Uppy before a file is declared: replaced by the API's key on the first request. */
 const PENDING_PREFIX = "upvault-pending/";
@@ -30,8 +32,8 @@ function fileIdOfKey(key) {
  * The options of `@uppy/aws-s3` 6.x that route every upload through an Upvault API.
  *
  * Pass `uppy` so that an upload Golden Retriever restored after a reload can hash its
- * remaining parts (storage refuses a part without its CRC64/NVME in an upload that has a
- * full-object CRC, and Uppy 6 does not hand the part's bytes to `signRequest`).
+ * parts (storage refuses a part without its CRC64/NVME in an upload that has a full-object
+ * CRC, and Uppy 6 does not hand the part's bytes to `signRequest`).
  *
  * @param {import("./client.js").UpvaultClient} upvault
  * @param {import("./uppy-v5.js").AdapterOptions & {uppy?: {getFiles(): Array<import("./uppy-v5.js").UppyFileLike & {s3Multipart?: {key: string}}>}}} options
@@ -42,17 +44,37 @@ export async function awsS3V6Options(upvault, { category, metadata = () => ({}),
   const categoryOf = (file) => (typeof category === "function" ? category(file) : category);
   /** Files Uppy is about to upload, by the provisional key it got from generateObjectKey. */
   const pending = new Map();
-  /** Declared uploads by storage key: Upvault upload id and part CRCs. */
+  /** Declared multipart uploads by storage key: the file, its part CRCs (base64) and those being hashed. */
   const declared = new Map();
   const fileIds = new Map();
 
-  /** The CRC of part `n` of the upload at `key`: from the declaration, or hashed from the restored file. */
+  /** The upload at `key`: declared by this page, or restored by Golden Retriever after a reload. */
+  const uploadAt = (key) => {
+    if (!declared.has(key)) {
+      const file = uppy?.getFiles().find((candidate) => candidate.s3Multipart?.key === key);
+      if (!file?.data?.size) return undefined;
+      declared.set(key, { file, crcs: new Map(), hashing: new Map() });
+    }
+    return declared.get(key);
+  };
+
+  /** The CRC of part `n` of the upload at `key`, hashed from the file (and part `n + 1` started ahead). */
   const partCrc = async (key, n) => {
-    const known = declared.get(key)?.crcs.get(n);
-    if (known) return known;
-    const file = uppy?.getFiles().find((candidate) => candidate.s3Multipart?.key === key);
-    if (!file?.data?.size) return undefined;
-    const crcs = await partChecksums(file.data, plan(file).partSize, [n]);
+    const upload = uploadAt(key);
+    if (!upload) return undefined;
+    const { file, crcs, hashing } = upload;
+    const { partSize } = plan(file);
+    const count = Math.max(1, Math.ceil(file.data.size / partSize));
+    for (const number of [n, n + 1]) {
+      if (number > count || crcs.has(number) || hashing.has(number)) continue;
+      const job = partChecksums(file.data, partSize, [number]).then((found) => {
+        crcs.set(number, found.get(number));
+        hashing.delete(number);
+      });
+      job.catch(() => hashing.delete(number));
+      hashing.set(number, job);
+    }
+    await hashing.get(n);
     return crcs.get(n);
   };
 
@@ -92,16 +114,26 @@ export async function awsS3V6Options(upvault, { category, metadata = () => ({}),
         }
         if (method === "POST" && !uploadId) {
           // The declaration answers with the presigned "create multipart upload" itself.
+          const file = pending.get(key);
           const multi = await declare(key, true);
           const create = multi.multipart?.create;
           if (!create || !multi.key) throw new Error("Upvault did not presign the multipart upload's creation");
-          declared.set(multi.key, { crcs: multi.partChecksums });
+          declared.set(multi.key, { file, crcs: new Map(), hashing: new Map() });
           return { url: create.url, key: multi.key, headers: withoutLength(create.headers) };
         }
         throw new Error(`Upvault: ${method} on an undeclared key`);
       }
-      if (uploadId && !partNumber && (method === "POST" || method === "DELETE")) {
-        return upvault.s3StyleRequest(method === "POST" ? "complete" : "abort", fileIdOfKey(key));
+      if (uploadId && !partNumber && method === "DELETE") {
+        declared.delete(key);
+        return upvault.s3StyleRequest("abort", fileIdOfKey(key));
+      }
+      if (uploadId && !partNumber && method === "POST") {
+        const upload = uploadAt(key);
+        if (!upload) throw new Error(`Upvault: no file is known for ${key}; pass \`uppy\` to hash a restored upload`);
+        await Promise.all(upload.hashing.values());
+        const crc64nvme = await wholeFileChecksum(upload.file.data, plan(upload.file).partSize, upload.crcs);
+        declared.delete(key);
+        return upvault.s3StyleRequest("complete", fileIdOfKey(key), { crc64nvme });
       }
       /** @type {{method: string, key: string, storage_upload_id?: string, part_number?: number, crc64nvme?: string}} */
       const body = { method, key };

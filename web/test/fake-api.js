@@ -51,7 +51,8 @@ export function installFakes({ storedParts = [] } = {}) {
     if (parts && init.method === "GET") {
       const declared = uploads.get(parts[1]) ?? { size: 11 * MIB, part_size: 5 * MIB };
       return json(200, { upload_id: parts[1], file_id: parts[1], size: declared.size, part_size: declared.part_size,
-        part_count: Math.ceil(declared.size / declared.part_size), parts: storedParts, missing: [], expires_at: expires() });
+        part_count: Math.ceil(declared.size / declared.part_size), parts: storedParts, missing: [],
+        missing_parts: [], expires_at: expires() });
     }
     if (/\/complete$/.test(pathname)) return json(200, { file_id: "F1", status: "pending" });
     if (pathname === "/v1/uploads/s3-requests") {

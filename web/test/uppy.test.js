@@ -1,7 +1,7 @@
 // The Uppy adapters, driven the way @uppy/aws-s3 5.x and 6.x call them, against a scripted API.
 import assert from "node:assert/strict";
 import { afterEach, test } from "node:test";
-import { partChecksums } from "../src/checksums.js";
+import { multipartChecksums, partChecksums } from "../src/checksums.js";
 import { createClient } from "../src/client.js";
 import { awsS3V5Options } from "../src/uppy-v5.js";
 import { awsS3V6Options } from "../src/uppy-v6.js";
@@ -29,7 +29,7 @@ test("v5: Uppy's multipart choice and chunk size follow the API's published limi
   assert.equal(options.getChunkSize({ size: 11 * MIB }), 5 * MIB);
 });
 
-test("v5: a multipart upload is declare + complete: the plan carries CRC-bound part URLs", async () => {
+test("v5: a multipart upload: parts hashed and signed as Uppy sends them, the whole file's CRC at completion", async () => {
   // Given the v5 options and an 11 MiB file
   fakes = installFakes();
   const declared = [];
@@ -43,10 +43,19 @@ test("v5: a multipart upload is declare + complete: the plan carries CRC-bound p
   await options.completeMultipartUpload(file, { uploadId, key: "k",
     parts: [3, 1, 2].map((n) => ({ PartNumber: n, ETag: `"e${n}"` })) });
 
-  // Then two API calls did it, each URL carries its part's CRC, and the file id is known
-  assert.deepEqual(fakes.apiCalls().map((call) => call.path), ["/v1/uploads", "/v1/uploads/F1/complete"]);
+  // Then the declaration carried no checksum, parts were signed with their CRCs (those waiting
+  // together in one call: fewer calls than parts), each URL carries its part's CRC, completion
+  // the whole file's CRC64/NVME, and the file id is known
+  const calls = fakes.apiCalls();
+  assert.deepEqual(calls[0].body.checksums, {});
+  const signing = calls.filter((call) => call.path === "/v1/uploads/F1/parts");
+  assert.deepEqual(signing.flatMap((call) => call.body.parts.map((part) => part.part_number)).sort(), [1, 2, 3]);
+  assert.ok(signing.length < 3);
   assert.ok(signed.every((part) => part.url.includes("partNumber") && part.headers["x-amz-checksum-crc64nvme"]));
-  assert.deepEqual(fakes.apiCalls()[1].body.parts.map((part) => part.part_number), [1, 2, 3]);
+  const complete = calls[calls.length - 1];
+  assert.equal(complete.path, "/v1/uploads/F1/complete");
+  assert.deepEqual(complete.body.parts.map((part) => part.part_number), [1, 2, 3]);
+  assert.equal(complete.body.crc64nvme, (await multipartChecksums(file.data, 5 * MIB)).crc64nvme);
   assert.deepEqual(declared, ["F1"]);
   assert.equal(options.fileIdOf(file), "F1");
 });
@@ -110,17 +119,20 @@ test("v6: the first request declares the file; later requests are presigned for 
 });
 
 test("v6: completion and abort go to the API, in S3's format, with the caller's token", async () => {
-  // Given the v6 options
+  // Given the v6 options and a running upload of an 11 MiB file (restored, as after a reload)
   fakes = installFakes();
-  const options = await awsS3V6Options(upvault(), { category: "documents" });
   const key = "staging/u/documents/01JFILEID/x.pdf";
+  const file = { ...uppyFile(11 * MIB), s3Multipart: { key, uploadId: "s3-upload" } };
+  const options = await awsS3V6Options(upvault(), { category: "documents", uppy: { getFiles: () => [file] } });
 
   // When Uppy asks to presign its completion and its abort of a running upload
   const complete = await options.signRequest({ method: "POST", key, uploadId: "s3-upload" });
   const abort = await options.signRequest({ method: "DELETE", key, uploadId: "s3-upload" });
 
-  // Then both point at the API (no API call was needed to say so), with the bearer token
-  assert.equal(complete.url, "http://api.test/v1/uploads/01JFILEID/s3-complete");
+  // Then both point at the API (no API call was needed to say so), with the bearer token, and
+  // completion carries the whole file's CRC64/NVME
+  const crc = (await multipartChecksums(file.data, 5 * MIB)).crc64nvme;
+  assert.equal(complete.url, `http://api.test/v1/uploads/01JFILEID/s3-complete?crc64nvme=${encodeURIComponent(crc)}`);
   assert.equal(abort.url, "http://api.test/v1/uploads/01JFILEID");
   assert.equal(complete.headers.Authorization, "Bearer t");
   assert.equal(fakes.apiCalls().length, 0);

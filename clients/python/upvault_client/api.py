@@ -86,6 +86,8 @@ class UploadState(_Wire):
     part_count: int
     parts: list[StoredPart]
     missing: list[PartRequest]
+    #: Parts storage does not hold yet (``GET``; their URLs are signed with each part's CRC).
+    missing_parts: list[int] = []
     expires_at: datetime
 
 
@@ -97,7 +99,7 @@ class Declaration:
     content_type: str
     size: int
     category: str
-    #: ``{"sha256": ...}`` for a single PUT, ``{"crc64nvme": ...}`` (whole file) for multipart.
+    #: ``{"sha256": ...}`` for a single PUT; empty for multipart (its CRC64NVME comes at completion).
     checksums: Mapping[str, str]
     metadata: Mapping[str, str]
 
@@ -190,9 +192,12 @@ class UpvaultApi:
         state = UploadState.model_validate(response.json())
         return state.missing
 
-    def complete(self, upload_id: str, parts: Iterable[tuple[int, str]]) -> FileInfo:
-        """``POST /v1/uploads/{id}/complete`` with every part's number and ETag, in order."""
-        body = {"parts": [{"part_number": number, "etag": etag} for number, etag in parts]}
+    def complete(self, upload_id: str, parts: Iterable[tuple[int, str]], crc64nvme: str | None = None) -> FileInfo:
+        """``POST /v1/uploads/{id}/complete`` with every part's number and ETag, in order, and
+        the whole file's CRC64NVME (base64), which storage verifies against the parts."""
+        body: dict[str, object] = {"parts": [{"part_number": number, "etag": etag} for number, etag in parts]}
+        if crc64nvme is not None:
+            body["crc64nvme"] = crc64nvme
         response = self._call(
             "POST", f"/uploads/{_seg(upload_id)}/complete", "/uploads/{id}/complete", json=body, idempotent=False
         )

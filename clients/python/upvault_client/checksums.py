@@ -1,12 +1,11 @@
-"""The checksums storage verifies, computed while streaming the file once.
+"""The checksums storage verifies, computed from bytes the client reads anyway.
 
-* Single PUT: SHA-256 of the file (storage checks ``x-amz-checksum-sha256``).
-* Multipart: the **full-object CRC64NVME** of the file, declared up front and checked by
-  storage at completion, plus each part's own CRC64NVME signed into its URL.
-
-CRC64NVME is linear, so the file is hashed in 1 MiB blocks once and any part's CRC (for any
-part size that is a whole number of MiB, which is what the API plans) is combined from its
-blocks without reading the file again. AWS's ``awscrt`` does the arithmetic.
+* Single PUT: SHA-256 of the file, declared up front (storage checks ``x-amz-checksum-sha256``
+  signed into the URL), so the file is read once before it is sent.
+* Multipart: each part's CRC64NVME, computed from the part's buffer just before it is sent and
+  signed into its URL, and the **full-object CRC64NVME**, combined from the parts' (CRC64NVME is
+  linear: AWS's ``awscrt`` does the arithmetic) and given at completion. No pass over the file
+  comes before its first byte.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from upvault_client.errors import Cancelled, IntegrityError
 from upvault_client.sources import Source
 
-#: Granularity of the block CRCs (parts the API plans are whole MiB).
+#: Bytes read per step when hashing a file (or parts of it) without sending it.
 BLOCK = 1024 * 1024
 
 
@@ -51,44 +50,18 @@ class FileDigests:
     """What one pass over a file computed."""
 
     size: int
-    #: Base64 SHA-256 (when asked for).
+    #: Base64 SHA-256.
     sha256: str | None = None
-    #: CRC64NVME of each ``BLOCK``-sized block, in order (when asked for).
-    blocks: tuple[int, ...] = ()
-
-    @property
-    def crc64nvme(self) -> str | None:
-        """Base64 full-object CRC64NVME (when blocks were computed)."""
-        if not self.blocks and self.size:
-            return None
-        return crc64nvme_b64(self._combine(0, len(self.blocks)))
-
-    def part_crcs(self, part_size: int, part_count: int) -> list[int] | None:
-        """Each part's CRC64NVME, combined from the blocks; ``None`` when parts cut blocks."""
-        if not self.blocks or part_size % BLOCK:
-            return None
-        per = part_size // BLOCK
-        return [self._combine(index * per, min((index + 1) * per, len(self.blocks))) for index in range(part_count)]
-
-    def _combine(self, first: int, end: int) -> int:
-        crc = 0
-        for index in range(first, end):
-            length = min(BLOCK, self.size - index * BLOCK)
-            crc = self.blocks[index] if index == first else combine_crc64nvme(crc, self.blocks[index], length)
-        return crc
 
 
 def digest(
     source: Source,
     *,
-    sha256: bool,
-    crc: bool,
     on_bytes: Callable[[int], None] | None = None,
     cancelled: threading.Event | None = None,
 ) -> FileDigests:
-    """Read ``source`` once, computing the requested checksums."""
-    hasher = hashlib.sha256() if sha256 else None
-    blocks: list[int] = []
+    """Read ``source`` once, computing its SHA-256 (what a single PUT declares)."""
+    hasher = hashlib.sha256()
     buffer = bytearray(BLOCK)
     view = memoryview(buffer)
     offset = 0
@@ -98,28 +71,22 @@ def digest(
         read = source.read_into(offset, view)
         if read == 0:
             raise OSError(f"file shrank while reading: {source.size - offset} bytes missing")
-        chunk = view[:read]
-        if hasher is not None:
-            hasher.update(chunk)
-        if crc:
-            blocks.append(crc64nvme(chunk))
+        hasher.update(view[:read])
         offset += read
         if on_bytes is not None:
             on_bytes(read)
-    return FileDigests(
-        size=source.size,
-        sha256=base64.b64encode(hasher.digest()).decode() if hasher is not None else None,
-        blocks=tuple(blocks),
-    )
+    return FileDigests(size=source.size, sha256=base64.b64encode(hasher.digest()).decode())
 
 
-def part_crcs_by_reading(source: Source, part_size: int, part_count: int) -> list[int]:
-    """Each part's CRC64NVME by reading the file again (part sizes that are not whole MiB)."""
+def part_crcs_by_reading(
+    source: Source, part_size: int, part_count: int, numbers: list[int] | None = None
+) -> list[int]:
+    """The CRC64NVME of parts ``numbers`` (1-based; default all) by reading them from ``source``."""
     crcs = []
     buffer = bytearray(BLOCK)
     view = memoryview(buffer)
-    for index in range(part_count):
-        offset, end = index * part_size, min((index + 1) * part_size, source.size)
+    for number in numbers if numbers is not None else range(1, part_count + 1):
+        offset, end = (number - 1) * part_size, min(number * part_size, source.size)
         crc = 0
         while offset < end:
             read = source.read_into(offset, view[: min(BLOCK, end - offset)])

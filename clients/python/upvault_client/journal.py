@@ -1,10 +1,11 @@
 """A small local journal of running multipart uploads, so an interrupted one resumes.
 
 One JSON file per upload, named by a hash of (API, path, size, mtime): the same file uploaded
-again to the same API finds its entry; a file that changed does not. The entry holds what
-resuming needs without reading the file first: the upload id, the declaration, and the part
-CRCs that part URLs are signed with. Storage (through the API's parts endpoint) remains the
-truth about which parts arrived; the journal only says where to ask.
+again to the same API finds its entry; a file that changed does not. The entry holds the upload
+id and the declaration; the parts' CRC64NVME are computed again from the file when resuming
+(only for the parts storage holds), so nothing is hashed before the first byte is sent.
+Storage (through the API's parts endpoint) remains the truth about which parts arrived; the
+journal only says where to ask.
 """
 
 from __future__ import annotations
@@ -36,8 +37,6 @@ class JournalEntry:
     size: int
     part_size: int
     part_count: int
-    crc64nvme: str
-    part_crcs: list[int]
     metadata: dict[str, str] = field(default_factory=dict)
 
     def matches(self, *, filename: str, content_type: str, category: str, metadata: dict[str, str]) -> bool:
