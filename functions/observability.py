@@ -4,7 +4,7 @@ They are configured by Powertools' own environment variables, as in the Powertoo
 ``POWERTOOLS_SERVICE_NAME``, ``POWERTOOLS_METRICS_NAMESPACE``, ``POWERTOOLS_LOG_LEVEL``,
 ``POWERTOOLS_TRACE_DISABLED``, ``POWERTOOLS_METRICS_DISABLED``. On Lambda the CDK function
 helper sets them (``infra/functions.py``); locally the ``upvault`` command sets the same
-values before it imports any function (``local.settings.POWERTOOLS_ENVIRONMENT``), and the
+values before it imports any function (``local.powertools_env.POWERTOOLS_ENVIRONMENT``), and the
 tests do so in ``tests/conftest.py``. No constructor argument overrides them.
 
 Powertools reads these variables when the objects are created, at import: that is the

@@ -7,17 +7,25 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from local.event_bridge import DeadLetterStore
-from local.settings import DevSettings, apply_powertools_environment
+from local.powertools_env import apply_powertools_environment
 from migration.cli import migrate as migrate_command
 from upvault_client import cli as client_commands
+
+if TYPE_CHECKING:
+    from local.event_bridge import DeadLetterStore
+    from local.settings import DevSettings
+
+# The local stack's modules (its settings, the event bridge) are imported by the commands that
+# use them: the client commands (upload, ls, ...) start without them.
 
 
 def _dev(_: argparse.Namespace) -> int:
     from local.devstack import run
+    from local.settings import DevSettings
 
     run(DevSettings())
     return 0
@@ -25,6 +33,7 @@ def _dev(_: argparse.Namespace) -> int:
 
 def _dev_token(args: argparse.Namespace) -> int:
     from local.dev_issuer import DevIssuer
+    from local.settings import DevSettings
 
     print(DevIssuer(DevSettings().state_dir).mint(args.user, ttl=args.ttl))
     return 0
@@ -32,6 +41,8 @@ def _dev_token(args: argparse.Namespace) -> int:
 
 def _dead_letters() -> tuple[DevSettings, DeadLetterStore]:
     from local.devstack import DEAD_LETTERS_DIR
+    from local.event_bridge import DeadLetterStore
+    from local.settings import DevSettings
 
     dev = DevSettings()
     return dev, DeadLetterStore(dev.state_dir / DEAD_LETTERS_DIR)

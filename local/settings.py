@@ -8,9 +8,7 @@ checks that the two never share a field.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -70,24 +68,3 @@ class DevSettings(BaseSettings):
             if not _ORIGIN.match(str(origin)):
                 raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path)")
         return tuple(str(origin) for origin in value)
-
-
-#: Powertools' own configuration (``functions.observability``): what the CDK function helper
-#: sets on Lambda (``infra/functions.py``; a test checks they agree), and metrics and traces
-#: off, as they have nowhere to go locally.
-POWERTOOLS_ENVIRONMENT = {
-    "POWERTOOLS_SERVICE_NAME": "upvault",
-    "POWERTOOLS_METRICS_NAMESPACE": "Upvault",
-    "POWERTOOLS_METRICS_DISABLED": "true",
-    "POWERTOOLS_TRACE_DISABLED": "true",
-}
-
-
-def apply_powertools_environment(environ: MutableMapping[str, str] = os.environ) -> None:
-    """Give Powertools its variables, where not set already, before a function module is imported.
-
-    Powertools reads them when ``functions.observability`` creates its objects, so the
-    ``upvault`` command calls this first thing.
-    """
-    for name, value in POWERTOOLS_ENVIRONMENT.items():
-        environ.setdefault(name, value)

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from local.settings import POWERTOOLS_ENVIRONMENT, DevSettings
+from local.powertools_env import POWERTOOLS_ENVIRONMENT
+from local.settings import DevSettings
 from upvault.settings import Settings
 from upvault_client.config import ClientSettings
 

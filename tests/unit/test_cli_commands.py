@@ -10,7 +10,7 @@ import pytest
 
 from functions.api.app import create_app
 from local.cli import main
-from local.settings import POWERTOOLS_ENVIRONMENT
+from local.powertools_env import POWERTOOLS_ENVIRONMENT
 from upvault.settings import Settings
 
 

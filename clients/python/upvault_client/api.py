@@ -6,6 +6,7 @@ module changes; the transfer logic does not.
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Mapping
@@ -149,6 +150,7 @@ class UpvaultApi:
         timeout: float = 30.0,
         max_attempts: int = 3,
         transport: httpx.BaseTransport | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.base_url = api_base(api_url)
         self.max_attempts = max_attempts
@@ -159,6 +161,7 @@ class UpvaultApi:
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             # No transport of our own by default: httpx then honours HTTP(S)_PROXY and NO_PROXY.
             transport=transport,
+            verify=verify,
             headers={"User-Agent": f"upvault-client/{__version__}", "Accept": "application/json"},
         )
 

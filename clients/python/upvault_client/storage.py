@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import re
+import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -36,8 +37,10 @@ class Storage:
         backoff: float = 0.5,
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.max_attempts = max_attempts
+        self.verify = verify
         self.backoff = backoff
         self.timeout = timeout
         self.transport = transport
@@ -50,6 +53,7 @@ class Storage:
             timeout=httpx.Timeout(self.timeout, connect=10.0, pool=None),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
             transport=self.transport,
+            verify=self.verify,
             follow_redirects=False,
             headers={"User-Agent": f"upvault-client/{__version__}"},
         )
