@@ -267,6 +267,7 @@ def run(size_mib: int, part_mib: int, parallel: int, runs: int) -> dict[str, Any
             order = list(candidates)
             order = order[index % len(order) :] + order[: index % len(order)]  # no candidate always first
             for name in order:
+                settle(data)
                 timings[name].append(candidates[name]())
                 purge(clients.api, bucket)
                 print(f"run {index + 1} {name}: {timings[name][-1][0]:.2f} s", file=sys.stderr, flush=True)
@@ -277,6 +278,18 @@ def run(size_mib: int, part_mib: int, parallel: int, runs: int) -> dict[str, Any
     finally:
         stack.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def settle(path: Path) -> None:
+    """The same start for every candidate: earlier runs' writes flushed, the file in the page cache.
+
+    Without it the disk's writeback of the previous candidate's gigabyte, and a file the VM
+    dropped from its cache, land on whoever runs next (single runs swung 2-3x).
+    """
+    os.sync()
+    with path.open("rb") as handle:
+        while handle.read(16 * MIB):
+            pass
 
 
 def purge(s3: Any, bucket: str) -> None:
@@ -317,8 +330,8 @@ def render(results: dict[str, Any]) -> str:
             START,
             "## Python client: `upvault upload` vs boto3's TransferManager",
             "",
-            f"{measured('make bench-sdk')} (bench/sdk.py), while other work shared",
-            f"the machine (1-minute load average before and after each round: {', '.join(results['loads'])}).",
+            f"{measured('make bench-sdk')} (bench/sdk.py); 1-minute load average before and after each",
+            f"round, the benchmark's own processes included: {', '.join(results['loads'])}.",
             "",
             f"One {size / MIB:.0f} MiB file, {part / MIB:.0f} MiB parts ({parts} parts), {parallel} at once, "
             "local MinIO",
