@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -359,3 +360,30 @@ def test_the_hashing_thread_gives_each_parts_crc_and_stops_waiters_when_stopped(
     hasher.stop()
     with pytest.raises(Cancelled):
         hasher.crc(2)
+
+
+def test_a_path_is_read_by_position_from_many_threads_at_once(tmp_path: Path) -> None:
+    # Given a file on disk, opened as an upload source
+    data = os.urandom(4 * MIB + 3)
+    path = tmp_path / "blob.bin"
+    path.write_bytes(data)
+    source = open_source(path)
+    step = MIB // 2 + 7
+    ranges = [(offset, min(step, len(data) - offset)) for offset in range(0, len(data), step)] * 4
+
+    # When eight threads read interleaved ranges at the same time, as chunks and into buffers
+    def read(offset: int, length: int) -> tuple[bytes, bytes]:
+        buffer = bytearray(length)
+        assert source.read_into(offset, memoryview(buffer)) == length
+        return b"".join(source.chunks(offset, length, 64 * 1024)), bytes(buffer)
+
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda pair: read(*pair), ranges))
+    # and a transport keeps every chunk of a body before sending any (as a test transport does)
+    kept = list(source.chunks(0, len(data), MIB))
+    source.close()
+    # Then every range holds exactly its bytes (no file position shared between readers)
+    for (offset, length), (as_chunks, as_buffer) in zip(ranges, got, strict=True):
+        assert as_chunks == as_buffer == data[offset : offset + length]
+    # and kept chunks are still the file's bytes (fresh objects, not views of a reused buffer)
+    assert b"".join(kept) == data

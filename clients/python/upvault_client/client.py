@@ -45,8 +45,8 @@ class Client:
         api_url: The API's base URL (``https://files.example.com``; a trailing ``/v1`` is fine).
         token: A bearer token; or ``token_provider``, called for each request (and once more
             after a 401), for tokens that expire.
-        parallel: Parts (and files) sent to storage at once; memory used by an upload is at
-            most ``parallel`` x the API's part size.
+        parallel: Parts (and files) sent to storage at once; parts stream from the file in
+            1 MiB chunks, so an upload's buffers are at most ``parallel`` x 1 MiB.
         timeout: Seconds for each API call.
         max_attempts: Tries per part (and per download) before a transfer fails.
         resume: Remember multipart uploads of files on disk in a local journal, so uploading

@@ -58,16 +58,25 @@ class Source:
         read = self.read_into(0, memoryview(buffer))
         return bytes(buffer[:read])
 
+    def read(self, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes from ``offset`` as a fresh ``bytes`` (short only at the end)."""
+        buffer = bytearray(min(length, max(self.size - offset, 0)))
+        read = self.read_into(offset, memoryview(buffer))
+        return bytes(buffer) if read == len(buffer) else bytes(buffer[:read])
+
     def chunks(self, offset: int, length: int, size: int) -> Iterator[bytes]:
-        """``length`` bytes from ``offset`` in fresh ``size``-byte chunks (a streamed body)."""
+        """``length`` bytes from ``offset`` in fresh ``size``-byte chunks (a streamed body).
+
+        Fresh ``bytes``, not views of a reused buffer: any HTTP transport may keep them, and the
+        HTTP/1.1 writer sends a lone ``bytes`` chunk without copying it again.
+        """
         end = offset + length
         while offset < end:
-            buffer = bytearray(min(size, end - offset))
-            read = self.read_into(offset, memoryview(buffer))
-            if read == 0:
+            chunk = self.read(offset, min(size, end - offset))
+            if not chunk:
                 raise OSError(f"file shrank while reading: {end - offset} bytes missing")
-            offset += read
-            yield bytes(buffer) if read == len(buffer) else bytes(buffer[:read])
+            offset += len(chunk)
+            yield chunk
 
 
 class _BufferSource(Source):
@@ -82,7 +91,11 @@ class _BufferSource(Source):
 
 
 class _FileSource(Source):
-    """A seekable binary file; one lock serialises seek+read (page-cache reads take microseconds)."""
+    """A seekable binary file.
+
+    A file this module opened is read by position (``pread``), so threads never wait for one
+    another; a caller's file object is read under one lock (seek + read), respecting its buffering.
+    """
 
     def __init__(
         self,
@@ -98,11 +111,20 @@ class _FileSource(Source):
         self._start = start
         self._owned = owned
         self._lock = threading.Lock()
+        #: Positional reads where the platform has them (not Windows), on files opened here.
+        self._fd = handle.fileno() if owned and hasattr(os, "pread") and hasattr(os, "preadv") else None
         super().__init__(size, name, identity)
 
     def read_into(self, offset: int, buffer: memoryview) -> int:
         wanted = min(len(buffer), self.size - offset)
         done = 0
+        if self._fd is not None:
+            while done < wanted:
+                read = os.preadv(self._fd, [buffer[done:wanted]], self._start + offset + done)
+                if not read:
+                    break
+                done += read
+            return done
         with self._lock:
             self._handle.seek(self._start + offset)
             while done < wanted:
@@ -111,6 +133,19 @@ class _FileSource(Source):
                     break
                 done += read
         return done
+
+    def read(self, offset: int, length: int) -> bytes:
+        wanted = min(length, max(self.size - offset, 0))
+        if self._fd is None:
+            return super().read(offset, length)
+        # One copy, from the page cache straight into the bytes object that is sent.
+        data = os.pread(self._fd, wanted, self._start + offset)
+        while 0 < len(data) < wanted:
+            more = os.pread(self._fd, wanted - len(data), self._start + offset + len(data))
+            if not more:
+                break
+            data += more
+        return data
 
     def close(self) -> None:
         if self._owned:
@@ -143,4 +178,5 @@ def _stream_source(stream: IO[bytes]) -> Source:
         return _FileSource(stream, start=start, size=end - start, name=name, owned=False)
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the source
     shutil.copyfileobj(stream, spool, 1024 * 1024)
+    spool.flush()  # read by position from its descriptor, below Python's write buffer
     return _FileSource(spool, start=0, size=spool.tell(), name=name, owned=True)

@@ -6,8 +6,9 @@
   file's CRC64NVME, combined from the parts' (no pass over the file before the first byte goes
   out). Which kind the API plans depends on its threshold, so the client predicts it
   (:class:`PlanHint`) and learns from every answer.
-* Parts go in parallel on a shared pool of workers; each worker reads its part into a buffer
-  it owns, so memory is bounded by parts in flight x part size, never the file.
+* Parts go in parallel on a shared pool of workers; each worker streams its part from the file
+  in 1 MiB chunks as it sends it, so memory is bounded by parts in flight x 1 MiB, never the
+  part or the file.
 * Part URLs (each binding its part's CRC64NVME) are signed in batches ahead of the workers,
   from the parts already hashed (:class:`PartSigner`), re-signed when they expire; each part
   is retried with backoff on its own.
@@ -350,7 +351,6 @@ class Uploader:
         self.journal = journal
         self.hint = hint
         self.sign_window = max(16, 4 * parallel)
-        self._buffers = threading.local()
         #: Set by :meth:`cancel_all`: every transfer stops, and no new one starts.
         self.stopped = threading.Event()
         self._active: set[threading.Event] = set()
@@ -510,34 +510,24 @@ class Uploader:
         counter: ByteCounter,
         cancel: threading.Event,
     ) -> str:
-        """Read part ``number`` into this worker's buffer and send it with its signed URL; its ETag."""
+        """Stream part ``number`` from the source with its signed URL; its ETag.
+
+        The part is read chunk by chunk as it is sent (and again for a retry), never held whole:
+        memory stays bounded by workers times chunk size. Its CRC64NVME came from the hashing thread and
+        is signed into the URL, so storage refuses the part if the file changed in between.
+        """
         if cancel.is_set():
             raise Cancelled
+        start = (number - 1) * plan.part_size
         length = plan.part_length(number, size)
-        view = self._buffer(plan.part_size)[:length]
-        if source.read_into((number - 1) * plan.part_size, view) != length:
-            raise OSError(f"file shrank while uploading: part {number} is short")
-
-        def body() -> Iterator[memoryview]:
-            for offset in range(0, length, CHUNK):
-                yield view[offset : offset + CHUNK]
-
         return self.storage.put(
             signer.url_for(number),
-            body,
+            lambda: source.chunks(start, length, CHUNK),
             length,
             on_bytes=counter.add,
             resign=lambda: signer.resign(number),
             cancelled=cancel,
         )
-
-    def _buffer(self, size: int) -> memoryview:
-        """This worker's part buffer, reused from part to part (the memory bound)."""
-        buffer: bytearray | None = getattr(self._buffers, "buffer", None)
-        if buffer is None or len(buffer) < size:
-            buffer = bytearray(size)
-            self._buffers.buffer = buffer
-        return memoryview(buffer)
 
     def _run(self, tasks: list[Callable[[], T]], cancel: threading.Event) -> list[T]:
         """Run tasks on the pool; the first failure (or Ctrl-C) cancels the others."""
