@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -91,9 +92,14 @@ PEAK = (
 CLI = "import sys\nfrom local.cli import main\nsys.exit(main(sys.argv[1:]))\n"
 
 
-def measure(script: str, args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Run ``python -c script args`` to its end: (seconds, peak RSS in MiB, stdout)."""
+def measure(script: str, args: list[str], env: dict[str, str]) -> tuple[float, float, float, str]:
+    """Run ``python -c script args`` to its end: (seconds, peak RSS in MiB, CPU seconds, stdout).
+
+    CPU is the process's user + system time (from the kernel, as the parent reaps it): unlike
+    wall time it hardly depends on what else the shared machine is doing.
+    """
     with tempfile.NamedTemporaryFile("r", suffix=".peak") as peak:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         result = subprocess.run(
             [sys.executable, "-c", PEAK + script, *args],
@@ -103,9 +109,11 @@ def measure(script: str, args: list[str], env: dict[str, str]) -> tuple[float, f
             check=False,
         )
         elapsed = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if result.returncode != 0:
             raise RuntimeError(f"{args[:2]} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-        return elapsed, int(peak.read()) / 1024, result.stdout
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        return elapsed, int(peak.read()) / 1024, cpu, result.stdout
 
 
 def load_average() -> str:
@@ -229,41 +237,41 @@ def run(size_mib: int, part_mib: int, parallel: int, runs: int) -> dict[str, Any
         compile_sources()
         plain_env = {k: v for k, v in os.environ.items() if not k.startswith("UPVAULT_")}
 
-        def cli() -> tuple[float, float]:
+        def cli() -> tuple[float, float, float]:
             access.calls.clear()
             with storage_calls() as counted:
-                seconds, rss, out = measure(
+                seconds, rss, cpu, out = measure(
                     CLI, ["upload", str(data), "--no-wait", "--json", "--parallel", str(parallel)], cli_env
                 )
             record = json.loads(out)[0]
             results["api_calls"] = dict(access.calls)
             results["storage_calls"] = dict(counted)
             wait_ready(stack, token, record["file_id"])
-            return seconds, rss
+            return seconds, rss, cpu
 
-        def transfer_manager(sign: str) -> Callable[[], tuple[float, float]]:
-            def upload() -> tuple[float, float]:
+        def transfer_manager(sign: str) -> Callable[[], tuple[float, float, float]]:
+            def upload() -> tuple[float, float, float]:
                 credentials = [storage.endpoint_url, storage.access_key_id, storage.secret_access_key]
                 args = [*credentials, bucket, "bench/tm.pdf", str(data), str(part_mib * MIB), str(parallel), sign]
-                seconds, rss, _ = measure(TRANSFER_MANAGER, args, plain_env)
-                return seconds, rss
+                seconds, rss, cpu, _ = measure(TRANSFER_MANAGER, args, plain_env)
+                return seconds, rss, cpu
 
             return upload
 
-        def single_put() -> tuple[float, float]:
+        def single_put() -> tuple[float, float, float]:
             params = {"Bucket": bucket, "Key": "bench/single.pdf", "ContentLength": size}
             url = presigner.generate_presigned_url("put_object", Params=params, ExpiresIn=3600)
-            seconds, rss, _ = measure(SINGLE_PUT, [url, str(data)], plain_env)
-            return seconds, rss
+            seconds, rss, cpu, _ = measure(SINGLE_PUT, [url, str(data)], plain_env)
+            return seconds, rss, cpu
 
-        candidates: dict[str, Callable[[], tuple[float, float]]] = {
+        candidates: dict[str, Callable[[], tuple[float, float, float]]] = {
             "cli": cli,
             "transfer_manager": transfer_manager("unsigned"),
             "transfer_manager_signed": transfer_manager("sign"),
             "single_put": single_put,
         }
         results: dict[str, Any] = {"loads": [load_average()]}
-        timings: dict[str, list[tuple[float, float]]] = {name: [] for name in candidates}
+        timings: dict[str, list[tuple[float, float, float]]] = {name: [] for name in candidates}
         for index in range(runs):
             order = list(candidates)
             order = order[index % len(order) :] + order[: index % len(order)]  # no candidate always first
@@ -328,10 +336,12 @@ def render(results: dict[str, Any]) -> str:
         ("transfer_manager_signed", "boto3 TransferManager, default over plain HTTP (SHA-256 of each part signed)"),
         ("single_put", "one presigned PUT, one stream (loopback limit)"),
     ):
-        seconds, rss = median(name, 0), median(name, 1)
+        seconds, rss, cpu = median(name, 0), median(name, 1), median(name, 2)
         ratio = median("transfer_manager", 0) / seconds
         best = min(t[0] for t in results["timings"][name])
-        rows.append(f"| {label} | {seconds:.2f} | {mb / seconds:.0f} | {mb / best:.0f} | {ratio:.2f}× | {rss:.0f} |")
+        rows.append(
+            f"| {label} | {seconds:.2f} | {mb / seconds:.0f} | {mb / best:.0f} | {ratio:.2f}× | {cpu:.2f} | {rss:.0f} |"
+        )
     api = results["api_calls"]
     storage = results["storage_calls"]
     budget = parallel * part / MIB + 64
@@ -348,9 +358,11 @@ def render(results: dict[str, Any]) -> str:
             f"(one drive, SSE-KMS bucket), {results['runs']} interleaved runs; median wall time of the whole process",
             "(interpreter start, imports, checksums, API calls, transfer). Ratio: TransferManager's time / this one's",
             f"(≥ 1.0 means as fast or faster). Memory budget: parts in flight × part size + 64 MiB = {budget:.0f} MiB.",
+            "Client CPU: the candidate process's user + system seconds (median; storage's own work not included).",
             "",
-            "| candidate | s (median) | MB/s (median) | MB/s (best) | vs TransferManager | peak RSS (MiB) |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| candidate | s (median) | MB/s (median) | MB/s (best) | vs TransferManager | client CPU s "
+            "| peak RSS (MiB) |",
+            "|---|---:|---:|---:|---:|---:|---:|",
             *rows,
             "",
             f"API calls the CLI made for the {parts}-part upload (from the API's access log):",
