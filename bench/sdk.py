@@ -393,7 +393,7 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--part-mib", type=int, default=16)
     parser.add_argument("--parallel", type=int, default=4)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--no-write", action="store_true", help="print the section only")
     args = parser.parse_args()
     section = render(run(args.size_mib, args.part_mib, args.parallel, args.runs))
