@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
@@ -284,6 +285,27 @@ def test_a_changed_file_starts_a_new_upload(api_transport: LambdaApi, storage: M
     # Then a new upload was declared for it, and every part was sent
     assert len(declarations(api_transport)) == 2 and info.status == "ready"
     assert sorted(storage.parts()) == [1, 2, 3]
+
+
+def test_a_failed_upload_ends_only_after_its_other_parts_stopped(
+    api_transport: LambdaApi, storage: MotoStorage, tmp_path: Path
+) -> None:
+    # Given storage that refuses part 1 at once and answers part 2 only after a while
+    def fail(sent: Sent) -> httpx.Response | None:
+        if sent.part_number == 1:
+            return s3_error(403, "AccessDenied", "Access Denied")
+        if sent.part_number == 2:
+            time.sleep(0.5)
+        return None
+
+    storage.fail = fail
+    path = tmp_path / "statement.pdf"
+    path.write_bytes(big_pdf(11 * MIB))
+    # When the upload fails on part 1
+    with make_client(api_transport, storage, tmp_path / "journal") as client, pytest.raises(StorageError):
+        client.upload(path)
+    # Then no request of it was still running when upload() gave up (none lands later, unseen)
+    assert storage.in_flight == 0
 
 
 def test_cancel_stops_an_upload_and_leaves_it_resumable(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,12 @@ def crc64nvme(data: bytes | bytearray | memoryview, previous: int = 0) -> int:
 
     value: int = compute(data, previous)
     return value
+
+
+def load_crc64nvme() -> None:
+    """Load awscrt's native library on a background thread (about 50 ms), so a multipart
+    upload's first part is not kept waiting for it; the import lock makes a use meanwhile wait."""
+    threading.Thread(target=importlib.import_module, args=("awscrt.checksums",), daemon=True).start()
 
 
 def combine_crc64nvme(first: int, second: int, second_length: int) -> int:

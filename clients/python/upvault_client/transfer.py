@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, as_completed
+from concurrent.futures import Future, as_completed, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -46,6 +46,7 @@ from upvault_client.checksums import (
     crc64nvme,
     crc64nvme_b64,
     digest,
+    load_crc64nvme,
     part_crcs_by_reading,
 )
 from upvault_client.errors import Cancelled, Conflict, InvalidInput, NotFound, UpvaultError
@@ -61,6 +62,8 @@ DEFAULT_THRESHOLD = 100 * MIB
 LOWEST_THRESHOLD = 5 * MIB
 #: Re-sign a part URL when less than this is left of its lifetime.
 EXPIRY_MARGIN = 60.0
+#: Seconds Ctrl-C waits for the parts in flight to stop before giving up on them.
+INTERRUPT_GRACE = 2.0
 #: Bytes the hashing thread reads at a time.
 HASH_BLOCK = 1024 * 1024
 
@@ -239,18 +242,27 @@ class PartSigner:
 
     The first worker to need a URL signs a batch: its part and the next ones already hashed,
     ``window`` at most; when fewer than ``ahead`` signed URLs are left, the next batch is
-    signed in the background, so workers rarely wait for the API. A URL close to expiry is
-    signed again.
+    signed in the background, so workers rarely wait for the API. A batch signed on demand
+    covers at least ``least`` parts, waiting the few milliseconds the hasher needs for them, so
+    the workers that start together share one API call. A URL close to expiry is signed again.
     """
 
     def __init__(
-        self, api: UpvaultApi, upload_id: str, hasher: PartHasher, order: list[int], window: int, ahead: int
+        self,
+        api: UpvaultApi,
+        upload_id: str,
+        hasher: PartHasher,
+        order: list[int],
+        window: int,
+        ahead: int,
+        least: int = 1,
     ) -> None:
         self.api = api
         self.upload_id = upload_id
         self.hasher = hasher
         self.window = window
         self.ahead = ahead
+        self.least = least
         self._unsigned = deque(order)
         self._signed: dict[int, tuple[PresignedRequest, float]] = {}
         self._signing = False
@@ -292,7 +304,10 @@ class PartSigner:
             batch.append(first)
             with contextlib.suppress(ValueError):
                 self._unsigned.remove(first)
-        while self._unsigned and len(batch) < self.window and self.hasher.known(self._unsigned[0]):
+        least = self.least if first is not None else 0
+        while (
+            self._unsigned and len(batch) < self.window and (len(batch) < least or self.hasher.known(self._unsigned[0]))
+        ):
             candidate = self._unsigned.popleft()
             if candidate not in self._signed:
                 batch.append(candidate)
@@ -388,6 +403,8 @@ class Uploader:
             resumed = self._resume(source, spec, key, on_progress)
             if resumed is not None:
                 return resumed
+        if self.hint.multipart(source.size):
+            load_crc64nvme()  # in the background, while the declaration is in flight
         ticket = self._declare(source, spec, on_progress)
         if ticket.multipart is None:
             assert ticket.upload is not None
@@ -481,7 +498,9 @@ class Uploader:
         resumed = sum(plan.part_length(number, entry.size) for number in stored)
         counter = ByteCounter("upload", entry.size, on_progress, resumed=resumed)
         hasher = PartHasher(source, plan, entry.size, missing)
-        signer = PartSigner(self.api, entry.upload_id, hasher, missing, self.sign_window, ahead=2 * self.parallel)
+        signer = PartSigner(
+            self.api, entry.upload_id, hasher, missing, self.sign_window, ahead=2 * self.parallel, least=self.parallel
+        )
         try:
             with self._cancellation() as cancel:
 
@@ -530,7 +549,8 @@ class Uploader:
         )
 
     def _run(self, tasks: list[Callable[[], T]], cancel: threading.Event) -> list[T]:
-        """Run tasks on the pool; the first failure (or Ctrl-C) cancels the others."""
+        """Run tasks on the pool; the first failure (or Ctrl-C) cancels the others, and returns
+        once those already running have stopped, so no request of a failed upload lands later."""
         futures: dict[Future[T], int] = {self.pool.submit(task): index for index, task in enumerate(tasks)}
         results: list[T | None] = [None] * len(tasks)
         try:
@@ -540,8 +560,12 @@ class Uploader:
             cancel.set()
             for future in futures:
                 future.cancel()
-            if isinstance(exc, KeyboardInterrupt):
-                self.cancel_all()
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            if interrupted:
+                self.cancel_all()  # closes the connections: what still runs fails at once
+            # A running part stops at its next chunk, or ends with its storage's answer; after
+            # Ctrl-C, waiting is bounded (a stuck API call must not hold the user).
+            wait(futures, timeout=INTERRUPT_GRACE if interrupted else None)
             raise
         return results  # type: ignore[return-value]  # every slot was filled
 
