@@ -2,7 +2,10 @@
 
 * boto3's TransferManager (s3transfer) uploading the same file straight to the same MinIO,
   with the same part size and concurrency (the peer a Python developer would otherwise use);
-* a plain single PUT of the same bytes to a presigned URL (one stream: the loopback limit).
+* a plain single PUT of the same bytes to a presigned URL (one stream: the loopback limit);
+* for reference, TransferManager over plain HTTP as boto3 defaults to (every part's SHA-256
+  signed) and TransferManager with the CLI's per-part checksum (CRC64NVME instead of its
+  default CRC32), so storage verifies the same checksum for both.
 
 Each candidate is its own process, timed from start to exit (interpreter, imports and all),
 its peak memory read from the kernel (``wait4``). The CLI goes through the whole service: the
@@ -55,15 +58,16 @@ TRANSFER_MANAGER = """
 import sys, boto3
 from botocore.config import Config
 from s3transfer.manager import TransferConfig, TransferManager
-endpoint, user, password, bucket, key, path, part, parallel, sign = sys.argv[1:10]
+endpoint, user, password, bucket, key, path, part, parallel, sign, checksum = sys.argv[1:11]
 # Over plain HTTP botocore hashes every part into its signature; over HTTPS (AWS) it does not.
 s3 = {"addressing_style": "path", "payload_signing_enabled": sign == "sign"}
 client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=user,
                       aws_secret_access_key=password, config=Config(s3=s3, max_pool_connections=int(parallel)))
 config = TransferConfig(multipart_threshold=int(part), multipart_chunksize=int(part),
                         max_request_concurrency=int(parallel))
+extra = {"ChecksumAlgorithm": checksum} if checksum != "default" else None
 with TransferManager(client, config) as manager:
-    manager.upload(path, bucket, key).result()
+    manager.upload(path, bucket, key, extra_args=extra).result()
 """
 
 SINGLE_PUT = """
@@ -249,10 +253,11 @@ def run(size_mib: int, part_mib: int, parallel: int, runs: int) -> dict[str, Any
             wait_ready(stack, token, record["file_id"])
             return seconds, rss, cpu
 
-        def transfer_manager(sign: str) -> Callable[[], tuple[float, float, float]]:
+        def transfer_manager(sign: str, checksum: str = "default") -> Callable[[], tuple[float, float, float]]:
             def upload() -> tuple[float, float, float]:
                 credentials = [storage.endpoint_url, storage.access_key_id, storage.secret_access_key]
-                args = [*credentials, bucket, "bench/tm.pdf", str(data), str(part_mib * MIB), str(parallel), sign]
+                sizes = [str(part_mib * MIB), str(parallel)]
+                args = [*credentials, bucket, "bench/tm.pdf", str(data), *sizes, sign, checksum]
                 seconds, rss, cpu, _ = measure(TRANSFER_MANAGER, args, plain_env)
                 return seconds, rss, cpu
 
@@ -268,6 +273,7 @@ def run(size_mib: int, part_mib: int, parallel: int, runs: int) -> dict[str, Any
             "cli": cli,
             "transfer_manager": transfer_manager("unsigned"),
             "transfer_manager_signed": transfer_manager("sign"),
+            "transfer_manager_crc64nvme": transfer_manager("unsigned", "CRC64NVME"),
             "single_put": single_put,
         }
         results: dict[str, Any] = {"loads": [load_average()]}
@@ -334,6 +340,10 @@ def render(results: dict[str, Any]) -> str:
         ("cli", "`upvault upload` (CLI → API → presigned parts → MinIO)"),
         ("transfer_manager", "boto3 TransferManager straight to MinIO, payload unsigned as over HTTPS (peer)"),
         ("transfer_manager_signed", "boto3 TransferManager, default over plain HTTP (SHA-256 of each part signed)"),
+        (
+            "transfer_manager_crc64nvme",
+            "boto3 TransferManager with CRC64NVME per part (the CLI's checksum: storage verifies the same)",
+        ),
         ("single_put", "one presigned PUT, one stream (loopback limit)"),
     ):
         seconds, rss, cpu = median(name, 0), median(name, 1), median(name, 2)
