@@ -89,6 +89,9 @@ class _BufferSource(Source):
         buffer[: len(piece)] = piece
         return len(piece)
 
+    def read(self, offset: int, length: int) -> bytes:
+        return bytes(self._data[offset : offset + length])
+
 
 class _FileSource(Source):
     """A seekable binary file.
