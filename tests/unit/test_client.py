@@ -287,6 +287,19 @@ def test_a_changed_file_starts_a_new_upload(api_transport: LambdaApi, storage: M
     assert sorted(storage.parts()) == [1, 2, 3]
 
 
+def test_workers_that_start_together_share_one_signing_call(
+    client: Client, api_transport: LambdaApi, tmp_path: Path
+) -> None:
+    # Given a file of three parts and a client with three workers
+    path = tmp_path / "statement.pdf"
+    path.write_bytes(big_pdf(11 * MIB))
+    # When it is uploaded
+    client.upload(path)
+    # Then the first signing call covered every worker's first part (no round trip per worker)
+    (signing,) = api_transport.calls("POST", "/parts")
+    assert [p["part_number"] for p in signing.json()["parts"]] == [1, 2, 3]
+
+
 def test_a_failed_upload_ends_only_after_its_other_parts_stopped(
     api_transport: LambdaApi, storage: MotoStorage, tmp_path: Path
 ) -> None:
